@@ -1,0 +1,162 @@
+package dev.batchinference.pipelines;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.BatchStats;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.RunInference;
+import dev.batchinference.transforms.io.JsonLines;
+import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.preprocess.Preprocess;
+import dev.batchinference.transforms.stats.RunStats;
+import dev.batchinference.transforms.tensor.TensorExample;
+import java.util.List;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.io.TextIO;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.Reshuffle;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.TypeDescriptors;
+import org.joda.time.Duration;
+
+/**
+ * The batch inference job: reads records, turns them into model inputs, runs them through an ONNX
+ * model in batches, and writes predictions, failures and a run summary.
+ *
+ * <pre>
+ * source ─► parse + preprocess ─► RunInference (shard, GroupIntoBatches, infer, postprocess) ─► predictions
+ *   └──────────────┴────────────────────────┴──► failures          every stage ──► summary.json
+ * </pre>
+ *
+ * <p>Run it with {@code java -jar batch-inference-bundled.jar [--option=value ...]}; {@code
+ * --help} lists the options.
+ */
+public final class BatchInference {
+
+  public static final String PREDICTIONS = "predictions";
+  public static final String FAILURES = "failures";
+  public static final String SUMMARY = "summary.json";
+
+  private BatchInference() {}
+
+  public static void main(String[] args) {
+    System.exit(CommandLine.run(args));
+  }
+
+  /** Checks the job, then builds and starts it; returns without waiting for it to finish. */
+  public static PipelineResult run(BatchInferenceOptions options) {
+    Pipeline pipeline = Pipeline.create(options);
+    build(pipeline, options);
+    return pipeline.run();
+  }
+
+  /** Checks the job (before any data is read) and adds its steps to {@code pipeline}. */
+  public static void build(Pipeline pipeline, BatchInferenceOptions options) {
+    long startMillis = System.currentTimeMillis();
+    JobPlan plan = JobPlan.prepare(options);
+
+    ReadRecords.Result read =
+        pipeline.apply(
+            "ReadRecords",
+            ReadRecords.from(options.getInput()).withFormat(options.getInputFormat()));
+    PCollection<RawRecord> records =
+        read.records().apply("Redistribute", Reshuffle.<RawRecord>viaRandomKey());
+
+    Preprocess<TensorExample> preprocess =
+        Preprocess.with(plan.preprocessor)
+            .withCarryFields(
+                options.getCarryFields() == null ? List.of() : options.getCarryFields());
+    if (options.getIdField() != null && !options.getIdField().isEmpty()) {
+      preprocess = preprocess.withIdField(options.getIdField());
+    }
+    Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
+
+    RunInference<TensorExample, TensorExample> runInference =
+        RunInference.of(plan.handler, plan.postprocessor)
+            .withBatchSize(options.getBatchSize())
+            .withMaxBatchWeight(options.getMaxBatchWeight())
+            .withShards(options.getInferenceShards());
+    if (options.getMaxBufferingSeconds() > 0) {
+      runInference =
+          runInference.withMaxBufferingDuration(
+              Duration.standardSeconds(options.getMaxBufferingSeconds()));
+    }
+    RunInference.Result inference = examples.examples().apply("RunInference", runInference);
+
+    PCollection<Failure> failures =
+        PCollectionList.of(read.failures())
+            .and(examples.failures())
+            .and(inference.failures())
+            .apply("CollectFailures", Flatten.pCollections());
+
+    String predictionsPrefix = resolve(plan, PREDICTIONS);
+    String failuresPrefix = resolve(plan, FAILURES);
+    inference
+        .predictions()
+        .apply("FormatPredictions", MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
+        .apply("WritePredictions", jsonLinesWrite(predictionsPrefix, options));
+    failures
+        .apply("FormatFailures", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
+        .apply("WriteFailures", jsonLinesWrite(failuresPrefix, options));
+
+    PCollectionList<RunStats> stats =
+        PCollectionList.of(
+                read.records()
+                    .apply("CountRead", Combine.globally(RunStats.<RawRecord>combine(RunStats::addRead))))
+            .and(
+                read.failures()
+                    .apply("CountReadFailures", Combine.globally(RunStats.<Failure>combine(RunStats::addRead))))
+            .and(
+                inference
+                    .predictions()
+                    .apply("SummarizePredictions", Combine.globally(RunStats.<Prediction>combine(RunStats::addPrediction))))
+            .and(
+                failures.apply(
+                    "SummarizeFailures", Combine.globally(RunStats.<Failure>combine(RunStats::addFailure))))
+            .and(
+                inference
+                    .batches()
+                    .apply("SummarizeBatches", Combine.globally(RunStats.<BatchStats>combine(RunStats::addBatch))));
+    stats.apply(
+        "WriteRunSummary", new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
+  }
+
+  private static TextIO.Write jsonLinesWrite(String prefix, BatchInferenceOptions options) {
+    TextIO.Write write = TextIO.write().to(prefix).withSuffix(".jsonl");
+    return options.getSingleOutputFile() ? write.withoutSharding() : write;
+  }
+
+  static String resolve(JobPlan plan, String name) {
+    return plan.outputDir.resolve(name, StandardResolveOptions.RESOLVE_FILE).toString();
+  }
+
+  private static ObjectNode jobInfo(BatchInferenceOptions options, JobPlan plan) {
+    ObjectNode info = new ObjectMapper().createObjectNode();
+    info.put("job", options.getJobName());
+    info.put("task", options.getTask().name());
+    info.put("runner", options.getRunner().getSimpleName());
+    info.put("input", options.getInput());
+    info.put("output", options.getOutput());
+    ObjectNode model = info.putObject("model");
+    model.put("name", plan.signature.identity().name());
+    model.put("uri", options.getModel());
+    model.put("sha256", plan.signature.identity().sha256());
+    model.put("bytes", plan.signature.byteSize());
+    info.put("batch_size_limit", options.getBatchSize());
+    return info;
+  }
+
+  /** For tests and tools: the options interface registered, parsed and validated. */
+  static BatchInferenceOptions parse(String... args) {
+    PipelineOptionsFactory.register(BatchInferenceOptions.class);
+    return PipelineOptionsFactory.fromArgs(args).withValidation().as(BatchInferenceOptions.class);
+  }
+}

@@ -1,0 +1,215 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.onnx.SessionConfig;
+import dev.batchinference.transforms.postprocess.ClassScores;
+import java.util.List;
+import org.apache.beam.sdk.options.Default;
+import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.PipelineOptions;
+
+/**
+ * Options of the batch inference job. The defaults embed the sample corpus that ships with the
+ * project with all-MiniLM-L6-v2 (int8) on the DirectRunner.
+ */
+public interface BatchInferenceOptions extends PipelineOptions {
+
+  /** What the job does with each record. */
+  enum Task {
+    /** Text embeddings: tokenize, run, mean-pool, normalise. */
+    EMBED,
+    /** Class scores from a feature vector: label, score, top-k. */
+    CLASSIFY,
+    /** Model inputs from record fields of the same names; outputs written as arrays. */
+    RAW
+  }
+
+  @Description(
+      "Input file pattern, local or gs://, e.g. data/*.jsonl or gs://bucket/in/*.csv.gz."
+          + " Compressed files are read by extension.")
+  @Default.String("src/samples/fortunes.jsonl")
+  String getInput();
+
+  void setInput(String value);
+
+  @Description("Input format: JSONL (one JSON object per line) or CSV (header row, RFC 4180).")
+  @Default.Enum("JSONL")
+  ReadRecords.Format getInputFormat();
+
+  void setInputFormat(ReadRecords.Format value);
+
+  @Description(
+      "Output directory, local or gs://. The job writes predictions-*.jsonl, failures-*.jsonl and"
+          + " summary.json there.")
+  @Default.String("out/batch-inference")
+  String getOutput();
+
+  void setOutput(String value);
+
+  @Description("Write predictions and failures as one file each instead of shards.")
+  @Default.Boolean(false)
+  boolean getSingleOutputFile();
+
+  void setSingleOutputFile(boolean value);
+
+  @Description("What to predict: EMBED (text embeddings), CLASSIFY (feature vector to class scores) or RAW.")
+  @Default.Enum("EMBED")
+  Task getTask();
+
+  void setTask(Task value);
+
+  @Description(
+      "The ONNX model: a local path, gs://..., or classpath:NAME for a model packaged with the job."
+          + " The default is all-MiniLM-L6-v2 int8, which comes through Maven.")
+  @Default.String("classpath:all-minilm-l6-v2-q.onnx")
+  String getModel();
+
+  void setModel(String value);
+
+  @Description("Name of the model in predictions and summaries. Default: the model file's name.")
+  String getModelName();
+
+  void setModelName(String value);
+
+  @Description("Hugging Face tokenizer.json for EMBED: a local path, gs://... or classpath:NAME.")
+  @Default.String("classpath:all-minilm-l6-v2-q-tokenizer.json")
+  String getTokenizer();
+
+  void setTokenizer(String value);
+
+  @Description("Field that holds each record's id (string or integer). Empty: ids are SOURCE:INDEX.")
+  @Default.String("id")
+  String getIdField();
+
+  void setIdField(String value);
+
+  @Description("Comma-separated fields copied from each input record to its prediction.")
+  List<String> getCarryFields();
+
+  void setCarryFields(List<String> value);
+
+  @Description("EMBED: the field that holds the text.")
+  @Default.String("text")
+  String getTextField();
+
+  void setTextField(String value);
+
+  @Description("EMBED: most tokens per text, special tokens included (the model accepts up to 512).")
+  @Default.Integer(256)
+  int getMaxSequenceLength();
+
+  void setMaxSequenceLength(int value);
+
+  @Description("EMBED: truncate texts longer than maxSequenceLength (true) or fail them (false).")
+  @Default.Boolean(true)
+  boolean getTruncate();
+
+  void setTruncate(boolean value);
+
+  @Description("EMBED: the model output to pool (token-level [batch, tokens, dims] or pooled [batch, dims]).")
+  @Default.String("last_hidden_state")
+  String getEmbeddingOutput();
+
+  void setEmbeddingOutput(String value);
+
+  @Description("EMBED: L2-normalise embeddings.")
+  @Default.Boolean(true)
+  boolean getNormalize();
+
+  void setNormalize(boolean value);
+
+  @Description("CLASSIFY: the array field holding the feature vector (or flattened image).")
+  @Default.String("features")
+  String getFeaturesField();
+
+  void setFeaturesField(String value);
+
+  @Description(
+      "CLASSIFY: comma-separated columns forming the feature vector instead of featuresField;"
+          + " PREFIX* takes every column with that prefix, in order (for CSV).")
+  List<String> getFeatureColumns();
+
+  void setFeatureColumns(List<String> value);
+
+  @Description("CLASSIFY: file of class names, one per line, in the order of the model's output columns.")
+  String getLabels();
+
+  void setLabels(String value);
+
+  @Description("CLASSIFY: how many of the best classes each prediction lists.")
+  @Default.Integer(3)
+  int getTopK();
+
+  void setTopK(int value);
+
+  @Description("CLASSIFY: AUTO (softmax unless scores already are probabilities), SOFTMAX or NONE.")
+  @Default.Enum("AUTO")
+  ClassScores.Activation getActivation();
+
+  void setActivation(ClassScores.Activation value);
+
+  @Description("Comma-separated model outputs to compute (RAW: to write). Default: all, or what the task needs.")
+  List<String> getOutputs();
+
+  void setOutputs(List<String> value);
+
+  @Description("Most records per model run.")
+  @Default.Integer(32)
+  int getBatchSize();
+
+  void setBatchSize(int value);
+
+  @Description("Most total weight per model run (tokens for text, elements for tensors); 0: no bound.")
+  @Default.Long(0)
+  long getMaxBatchWeight();
+
+  void setMaxBatchWeight(long value);
+
+  @Description("Emit a partial batch after its first record waited this many seconds; 0: no limit.")
+  @Default.Integer(0)
+  int getMaxBufferingSeconds();
+
+  void setMaxBufferingSeconds(int value);
+
+  @Description("Keys that batching spreads records over (the parallelism of inference).")
+  @Default.Integer(8)
+  int getInferenceShards();
+
+  void setInferenceShards(int value);
+
+  @Description("ONNX Runtime threads inside an operator; 0: one per core.")
+  @Default.Integer(0)
+  int getIntraOpThreads();
+
+  void setIntraOpThreads(int value);
+
+  @Description("ONNX Runtime threads across operators; 0: ONNX Runtime's default.")
+  @Default.Integer(0)
+  int getInterOpThreads();
+
+  void setInterOpThreads(int value);
+
+  @Description("ONNX Runtime graph optimisation: NONE, BASIC, EXTENDED or ALL.")
+  @Default.Enum("ALL")
+  SessionConfig.Optimization getGraphOptimization();
+
+  void setGraphOptimization(SessionConfig.Optimization value);
+
+  @Description("Execution provider: CPU, or CUDA (needs the gpu build and a CUDA device).")
+  @Default.Enum("CPU")
+  SessionConfig.Provider getExecutionProvider();
+
+  void setExecutionProvider(SessionConfig.Provider value);
+
+  @Description("CUDA device id, with executionProvider=CUDA.")
+  @Default.Integer(0)
+  int getCudaDeviceId();
+
+  void setCudaDeviceId(int value);
+
+  @Description("Show progress on the console while the job runs (DirectRunner).")
+  @Default.Boolean(true)
+  boolean getProgress();
+
+  void setProgress(boolean value);
+}

@@ -1,0 +1,194 @@
+package dev.batchinference.pipelines;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.transforms.RunInference;
+import dev.batchinference.transforms.io.ReadRecords;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.channels.Channels;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.metrics.MetricNameFilter;
+import org.apache.beam.sdk.metrics.MetricQueryResults;
+import org.apache.beam.sdk.metrics.MetricResult;
+import org.apache.beam.sdk.metrics.MetricsFilter;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
+import org.joda.time.Duration;
+
+/**
+ * The command line around {@link BatchInference}: {@code --help}, sensible DirectRunner settings,
+ * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
+ * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start.
+ */
+final class CommandLine {
+
+  private static final PrintStream OUT = System.out;
+  private static final PrintStream ERR = System.err;
+
+  private CommandLine() {}
+
+  static int run(String[] args) {
+    if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
+      PipelineOptionsFactory.printHelp(OUT, BatchInferenceOptions.class);
+      return 0;
+    }
+    BatchInferenceOptions options;
+    try {
+      options = BatchInference.parse(withRunnerDefaults(args));
+    } catch (IllegalArgumentException e) {
+      ERR.println("error: " + e.getMessage());
+      ERR.println("Run with --help to list the options.");
+      return 2;
+    }
+    long start = System.currentTimeMillis();
+    PipelineResult result;
+    try {
+      result = BatchInference.run(options);
+    } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+      ERR.println("error: " + e.getMessage());
+      return 2;
+    }
+    PipelineResult.State state;
+    try {
+      state = waitWithProgress(result, options.getProgress());
+    } catch (RuntimeException e) {
+      ERR.println();
+      ERR.println("error: the job failed: " + rootMessage(e));
+      return 1;
+    }
+    if (state != PipelineResult.State.DONE) {
+      ERR.println("error: the job ended in state " + state);
+      return 1;
+    }
+    return printResult(options, System.currentTimeMillis() - start);
+  }
+
+  /**
+   * On the DirectRunner (the default), returns at once from {@code run} so that progress can be
+   * shown, uses every core, and skips the immutability and encodability checks meant for tests.
+   * Options the user set win.
+   */
+  static String[] withRunnerDefaults(String[] args) {
+    List<String> all = new ArrayList<>(Arrays.asList(args));
+    boolean direct =
+        all.stream().noneMatch(a -> a.startsWith("--runner="))
+            || all.stream().anyMatch(a -> a.equals("--runner=DirectRunner") || a.endsWith(".DirectRunner"));
+    if (direct) {
+      addIfAbsent(all, "--blockOnRun", "false");
+      addIfAbsent(all, "--targetParallelism", Integer.toString(Runtime.getRuntime().availableProcessors()));
+      addIfAbsent(all, "--enforceImmutability", "false");
+      addIfAbsent(all, "--enforceEncodability", "false");
+    }
+    return all.toArray(new String[0]);
+  }
+
+  private static void addIfAbsent(List<String> args, String name, String value) {
+    if (args.stream().noneMatch(a -> a.equals(name) || a.startsWith(name + "="))) {
+      args.add(name + "=" + value);
+    }
+  }
+
+  private static PipelineResult.State waitWithProgress(PipelineResult result, boolean progress) {
+    long start = System.currentTimeMillis();
+    boolean console = System.console() != null;
+    long lastPrint = 0;
+    PipelineResult.State state = result.waitUntilFinish(Duration.standardSeconds(2));
+    while (state == null || !state.isTerminal()) {
+      long now = System.currentTimeMillis();
+      if (progress && (console || now - lastPrint >= 10_000)) {
+        String line = progressLine(result, now - start);
+        if (line != null) {
+          ERR.print(console ? "\r" + line + "   " : line + System.lineSeparator());
+          lastPrint = now;
+        }
+      }
+      state = result.waitUntilFinish(Duration.standardSeconds(2));
+    }
+    if (progress && console && lastPrint > 0) {
+      ERR.println();
+    }
+    return state;
+  }
+
+  private static String progressLine(PipelineResult result, long elapsedMillis) {
+    long read;
+    long done;
+    try {
+      read = counter(result, ReadRecords.class, "records_read");
+      done = counter(result, RunInference.class, "num_inferences");
+    } catch (RuntimeException e) {
+      return null;
+    }
+    double seconds = Math.max(0.001, elapsedMillis / 1000.0);
+    double rate = done / seconds;
+    String eta = rate > 0 && read > done ? String.format(Locale.ROOT, ", ETA %.0f s", (read - done) / rate) : "";
+    return String.format(
+        Locale.ROOT, "%,d of %,d records inferred, %.1f records/s%s", done, read, rate, eta);
+  }
+
+  private static long counter(PipelineResult result, Class<?> namespace, String name) {
+    MetricQueryResults metrics =
+        result.metrics()
+            .queryMetrics(MetricsFilter.builder().addNameFilter(MetricNameFilter.named(namespace, name)).build());
+    long total = 0;
+    for (MetricResult<Long> c : metrics.getCounters()) {
+      Long attempted = c.getAttempted();
+      total += attempted == null ? 0 : attempted;
+    }
+    return total;
+  }
+
+  private static int printResult(BatchInferenceOptions options, long wallMillis) {
+    String output = options.getOutput();
+    String summaryPath =
+        FileSystems.matchNewResource(output, true)
+            .resolve(BatchInference.SUMMARY, org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
+            .toString();
+    JsonNode summary;
+    try (InputStream in =
+        Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
+      summary = new ObjectMapper().readTree(in);
+    } catch (IOException e) {
+      ERR.println("error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
+      return 1;
+    }
+    long read = summary.get("records_read").asLong();
+    double seconds = wallMillis / 1000.0;
+    OUT.println(
+        String.format(
+            Locale.ROOT,
+            "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."
+                + " Predictions: %s/%s-*.jsonl  Failures: %s/%s-*.jsonl  Summary: %s",
+            summary.get("nothing_lost").asBoolean() ? "OK" : "LOST RECORDS",
+            read,
+            summary.get("predictions").asLong(),
+            summary.get("failures").asLong(),
+            summary.get("failures_by_stage"),
+            seconds,
+            read / Math.max(0.001, seconds),
+            stripSlash(output),
+            BatchInference.PREDICTIONS,
+            stripSlash(output),
+            BatchInference.FAILURES,
+            summaryPath));
+    return summary.get("nothing_lost").asBoolean() ? 0 : 1;
+  }
+
+  private static String stripSlash(String path) {
+    return path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+  }
+
+  private static String rootMessage(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    return t.getClass().getSimpleName() + ": " + t.getMessage();
+  }
+}

@@ -1,0 +1,239 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.transforms.io.JsonLines;
+import dev.batchinference.transforms.model.ModelFiles;
+import dev.batchinference.transforms.model.ModelSignature;
+import dev.batchinference.transforms.onnx.OnnxModelHandler;
+import dev.batchinference.transforms.onnx.SessionConfig;
+import dev.batchinference.transforms.postprocess.ClassScores;
+import dev.batchinference.transforms.postprocess.MeanPooledEmbedding;
+import dev.batchinference.transforms.postprocess.Postprocessor;
+import dev.batchinference.transforms.postprocess.RawOutputs;
+import dev.batchinference.transforms.preprocess.FeatureVector;
+import dev.batchinference.transforms.preprocess.Preprocessor;
+import dev.batchinference.transforms.preprocess.RawTensors;
+import dev.batchinference.transforms.preprocess.TextTokenizer;
+import dev.batchinference.transforms.tensor.TensorExample;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
+import org.apache.beam.sdk.io.fs.ResourceId;
+
+/**
+ * Everything a job needs, checked before it reads any data: the input matches files, the output
+ * can be written, the model loads and its inputs and outputs fit the task, and the tokenizer and
+ * labels load. A check that fails throws {@link InvalidJobException} with what to fix.
+ */
+final class JobPlan {
+
+  final OnnxModelHandler handler;
+  final ModelSignature signature;
+  final Preprocessor<TensorExample> preprocessor;
+  final Postprocessor<TensorExample, TensorExample> postprocessor;
+  final ResourceId outputDir;
+
+  private JobPlan(
+      OnnxModelHandler handler,
+      ModelSignature signature,
+      Preprocessor<TensorExample> preprocessor,
+      Postprocessor<TensorExample, TensorExample> postprocessor,
+      ResourceId outputDir) {
+    this.handler = handler;
+    this.signature = signature;
+    this.preprocessor = preprocessor;
+    this.postprocessor = postprocessor;
+    this.outputDir = outputDir;
+  }
+
+  /** An option or resource that can never work; the message says which and what to do. */
+  static final class InvalidJobException extends RuntimeException {
+    InvalidJobException(String message, Throwable cause) {
+      super(message, cause);
+    }
+
+    InvalidJobException(String message) {
+      super(message);
+    }
+  }
+
+  static JobPlan prepare(BatchInferenceOptions options) {
+    FileSystems.setDefaultPipelineOptions(options);
+    checkCarryFields(options);
+    checkInput(options.getInput());
+    ResourceId outputDir = checkOutput(options.getOutput());
+
+    OnnxModelHandler handler =
+        OnnxModelHandler.of(options.getModel())
+            .withSessionConfig(sessionConfig(options));
+    if (options.getModelName() != null && !options.getModelName().isEmpty()) {
+      handler = handler.withName(options.getModelName());
+    }
+    List<String> outputs = options.getOutputs();
+    if (outputs != null && !outputs.isEmpty()) {
+      handler = handler.withOutputs(outputs);
+    } else if (options.getTask() == BatchInferenceOptions.Task.EMBED) {
+      handler = handler.withOutputs(List.of(options.getEmbeddingOutput()));
+    }
+
+    ModelSignature signature;
+    try {
+      signature = handler.inspect();
+    } catch (Exception e) {
+      throw new InvalidJobException("The model cannot be used: " + e.getMessage(), e);
+    }
+    handler = handler.withExpectedSha256(signature.identity().sha256());
+
+    try {
+      Preprocessor<TensorExample> preprocessor = preprocessor(options, signature);
+      Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options);
+      preprocessor.check(signature);
+      postprocessor.check(signature);
+      return new JobPlan(handler, signature, preprocessor, postprocessor, outputDir);
+    } catch (InvalidJobException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new InvalidJobException(
+          "The model does not fit --task=" + options.getTask() + ": " + e.getMessage(), e);
+    }
+  }
+
+  static SessionConfig sessionConfig(BatchInferenceOptions options) {
+    SessionConfig config =
+        SessionConfig.defaults()
+            .withIntraOpThreads(options.getIntraOpThreads())
+            .withInterOpThreads(options.getInterOpThreads())
+            .withOptimization(options.getGraphOptimization());
+    return options.getExecutionProvider() == SessionConfig.Provider.CUDA
+        ? config.withCuda(options.getCudaDeviceId())
+        : config;
+  }
+
+  private static Preprocessor<TensorExample> preprocessor(
+      BatchInferenceOptions options, ModelSignature signature) throws Exception {
+    switch (options.getTask()) {
+      case EMBED:
+        TextTokenizer tokenizer =
+            TextTokenizer.of(options.getTokenizer())
+                .withTextField(options.getTextField())
+                .withMaxLength(options.getMaxSequenceLength())
+                .withTruncation(options.getTruncate());
+        try {
+          tokenizer.checkLoads();
+        } catch (Exception e) {
+          throw new InvalidJobException(e.getMessage(), e);
+        }
+        return tokenizer;
+      case CLASSIFY:
+        FeatureVector features = FeatureVector.forModel(signature).withField(options.getFeaturesField());
+        List<String> columns = options.getFeatureColumns();
+        return columns == null || columns.isEmpty() ? features : features.withColumns(columns);
+      default:
+        return RawTensors.forModel(signature);
+    }
+  }
+
+  private static Postprocessor<TensorExample, TensorExample> postprocessor(
+      BatchInferenceOptions options) {
+    switch (options.getTask()) {
+      case EMBED:
+        return MeanPooledEmbedding.of()
+            .withOutput(options.getEmbeddingOutput())
+            .withNormalize(options.getNormalize());
+      case CLASSIFY:
+        ClassScores scores =
+            ClassScores.of().withTopK(options.getTopK()).withActivation(options.getActivation());
+        if (options.getOutputs() != null && !options.getOutputs().isEmpty()) {
+          scores = scores.withOutput(options.getOutputs().get(0));
+        }
+        if (options.getLabels() != null && !options.getLabels().isEmpty()) {
+          scores = scores.withLabels(readLabels(options.getLabels()));
+        }
+        return scores;
+      default:
+        return RawOutputs.of();
+    }
+  }
+
+  static List<String> readLabels(String uri) {
+    try {
+      String text = new String(ModelFiles.readAll(uri), StandardCharsets.UTF_8);
+      List<String> labels =
+          Arrays.stream(text.split("\\R")).map(String::strip).filter(s -> !s.isEmpty())
+              .collect(Collectors.toList());
+      if (labels.isEmpty()) {
+        throw new InvalidJobException("The labels file " + uri + " is empty. Check --labels.");
+      }
+      return labels;
+    } catch (IOException e) {
+      throw new InvalidJobException(
+          "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check --labels.", e);
+    }
+  }
+
+  private static void checkCarryFields(BatchInferenceOptions options) {
+    List<String> carry = options.getCarryFields();
+    if (carry == null) {
+      return;
+    }
+    for (String field : carry) {
+      if (JsonLines.RESERVED.contains(field)) {
+        throw new InvalidJobException(
+            "--carryFields names '" + field + "', which predictions use for their own field."
+                + " Reserved: " + JsonLines.RESERVED);
+      }
+    }
+  }
+
+  private static void checkInput(String pattern) {
+    if (pattern == null || pattern.isEmpty()) {
+      throw new InvalidJobException("--input is required: a file pattern such as data/*.jsonl");
+    }
+    MatchResult match;
+    try {
+      match = FileSystems.match(pattern, EmptyMatchTreatment.ALLOW);
+    } catch (IOException | IllegalArgumentException e) {
+      throw new InvalidJobException("Cannot list --input=" + pattern + ": " + e.getMessage(), e);
+    }
+    try {
+      if (match.status() != MatchResult.Status.OK || match.metadata().isEmpty()) {
+        throw new InvalidJobException(
+            "--input=" + pattern + " matches no file. Check the path and the pattern.");
+      }
+    } catch (IOException e) {
+      throw new InvalidJobException("Cannot list --input=" + pattern + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static ResourceId checkOutput(String output) {
+    if (output == null || output.isEmpty()) {
+      throw new InvalidJobException("--output is required: a directory for the results");
+    }
+    ResourceId dir;
+    try {
+      dir = FileSystems.matchNewResource(output, true);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidJobException("--output=" + output + " is not a valid location: " + e.getMessage(), e);
+    }
+    ResourceId probe = dir.resolve(".write-check", StandardResolveOptions.RESOLVE_FILE);
+    try {
+      try (OutputStream out = Channels.newOutputStream(FileSystems.create(probe, "text/plain"))) {
+        out.write('\n');
+      }
+      FileSystems.delete(List.of(probe));
+    } catch (IOException | RuntimeException e) {
+      throw new InvalidJobException(
+          "Cannot write to --output=" + output + ": " + e
+              + ". Choose a location this job may write to.",
+          e);
+    }
+    return dir;
+  }
+}

@@ -1,0 +1,152 @@
+package dev.batchinference.pipelines;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.stats.Moments;
+import dev.batchinference.transforms.stats.RunStats;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Map;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
+ * checks that nothing was lost: records read = predictions + failures. A run that breaks that
+ * check fails after writing the summary, so the summary says what went missing.
+ */
+final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(WriteRunSummary.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final String summaryPath;
+  private final String jobInfoJson;
+  private final long startMillis;
+
+  /**
+   * @param summaryPath where the summary JSON goes
+   * @param jobInfo fields describing the job (task, input, model), copied into the summary
+   * @param startMillis when the job started, for wall time and throughput
+   */
+  WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
+    this.summaryPath = summaryPath;
+    this.jobInfoJson = jobInfo.toString();
+    this.startMillis = startMillis;
+  }
+
+  @Override
+  public PCollection<String> expand(PCollectionList<RunStats> partials) {
+    return partials
+        .apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
+        .apply("MergeStats", Combine.globally(RunStats.merging()))
+        .apply("WriteSummary", ParDo.of(new WriteSummaryFn(summaryPath, jobInfoJson, startMillis)))
+        .setCoder(StringUtf8Coder.of());
+  }
+
+  /** Renders {@code stats} as the summary JSON object. */
+  static ObjectNode toJson(RunStats stats, ObjectNode jobInfo, long startMillis, long endMillis) {
+    ObjectNode s = JSON.createObjectNode();
+    s.setAll(jobInfo);
+    s.put("started_at", Instant.ofEpochMilli(startMillis).toString());
+    s.put("finished_at", Instant.ofEpochMilli(endMillis).toString());
+    s.put("records_read", stats.read());
+    s.put("predictions", stats.predicted());
+    s.put("failures", stats.failed());
+    boolean nothingLost = stats.read() == stats.predicted() + stats.failed();
+    s.put("nothing_lost", nothingLost);
+    s.put(
+        "nothing_lost_check",
+        "read " + stats.read() + (nothingLost ? " = " : " != ") + stats.predicted()
+            + " predictions + " + stats.failed() + " failures");
+    ObjectNode byStage = s.putObject("failures_by_stage");
+    stats.failedByStage().forEach(byStage::put);
+    ObjectNode byError = s.putObject("failures_by_error");
+    stats.failedByError().forEach(byError::put);
+
+    s.put("batches", stats.batches());
+    ObjectNode batchSizes = s.putObject("batch_size");
+    long inferred = stats.batchSizes().entrySet().stream().mapToLong(e -> e.getKey() * e.getValue()).sum();
+    batchSizes.put("mean", stats.batches() == 0 ? 0 : round((double) inferred / stats.batches()));
+    ObjectNode histogram = batchSizes.putObject("histogram");
+    for (Map.Entry<Long, Long> e : stats.batchSizes().entrySet()) {
+      histogram.put(Long.toString(e.getKey()), e.getValue());
+    }
+    s.put("batch_weight_total", stats.batchWeight());
+    ObjectNode latency = s.putObject("inference_batch_latency_ms");
+    latency.put("p50", round(stats.latencyQuantileMicros(0.50) / 1000.0));
+    latency.put("p95", round(stats.latencyQuantileMicros(0.95) / 1000.0));
+    latency.put("p99", round(stats.latencyQuantileMicros(0.99) / 1000.0));
+    latency.put("total", round(stats.totalLatencyMicros() / 1000.0));
+
+    double wallSeconds = Math.max(1, endMillis - startMillis) / 1000.0;
+    s.put("wall_seconds", round(wallSeconds));
+    s.put("throughput_records_per_second", round(stats.read() / wallSeconds));
+
+    ObjectNode distribution = s.putObject("prediction_distribution");
+    if (!stats.classCounts().isEmpty()) {
+      ObjectNode classes = distribution.putObject("class_counts");
+      stats.classCounts().forEach(classes::put);
+      moments(distribution.putObject("score"), stats.scores());
+    }
+    if (stats.embeddingNorms().count() > 0) {
+      moments(distribution.putObject("embedding_norm"), stats.embeddingNorms());
+    }
+    return s;
+  }
+
+  private static void moments(ObjectNode node, Moments m) {
+    node.put("count", m.count());
+    node.put("mean", round(m.mean()));
+    node.put("std", round(m.std()));
+    node.put("min", round(m.min()));
+    node.put("max", round(m.max()));
+  }
+
+  private static double round(double v) {
+    return Math.round(v * 10000.0) / 10000.0;
+  }
+
+  static final class WriteSummaryFn extends DoFn<RunStats, String> {
+    private final String summaryPath;
+    private final String jobInfoJson;
+    private final long startMillis;
+
+    WriteSummaryFn(String summaryPath, String jobInfoJson, long startMillis) {
+      this.summaryPath = summaryPath;
+      this.jobInfoJson = jobInfoJson;
+      this.startMillis = startMillis;
+    }
+
+    @ProcessElement
+    public void processElement(@Element RunStats stats, OutputReceiver<String> out) throws IOException {
+      ObjectNode jobInfo = (ObjectNode) JSON.readTree(jobInfoJson);
+      ObjectNode summary = toJson(stats, jobInfo, startMillis, System.currentTimeMillis());
+      String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary);
+      ResourceId target = FileSystems.matchNewResource(summaryPath, false);
+      try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, "application/json"))) {
+        os.write(text.getBytes(StandardCharsets.UTF_8));
+        os.write('\n');
+      }
+      LOG.info("Run summary ({}): {}", summaryPath, summary);
+      if (!summary.get("nothing_lost").asBoolean()) {
+        throw new IllegalStateException(
+            "Nothing-lost check failed: " + summary.get("nothing_lost_check").asText()
+                + ". See " + summaryPath);
+      }
+      out.output(summary.toString());
+    }
+  }
+}

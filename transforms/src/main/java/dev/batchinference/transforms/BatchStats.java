@@ -1,0 +1,84 @@
+package dev.batchinference.transforms;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.Serializable;
+import org.apache.beam.sdk.coders.AtomicCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
+import org.checkerframework.checker.nullness.qual.Nullable;
+
+/** One model run: how many records, their total weight, and how long the run took. */
+public final class BatchStats implements Serializable {
+
+  private final long size;
+  private final long weight;
+  private final long latencyMicros;
+
+  private BatchStats(long size, long weight, long latencyMicros) {
+    this.size = size;
+    this.weight = weight;
+    this.latencyMicros = latencyMicros;
+  }
+
+  public static BatchStats of(long size, long weight, long latencyMicros) {
+    return new BatchStats(size, weight, latencyMicros);
+  }
+
+  public long size() {
+    return size;
+  }
+
+  public long weight() {
+    return weight;
+  }
+
+  public long latencyMicros() {
+    return latencyMicros;
+  }
+
+  @Override
+  public boolean equals(@Nullable Object o) {
+    return o instanceof BatchStats
+        && size == ((BatchStats) o).size
+        && weight == ((BatchStats) o).weight
+        && latencyMicros == ((BatchStats) o).latencyMicros;
+  }
+
+  @Override
+  public int hashCode() {
+    return Long.hashCode(size * 31 + weight);
+  }
+
+  @Override
+  public String toString() {
+    return "BatchStats{size=" + size + ", weight=" + weight + ", latencyMicros=" + latencyMicros + "}";
+  }
+
+  /** Coder for {@link BatchStats}. */
+  public static final class Coder extends AtomicCoder<BatchStats> {
+    private static final Coder INSTANCE = new Coder();
+
+    public static Coder of() {
+      return INSTANCE;
+    }
+
+    private Coder() {}
+
+    @Override
+    public void encode(BatchStats value, OutputStream out) throws IOException {
+      VarLongCoder.of().encode(value.size, out);
+      VarLongCoder.of().encode(value.weight, out);
+      VarLongCoder.of().encode(value.latencyMicros, out);
+    }
+
+    @Override
+    public BatchStats decode(InputStream in) throws IOException {
+      return new BatchStats(
+          VarLongCoder.of().decode(in), VarLongCoder.of().decode(in), VarLongCoder.of().decode(in));
+    }
+
+    @Override
+    public void verifyDeterministic() {}
+  }
+}

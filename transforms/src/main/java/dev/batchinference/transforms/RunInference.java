@@ -1,0 +1,313 @@
+package dev.batchinference.transforms;
+
+import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
+
+import dev.batchinference.transforms.model.LoadedModel;
+import dev.batchinference.transforms.model.ModelHandler;
+import dev.batchinference.transforms.model.SharedResources;
+import dev.batchinference.transforms.postprocess.Postprocessor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.Coder;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Distribution;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupIntoBatches;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PInput;
+import org.apache.beam.sdk.values.POutput;
+import org.apache.beam.sdk.values.PValue;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.checkerframework.checker.nullness.qual.Nullable;
+import org.joda.time.Duration;
+
+/**
+ * Runs a model over keyed examples in batches and returns predictions, failures and per-batch
+ * statistics.
+ *
+ * <p>Examples are spread over {@link #withShards shard keys}, grouped with {@link
+ * GroupIntoBatches} (bounded by {@link #withBatchSize count}, {@link #withMaxBatchWeight weight}
+ * and {@link #withMaxBufferingDuration buffering time}), and run through the model that each
+ * worker JVM loads once (see {@link SharedResources}). A batch that fails is split in halves until
+ * the records that make it fail are isolated: they become {@link Stage#INFER} failures and every
+ * other record of the batch still gets its prediction.
+ *
+ * <pre>{@code
+ * RunInference.Result result =
+ *     examples.apply("RunInference",
+ *         RunInference.of(OnnxModelHandler.of(modelUri), new ClassScores(...))
+ *             .withBatchSize(64));
+ * result.predictions();  // PCollection<Prediction>
+ * result.failures();     // PCollection<Failure>
+ * }</pre>
+ *
+ * <p>Metrics, named like Beam Python's RunInference: {@code num_inferences}, {@code
+ * inference_batch_latency_micro_secs}, {@code load_model_latency_milli_secs}, {@code
+ * failed_batches_counter}, {@code model_byte_size}; plus {@code batch_splits} and {@code
+ * isolated_failures}.
+ */
+public final class RunInference<ExampleT, OutputT>
+    extends PTransform<PCollection<KV<RecordMeta, ExampleT>>, RunInference.Result> {
+
+  public static final int DEFAULT_BATCH_SIZE = 32;
+  public static final int DEFAULT_SHARDS = 8;
+
+  private static final TupleTag<Prediction> PREDICTIONS = new TupleTag<Prediction>() {};
+  private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
+  private static final TupleTag<BatchStats> BATCHES = new TupleTag<BatchStats>() {};
+
+  private final ModelHandler<ExampleT, OutputT> handler;
+  private final Postprocessor<ExampleT, OutputT> postprocessor;
+  private final int batchSize;
+  private final long maxBatchWeight;
+  private final @Nullable Duration maxBufferingDuration;
+  private final int shards;
+
+  private RunInference(
+      ModelHandler<ExampleT, OutputT> handler,
+      Postprocessor<ExampleT, OutputT> postprocessor,
+      int batchSize,
+      long maxBatchWeight,
+      @Nullable Duration maxBufferingDuration,
+      int shards) {
+    this.handler = handler;
+    this.postprocessor = postprocessor;
+    this.batchSize = batchSize;
+    this.maxBatchWeight = maxBatchWeight;
+    this.maxBufferingDuration = maxBufferingDuration;
+    this.shards = shards;
+  }
+
+  /** Runs {@code handler}'s model and turns each output into a prediction with {@code postprocessor}. */
+  public static <ExampleT, OutputT> RunInference<ExampleT, OutputT> of(
+      ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
+    return new RunInference<>(
+        Objects.requireNonNull(handler, "handler"),
+        Objects.requireNonNull(postprocessor, "postprocessor"),
+        DEFAULT_BATCH_SIZE,
+        0,
+        null,
+        DEFAULT_SHARDS);
+  }
+
+  /** At most this many records per model run. Default {@value #DEFAULT_BATCH_SIZE}. */
+  public RunInference<ExampleT, OutputT> withBatchSize(int batchSize) {
+    checkArgument(batchSize > 0, "batchSize must be > 0, got %s", batchSize);
+    return new RunInference<>(
+        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+  }
+
+  /**
+   * At most this much total weight per model run (tokens for text, see {@link
+   * ModelHandler#weight}); 0, the default, means no bound beyond the batch size.
+   */
+  public RunInference<ExampleT, OutputT> withMaxBatchWeight(long maxBatchWeight) {
+    checkArgument(maxBatchWeight >= 0, "maxBatchWeight must be >= 0, got %s", maxBatchWeight);
+    return new RunInference<>(
+        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+  }
+
+  /** Emits a partial batch once its first record has waited this long. Default: no limit. */
+  public RunInference<ExampleT, OutputT> withMaxBufferingDuration(Duration duration) {
+    checkArgument(
+        duration != null && duration.isLongerThan(Duration.ZERO),
+        "maxBufferingDuration must be positive, got %s",
+        duration);
+    return new RunInference<>(handler, postprocessor, batchSize, maxBatchWeight, duration, shards);
+  }
+
+  /**
+   * Number of keys that batching spreads records over: the parallelism of the inference step.
+   * Each key ends the input with at most one partial batch. Default {@value #DEFAULT_SHARDS}.
+   */
+  public RunInference<ExampleT, OutputT> withShards(int shards) {
+    checkArgument(shards > 0, "shards must be > 0, got %s", shards);
+    return new RunInference<>(
+        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+  }
+
+  @Override
+  public Result expand(PCollection<KV<RecordMeta, ExampleT>> input) {
+    Coder<KV<RecordMeta, ExampleT>> recordCoder = input.getCoder();
+    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> batching = GroupIntoBatches.ofSize(batchSize);
+    if (maxBatchWeight > 0) {
+      ModelHandler<ExampleT, OutputT> weigher = handler;
+      batching = batching.withByteSize(maxBatchWeight, kv -> weigher.weight(kv.getValue()));
+    }
+    if (maxBufferingDuration != null) {
+      batching = batching.withMaxBufferingDuration(maxBufferingDuration);
+    }
+    PCollectionTuple outputs =
+        input
+            .apply("AssignShards", ParDo.of(new AssignShardFn<>(shards)))
+            .setCoder(KvCoder.of(VarIntCoder.of(), recordCoder))
+            .apply("GroupIntoBatches", batching)
+            .apply(
+                "Infer",
+                ParDo.of(new InferFn<>(handler, postprocessor))
+                    .withOutputTags(PREDICTIONS, TupleTagList.of(FAILURES).and(BATCHES)));
+    outputs.get(PREDICTIONS).setCoder(Prediction.Coder.of());
+    outputs.get(FAILURES).setCoder(Failure.Coder.of());
+    outputs.get(BATCHES).setCoder(BatchStats.Coder.of());
+    return new Result(outputs);
+  }
+
+  /** Spreads records over shard keys by a hash of their identity, so that runs are repeatable. */
+  static final class AssignShardFn<ExampleT>
+      extends DoFn<KV<RecordMeta, ExampleT>, KV<Integer, KV<RecordMeta, ExampleT>>> {
+    private final int shards;
+
+    AssignShardFn(int shards) {
+      this.shards = shards;
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element KV<RecordMeta, ExampleT> record,
+        OutputReceiver<KV<Integer, KV<RecordMeta, ExampleT>>> out) {
+      RecordMeta meta = record.getKey();
+      int hash = 31 * meta.source().hashCode() + Long.hashCode(meta.index());
+      out.output(KV.of(Math.floorMod(hash, shards), record));
+    }
+  }
+
+  /** Runs batches through the shared model, isolating records that make a batch fail. */
+  static final class InferFn<ExampleT, OutputT>
+      extends DoFn<KV<Integer, Iterable<KV<RecordMeta, ExampleT>>>, Prediction> {
+
+    private final ModelHandler<ExampleT, OutputT> handler;
+    private final Postprocessor<ExampleT, OutputT> postprocessor;
+
+    private final Counter inferences = Metrics.counter(RunInference.class, "num_inferences");
+    private final Distribution batchLatency =
+        Metrics.distribution(RunInference.class, "inference_batch_latency_micro_secs");
+    private final Distribution loadLatency =
+        Metrics.distribution(RunInference.class, "load_model_latency_milli_secs");
+    private final Counter failedBatches = Metrics.counter(RunInference.class, "failed_batches_counter");
+    private final Distribution modelByteSize = Metrics.distribution(RunInference.class, "model_byte_size");
+    private final Counter splits = Metrics.counter(RunInference.class, "batch_splits");
+    private final Counter isolated = Metrics.counter(RunInference.class, "isolated_failures");
+
+    private transient SharedResources.@Nullable Lease<LoadedModel<ExampleT, OutputT>> lease;
+
+    InferFn(ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
+      this.handler = handler;
+      this.postprocessor = postprocessor;
+    }
+
+    @Setup
+    public void setup() throws Exception {
+      long start = System.currentTimeMillis();
+      lease = SharedResources.acquire(handler.cacheKey(), handler::load);
+      loadLatency.update(System.currentTimeMillis() - start);
+      modelByteSize.update(lease.get().byteSize());
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element KV<Integer, Iterable<KV<RecordMeta, ExampleT>>> batch, MultiOutputReceiver out) {
+      List<KV<RecordMeta, ExampleT>> records = new ArrayList<>();
+      batch.getValue().forEach(records::add);
+      runIsolating(records, out);
+    }
+
+    private void runIsolating(List<KV<RecordMeta, ExampleT>> records, MultiOutputReceiver out) {
+      LoadedModel<ExampleT, OutputT> model = lease.get();
+      List<ExampleT> examples = new ArrayList<>(records.size());
+      long weight = 0;
+      for (KV<RecordMeta, ExampleT> record : records) {
+        examples.add(record.getValue());
+        weight += handler.weight(record.getValue());
+      }
+      long start = System.nanoTime();
+      List<OutputT> outputs;
+      try {
+        outputs = model.run(examples);
+        if (outputs.size() != examples.size()) {
+          throw new IllegalStateException(
+              "The model returned " + outputs.size() + " outputs for " + examples.size() + " examples");
+        }
+      } catch (Exception e) {
+        failedBatches.inc();
+        if (records.size() == 1) {
+          isolated.inc();
+          out.get(FAILURES).output(Failure.of(records.get(0).getKey(), Stage.INFER, e));
+        } else {
+          splits.inc();
+          int mid = records.size() / 2;
+          runIsolating(records.subList(0, mid), out);
+          runIsolating(records.subList(mid, records.size()), out);
+        }
+        return;
+      }
+      long micros = (System.nanoTime() - start) / 1000;
+      batchLatency.update(micros);
+      inferences.inc(records.size());
+      out.get(BATCHES).output(BatchStats.of(records.size(), weight, micros));
+      for (int i = 0; i < records.size(); i++) {
+        RecordMeta meta = records.get(i).getKey();
+        try {
+          Prediction.Builder prediction = Prediction.builder(meta, model.identity());
+          postprocessor.fill(examples.get(i), outputs.get(i), prediction);
+          out.get(PREDICTIONS).output(prediction.build());
+        } catch (Exception e) {
+          out.get(FAILURES).output(Failure.of(meta, Stage.POSTPROCESS, e));
+        }
+      }
+    }
+
+    @Teardown
+    public void teardown() {
+      if (lease != null) {
+        lease.close();
+        lease = null;
+      }
+    }
+  }
+
+  /** The outputs of {@link RunInference}: predictions, failures and one record per model run. */
+  public static final class Result implements POutput {
+    private final PCollectionTuple tuple;
+
+    private Result(PCollectionTuple tuple) {
+      this.tuple = tuple;
+    }
+
+    public PCollection<Prediction> predictions() {
+      return tuple.get(PREDICTIONS);
+    }
+
+    public PCollection<Failure> failures() {
+      return tuple.get(FAILURES);
+    }
+
+    public PCollection<BatchStats> batches() {
+      return tuple.get(BATCHES);
+    }
+
+    @Override
+    public Pipeline getPipeline() {
+      return tuple.getPipeline();
+    }
+
+    @Override
+    public Map<TupleTag<?>, PValue> expand() {
+      return tuple.expand();
+    }
+
+    @Override
+    public void finishSpecifyingOutput(
+        String transformName, PInput input, PTransform<?, ?> transform) {}
+  }
+}

@@ -1,0 +1,137 @@
+package dev.batchinference.transforms.io;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.tensor.Tensor;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * JSON Lines renderings of predictions and failures, one object per record.
+ *
+ * <p>A prediction: {@code id}, {@code source}, {@code index}, the carried fields, {@code
+ * model_name}, {@code model_sha256}, then its fields: {@code embedding}; {@code label}, {@code
+ * label_index}, {@code score}, {@code top_k} ({@code [{"label", "score"}]}); or {@code outputs}
+ * ({@code {name: nested array}}). A failure: {@code id}, {@code source}, {@code index}, {@code
+ * stage}, {@code error_class}, {@code error}, {@code input}.
+ */
+public final class JsonLines {
+
+  /** Names a carried field may not take, because predictions use them. */
+  public static final Set<String> RESERVED =
+      Set.of(
+          "id", "source", "index", "model_name", "model_sha256", "embedding", "label", "label_index",
+          "score", "top_k", "outputs");
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final JsonFactory FACTORY = JSON.getFactory();
+
+  private JsonLines() {}
+
+  public static String prediction(Prediction p) {
+    StringWriter out = new StringWriter(256);
+    try (JsonGenerator g = FACTORY.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("id", p.meta().id());
+      g.writeStringField("source", p.meta().source());
+      g.writeNumberField("index", p.meta().index());
+      if (p.meta().carriedJson() != null) {
+        Iterator<Map.Entry<String, JsonNode>> fields = JSON.readTree(p.meta().carriedJson()).fields();
+        while (fields.hasNext()) {
+          Map.Entry<String, JsonNode> f = fields.next();
+          g.writeFieldName(f.getKey());
+          JSON.writeTree(g, f.getValue());
+        }
+      }
+      g.writeStringField("model_name", p.model().name());
+      g.writeStringField("model_sha256", p.model().sha256());
+      if (p.embedding() != null) {
+        g.writeFieldName("embedding");
+        writeFloats(g, p.embedding());
+      }
+      if (p.label() != null) {
+        g.writeStringField("label", p.label());
+        g.writeNumberField("label_index", p.labelIndex());
+        g.writeNumberField("score", p.score());
+      }
+      if (p.topLabels() != null) {
+        g.writeArrayFieldStart("top_k");
+        for (int i = 0; i < p.topLabels().length; i++) {
+          g.writeStartObject();
+          g.writeStringField("label", p.topLabels()[i]);
+          g.writeNumberField("score", p.topScores()[i]);
+          g.writeEndObject();
+        }
+        g.writeEndArray();
+      }
+      if (p.outputs() != null) {
+        g.writeObjectFieldStart("outputs");
+        for (Map.Entry<String, Tensor> t : p.outputs().asMap().entrySet()) {
+          g.writeFieldName(t.getKey());
+          writeNested(g, t.getValue(), 0, 0);
+        }
+        g.writeEndObject();
+      }
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toString();
+  }
+
+  public static String failure(Failure f) {
+    StringWriter out = new StringWriter(256);
+    try (JsonGenerator g = FACTORY.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("id", f.id());
+      g.writeStringField("source", f.source());
+      g.writeNumberField("index", f.index());
+      g.writeStringField("stage", f.stage().label());
+      g.writeStringField("error_class", f.errorClass());
+      g.writeStringField("error", f.message());
+      g.writeStringField("input", f.input());
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toString();
+  }
+
+  private static void writeFloats(JsonGenerator g, float[] values) throws IOException {
+    g.writeStartArray();
+    for (float v : values) {
+      g.writeNumber(v);
+    }
+    g.writeEndArray();
+  }
+
+  /** Writes a tensor as nested arrays following its shape; returns the next flat index. */
+  private static int writeNested(JsonGenerator g, Tensor t, int dim, int flat) throws IOException {
+    if (dim == t.rank()) {
+      if (t.dtype() == Tensor.DType.FLOAT) {
+        g.writeNumber(((float[]) t.data())[flat]);
+      } else if (t.dtype() == Tensor.DType.DOUBLE) {
+        g.writeNumber(((double[]) t.data())[flat]);
+      } else if (t.dtype() == Tensor.DType.INT64) {
+        g.writeNumber(((long[]) t.data())[flat]);
+      } else {
+        g.writeNumber(((int[]) t.data())[flat]);
+      }
+      return flat + 1;
+    }
+    g.writeStartArray();
+    for (long i = 0; i < t.dim(dim); i++) {
+      flat = writeNested(g, t, dim + 1, flat);
+    }
+    g.writeEndArray();
+    return flat;
+  }
+}

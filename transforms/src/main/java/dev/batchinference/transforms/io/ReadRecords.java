@@ -1,0 +1,268 @@
+package dev.batchinference.transforms.io;
+
+import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Stage;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.Reader;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.io.FileIO;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.PBegin;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PInput;
+import org.apache.beam.sdk.values.POutput;
+import org.apache.beam.sdk.values.PValue;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.apache.commons.csv.CSVFormat;
+import org.apache.commons.csv.CSVParser;
+import org.apache.commons.csv.CSVRecord;
+
+/**
+ * Reads the records of every file that matches a pattern (local or any Beam file system, e.g.
+ * {@code gs://}; compressed files by extension), each with its position: the file and the
+ * zero-based record index in it (the line for JSON Lines, the data row for CSV).
+ *
+ * <p>Files are read whole and in order by one worker each, which is what makes positions stable;
+ * spread the records afterwards if the later steps need more parallelism than there are files.
+ * A line that is not valid UTF-8, a CSV row whose number of values differs from the header, and
+ * the rest of a file that breaks off become {@link Stage#READ} failures. Blank lines are skipped.
+ */
+public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
+
+  /** File formats. */
+  public enum Format {
+    /** One JSON object per line. */
+    JSONL,
+    /** Comma-separated values with a header row (RFC 4180 quoting, newlines inside quotes). */
+    CSV
+  }
+
+  private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
+  private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
+
+  private final String filepattern;
+  private final Format format;
+
+  private ReadRecords(String filepattern, Format format) {
+    this.filepattern = filepattern;
+    this.format = format;
+  }
+
+  /** Reads JSON Lines files matching {@code filepattern}. */
+  public static ReadRecords from(String filepattern) {
+    checkArgument(filepattern != null && !filepattern.isEmpty(), "filepattern must be set");
+    return new ReadRecords(filepattern, Format.JSONL);
+  }
+
+  public ReadRecords withFormat(Format format) {
+    return new ReadRecords(filepattern, format);
+  }
+
+  @Override
+  public Result expand(PBegin input) {
+    PCollectionTuple read =
+        input
+            .apply(
+                "MatchFiles",
+                FileIO.match()
+                    .filepattern(filepattern)
+                    .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW))
+            .apply("OpenFiles", FileIO.readMatches())
+            .apply(
+                "ReadFiles",
+                ParDo.of(new ReadFileFn(format)).withOutputTags(RECORDS, TupleTagList.of(FAILURES)));
+    read.get(RECORDS).setCoder(RawRecord.Coder.of());
+    read.get(FAILURES).setCoder(Failure.Coder.of());
+    return new Result(read);
+  }
+
+  /** Reads one file's records in order. */
+  static final class ReadFileFn extends DoFn<FileIO.ReadableFile, RawRecord> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Format format;
+    private final Counter read = Metrics.counter(ReadRecords.class, "records_read");
+    private final Counter blank = Metrics.counter(ReadRecords.class, "blank_lines_skipped");
+
+    ReadFileFn(Format format) {
+      this.format = format;
+    }
+
+    @ProcessElement
+    public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver out) {
+      String source = file.getMetadata().resourceId().toString();
+      long[] next = {0};
+      try (InputStream in = Channels.newInputStream(file.open())) {
+        if (format == Format.JSONL) {
+          readJsonLines(source, in, next, out);
+        } else {
+          readCsv(source, in, next, out);
+        }
+      } catch (IOException | RuntimeException e) {
+        read.inc();
+        out.get(FAILURES)
+            .output(
+                Failure.of(
+                    null,
+                    source,
+                    next[0],
+                    Stage.READ,
+                    e,
+                    "the rest of the file from record " + next[0] + " on could not be read"));
+      }
+    }
+
+    private void readJsonLines(String source, InputStream raw, long[] next, MultiOutputReceiver out)
+        throws IOException {
+      InputStream in = new BufferedInputStream(raw, 1 << 16);
+      CharsetDecoder decoder =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT);
+      ByteArrayOutputStream line = new ByteArrayOutputStream(1024);
+      boolean more = true;
+      while (more) {
+        line.reset();
+        int b;
+        while ((b = in.read()) != -1 && b != '\n') {
+          line.write(b);
+        }
+        more = b != -1;
+        if (!more && line.size() == 0) {
+          break;
+        }
+        long index = next[0]++;
+        byte[] bytes = line.toByteArray();
+        int start = index == 0 && startsWithBom(bytes) ? 3 : 0;
+        int end = bytes.length > start && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+        String text;
+        try {
+          text = decoder.decode(ByteBuffer.wrap(bytes, start, end - start)).toString();
+        } catch (CharacterCodingException e) {
+          read.inc();
+          out.get(FAILURES)
+              .output(
+                  Failure.of(
+                      null,
+                      source,
+                      index,
+                      Stage.READ,
+                      "java.nio.charset.MalformedInputException",
+                      "line is not valid UTF-8",
+                      new String(bytes, start, end - start, StandardCharsets.UTF_8)));
+          continue;
+        }
+        if (text.isBlank()) {
+          blank.inc();
+          continue;
+        }
+        read.inc();
+        out.get(RECORDS).output(RawRecord.of(source, index, text));
+      }
+    }
+
+    private static boolean startsWithBom(byte[] bytes) {
+      return bytes.length >= 3 && (bytes[0] & 0xff) == 0xEF && (bytes[1] & 0xff) == 0xBB
+          && (bytes[2] & 0xff) == 0xBF;
+    }
+
+    private void readCsv(String source, InputStream raw, long[] next, MultiOutputReceiver out)
+        throws IOException {
+      CharsetDecoder decoder =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT);
+      BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
+      in.mark(3);
+      byte[] bom = in.readNBytes(3);
+      if (!startsWithBom(bom)) {
+        in.reset();
+      }
+      Reader reader = new InputStreamReader(in, decoder);
+      CSVFormat csv =
+          CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).setTrim(false).build();
+      try (CSVParser parser = CSVParser.parse(reader, csv)) {
+        List<String> header = parser.getHeaderNames();
+        Iterator<CSVRecord> rows = parser.iterator();
+        while (rows.hasNext()) {
+          CSVRecord row = rows.next();
+          long index = next[0]++;
+          read.inc();
+          if (row.size() != header.size()) {
+            out.get(FAILURES)
+                .output(
+                    Failure.of(
+                        null,
+                        source,
+                        index,
+                        Stage.READ,
+                        "dev.batchinference.transforms.io.RaggedRowException",
+                        "row has " + row.size() + " values, the header has " + header.size(),
+                        csv.format(row.values())));
+            continue;
+          }
+          ObjectNode object = JSON.createObjectNode();
+          for (Map.Entry<String, String> cell : row.toMap().entrySet()) {
+            object.put(cell.getKey(), cell.getValue());
+          }
+          out.get(RECORDS).output(RawRecord.of(source, index, JSON.writeValueAsString(object)));
+        }
+      }
+    }
+  }
+
+  /** The records read and the failures of reading. */
+  public static final class Result implements POutput {
+    private final PCollectionTuple tuple;
+
+    private Result(PCollectionTuple tuple) {
+      this.tuple = tuple;
+    }
+
+    public PCollection<RawRecord> records() {
+      return tuple.get(RECORDS);
+    }
+
+    public PCollection<Failure> failures() {
+      return tuple.get(FAILURES);
+    }
+
+    @Override
+    public Pipeline getPipeline() {
+      return tuple.getPipeline();
+    }
+
+    @Override
+    public Map<TupleTag<?>, PValue> expand() {
+      return tuple.expand();
+    }
+
+    @Override
+    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+  }
+}

@@ -1,0 +1,228 @@
+package dev.batchinference.transforms.preprocess;
+
+import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.RecordMeta;
+import dev.batchinference.transforms.Stage;
+import dev.batchinference.transforms.io.RawRecord;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PInput;
+import org.apache.beam.sdk.values.POutput;
+import org.apache.beam.sdk.values.PValue;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.checkerframework.checker.nullness.qual.Nullable;
+
+/**
+ * Parses raw records (JSON objects) and turns them into model examples keyed by their {@link
+ * RecordMeta}: the id (from a field, or {@code source:index} when none is named), the position,
+ * and the carried fields.
+ *
+ * <p>A line that is not a JSON object, or lacks its id, becomes a {@link Stage#PARSE} failure; a
+ * record the {@link Preprocessor} rejects becomes a {@link Stage#PREPROCESS} failure. Both keep the
+ * record's text so that it can be replayed.
+ *
+ * <pre>{@code
+ * Preprocess.Result<TensorExample> examples =
+ *     records.apply("Preprocess",
+ *         Preprocess.with(TextTokenizer.of(tokenizerUri)).withIdField("id"));
+ * }</pre>
+ */
+public final class Preprocess<ExampleT>
+    extends PTransform<PCollection<RawRecord>, Preprocess.Result<ExampleT>> {
+
+  private final Preprocessor<ExampleT> preprocessor;
+  private final @Nullable String idField;
+  private final List<String> carryFields;
+
+  private Preprocess(
+      Preprocessor<ExampleT> preprocessor, @Nullable String idField, List<String> carryFields) {
+    this.preprocessor = preprocessor;
+    this.idField = idField;
+    this.carryFields = carryFields;
+  }
+
+  public static <ExampleT> Preprocess<ExampleT> with(Preprocessor<ExampleT> preprocessor) {
+    return new Preprocess<>(Objects.requireNonNull(preprocessor), null, List.of());
+  }
+
+  /** The field holding each record's id (a string or an integer). Default: {@code source:index}. */
+  public Preprocess<ExampleT> withIdField(String idField) {
+    checkArgument(idField != null && !idField.isEmpty(), "idField must not be empty");
+    return new Preprocess<>(preprocessor, idField, carryFields);
+  }
+
+  /** Fields copied as they are from the input to the prediction (null when a record lacks one). */
+  public Preprocess<ExampleT> withCarryFields(List<String> fields) {
+    for (String f : fields) {
+      checkArgument(f != null && !f.isEmpty(), "carry field names must not be empty: %s", fields);
+    }
+    return new Preprocess<>(preprocessor, idField, List.copyOf(fields));
+  }
+
+  @Override
+  public Result<ExampleT> expand(PCollection<RawRecord> input) {
+    TupleTag<KV<RecordMeta, ExampleT>> examples = new TupleTag<KV<RecordMeta, ExampleT>>() {};
+    TupleTag<Failure> failures = new TupleTag<Failure>() {};
+    PCollectionTuple out =
+        input.apply(
+            "ParseAndPreprocess",
+            ParDo.of(new PreprocessFn<>(preprocessor, idField, carryFields, examples, failures))
+                .withOutputTags(examples, TupleTagList.of(failures)));
+    out.get(examples).setCoder(KvCoder.of(RecordMeta.Coder.of(), preprocessor.exampleCoder()));
+    out.get(failures).setCoder(Failure.Coder.of());
+    return new Result<>(out, examples, failures);
+  }
+
+  static final class PreprocessFn<ExampleT> extends DoFn<RawRecord, KV<RecordMeta, ExampleT>> {
+    private static final ObjectMapper JSON =
+        new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+
+    private final Preprocessor<ExampleT> preprocessor;
+    private final @Nullable String idField;
+    private final List<String> carryFields;
+    private final TupleTag<KV<RecordMeta, ExampleT>> examples;
+    private final TupleTag<Failure> failures;
+
+    PreprocessFn(
+        Preprocessor<ExampleT> preprocessor,
+        @Nullable String idField,
+        List<String> carryFields,
+        TupleTag<KV<RecordMeta, ExampleT>> examples,
+        TupleTag<Failure> failures) {
+      this.preprocessor = preprocessor;
+      this.idField = idField;
+      this.carryFields = carryFields;
+      this.examples = examples;
+      this.failures = failures;
+    }
+
+    @Setup
+    public void setup() throws Exception {
+      preprocessor.setup();
+    }
+
+    @ProcessElement
+    public void processElement(@Element RawRecord raw, MultiOutputReceiver out) {
+      ObjectNode record;
+      RecordMeta meta;
+      try {
+        record = parseObject(raw.text());
+        meta = RecordMeta.of(id(record, raw), raw.source(), raw.index(), carried(record));
+      } catch (Exception e) {
+        out.get(failures)
+            .output(Failure.of(null, raw.source(), raw.index(), Stage.PARSE, e, raw.text()));
+        return;
+      }
+      ExampleT example;
+      try {
+        example = preprocessor.apply(record);
+      } catch (Exception e) {
+        out.get(failures)
+            .output(Failure.of(meta.id(), raw.source(), raw.index(), Stage.PREPROCESS, e, raw.text()));
+        return;
+      }
+      out.get(examples).output(KV.of(meta, example));
+    }
+
+    private static ObjectNode parseObject(String text) throws InvalidRecordException {
+      JsonNode node;
+      try {
+        node = JSON.readTree(text);
+      } catch (JsonProcessingException e) {
+        throw new InvalidRecordException("not valid JSON: " + e.getOriginalMessage());
+      }
+      if (node == null || !node.isObject()) {
+        throw new InvalidRecordException(
+            "expected a JSON object, got " + (node == null ? "nothing" : node.getNodeType().name().toLowerCase()));
+      }
+      return (ObjectNode) node;
+    }
+
+    private String id(ObjectNode record, RawRecord raw) throws InvalidRecordException {
+      if (idField == null) {
+        return raw.source() + ":" + raw.index();
+      }
+      JsonNode id = record.get(idField);
+      if (id == null || id.isNull()) {
+        throw new InvalidRecordException("record has no id field '" + idField + "'");
+      }
+      if (id.isTextual() && !id.textValue().isEmpty()) {
+        return id.textValue();
+      }
+      if (id.isIntegralNumber()) {
+        return id.asText();
+      }
+      throw new InvalidRecordException(
+          "id field '" + idField + "' must be a non-empty string or an integer, got " + id);
+    }
+
+    private @Nullable String carried(ObjectNode record) throws JsonProcessingException {
+      if (carryFields.isEmpty()) {
+        return null;
+      }
+      ObjectNode carried = JSON.createObjectNode();
+      for (String field : carryFields) {
+        JsonNode value = record.get(field);
+        carried.set(field, value == null ? carried.nullNode() : value);
+      }
+      return JSON.writeValueAsString(carried);
+    }
+
+    @Teardown
+    public void teardown() {
+      preprocessor.teardown();
+    }
+  }
+
+  /** Examples keyed by their record, and the records that could not become examples. */
+  public static final class Result<ExampleT> implements POutput {
+    private final PCollectionTuple tuple;
+    private final TupleTag<KV<RecordMeta, ExampleT>> examples;
+    private final TupleTag<Failure> failures;
+
+    private Result(
+        PCollectionTuple tuple, TupleTag<KV<RecordMeta, ExampleT>> examples, TupleTag<Failure> failures) {
+      this.tuple = tuple;
+      this.examples = examples;
+      this.failures = failures;
+    }
+
+    public PCollection<KV<RecordMeta, ExampleT>> examples() {
+      return tuple.get(examples);
+    }
+
+    public PCollection<Failure> failures() {
+      return tuple.get(failures);
+    }
+
+    @Override
+    public Pipeline getPipeline() {
+      return tuple.getPipeline();
+    }
+
+    @Override
+    public Map<TupleTag<?>, PValue> expand() {
+      return tuple.expand();
+    }
+
+    @Override
+    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+  }
+}

@@ -1,0 +1,190 @@
+package dev.batchinference.transforms.stats;
+
+import dev.batchinference.transforms.BatchStats;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Prediction;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import org.apache.beam.sdk.coders.Coder;
+import org.apache.beam.sdk.coders.CoderRegistry;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.SerializableBiConsumer;
+
+/**
+ * What a run did, accumulated from its collections: records read, predictions, failures by
+ * stage and error class, model runs (size and latency), and the distribution of the predictions
+ * (class counts, score and embedding-norm moments). Mergeable, so each collection is folded by its
+ * own {@link Combine} and the partial results are merged into one.
+ */
+public final class RunStats implements Serializable {
+
+  long read;
+  long predicted;
+  final TreeMap<String, Long> failedByStage = new TreeMap<>();
+  final TreeMap<String, Long> failedByError = new TreeMap<>();
+  long batches;
+  long batchWeight;
+  final TreeMap<Long, Long> batchSizes = new TreeMap<>();
+  final ArrayList<Long> batchLatenciesMicros = new ArrayList<>();
+  final TreeMap<String, Long> classCounts = new TreeMap<>();
+  final Moments scores = new Moments();
+  final Moments embeddingNorms = new Moments();
+
+  public RunStats merge(RunStats other) {
+    read += other.read;
+    predicted += other.predicted;
+    other.failedByStage.forEach((k, v) -> failedByStage.merge(k, v, Long::sum));
+    other.failedByError.forEach((k, v) -> failedByError.merge(k, v, Long::sum));
+    batches += other.batches;
+    batchWeight += other.batchWeight;
+    other.batchSizes.forEach((k, v) -> batchSizes.merge(k, v, Long::sum));
+    batchLatenciesMicros.addAll(other.batchLatenciesMicros);
+    other.classCounts.forEach((k, v) -> classCounts.merge(k, v, Long::sum));
+    scores.merge(other.scores);
+    embeddingNorms.merge(other.embeddingNorms);
+    return this;
+  }
+
+  /** Counts a record read (a record, or a read failure). */
+  public static void addRead(RunStats stats, Object record) {
+    stats.read++;
+  }
+
+  public static void addFailure(RunStats stats, Failure failure) {
+    stats.failedByStage.merge(failure.stage().label(), 1L, Long::sum);
+    stats.failedByError.merge(failure.stage().label() + ": " + failure.errorClass(), 1L, Long::sum);
+  }
+
+  public static void addBatch(RunStats stats, BatchStats batch) {
+    stats.batches++;
+    stats.batchWeight += batch.weight();
+    stats.batchSizes.merge(batch.size(), 1L, Long::sum);
+    stats.batchLatenciesMicros.add(batch.latencyMicros());
+  }
+
+  public static void addPrediction(RunStats stats, Prediction prediction) {
+    stats.predicted++;
+    if (prediction.label() != null) {
+      stats.classCounts.merge(prediction.label(), 1L, Long::sum);
+      stats.scores.add(prediction.score());
+    }
+    float[] embedding = prediction.embedding();
+    if (embedding != null) {
+      double norm = 0;
+      for (float v : embedding) {
+        norm += v * v;
+      }
+      stats.embeddingNorms.add(Math.sqrt(norm));
+    }
+  }
+
+  public long read() {
+    return read;
+  }
+
+  public long predicted() {
+    return predicted;
+  }
+
+  public long failed() {
+    return failedByStage.values().stream().mapToLong(Long::longValue).sum();
+  }
+
+  public SortedMap<String, Long> failedByStage() {
+    return Collections.unmodifiableSortedMap(failedByStage);
+  }
+
+  public SortedMap<String, Long> failedByError() {
+    return Collections.unmodifiableSortedMap(failedByError);
+  }
+
+  public long batches() {
+    return batches;
+  }
+
+  public long batchWeight() {
+    return batchWeight;
+  }
+
+  public SortedMap<Long, Long> batchSizes() {
+    return Collections.unmodifiableSortedMap(batchSizes);
+  }
+
+  /** The {@code q}-quantile (0..1) of model-run latency in microseconds, nearest rank; -1 if none. */
+  public long latencyQuantileMicros(double q) {
+    if (batchLatenciesMicros.isEmpty()) {
+      return -1;
+    }
+    List<Long> sorted = new ArrayList<>(batchLatenciesMicros);
+    Collections.sort(sorted);
+    int rank = (int) Math.ceil(q * sorted.size());
+    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));
+  }
+
+  public long totalLatencyMicros() {
+    return batchLatenciesMicros.stream().mapToLong(Long::longValue).sum();
+  }
+
+  public SortedMap<String, Long> classCounts() {
+    return Collections.unmodifiableSortedMap(classCounts);
+  }
+
+  public Moments scores() {
+    return scores;
+  }
+
+  public Moments embeddingNorms() {
+    return embeddingNorms;
+  }
+
+  /** Folds a collection of {@code InputT} into one {@link RunStats} with {@code add}. */
+  public static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
+      SerializableBiConsumer<RunStats, InputT> add) {
+    return new Combine.CombineFn<InputT, RunStats, RunStats>() {
+      @Override
+      public RunStats createAccumulator() {
+        return new RunStats();
+      }
+
+      @Override
+      public RunStats addInput(RunStats accumulator, InputT input) {
+        add.accept(accumulator, input);
+        return accumulator;
+      }
+
+      @Override
+      public RunStats mergeAccumulators(Iterable<RunStats> accumulators) {
+        RunStats merged = new RunStats();
+        for (RunStats a : accumulators) {
+          merged.merge(a);
+        }
+        return merged;
+      }
+
+      @Override
+      public RunStats extractOutput(RunStats accumulator) {
+        return accumulator;
+      }
+
+      @Override
+      public Coder<RunStats> getAccumulatorCoder(CoderRegistry registry, Coder<InputT> inputCoder) {
+        return SerializableCoder.of(RunStats.class);
+      }
+
+      @Override
+      public Coder<RunStats> getDefaultOutputCoder(CoderRegistry registry, Coder<InputT> inputCoder) {
+        return SerializableCoder.of(RunStats.class);
+      }
+    };
+  }
+
+  /** Merges partial {@link RunStats} into one. */
+  public static Combine.CombineFn<RunStats, RunStats, RunStats> merging() {
+    return combine((acc, partial) -> acc.merge(partial));
+  }
+}

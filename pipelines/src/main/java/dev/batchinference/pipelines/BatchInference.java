@@ -48,7 +48,7 @@ public final class BatchInference {
   private BatchInference() {}
 
   public static void main(String[] args) {
-    System.exit(CommandLine.run(args));
+    System.exit(CommandLine.run(args, System.out, System.err));
   }
 
   /** Checks the job, then builds and starts it; returns without waiting for it to finish. */
@@ -110,21 +110,21 @@ public final class BatchInference {
     PCollectionList<RunStats> stats =
         PCollectionList.of(
                 read.records()
-                    .apply("CountRead", Combine.globally(RunStats.<RawRecord>combine(RunStats::addRead))))
+                    .apply("CountRead", Combine.globally(RunStats.<RawRecord>countingReads())))
             .and(
                 read.failures()
-                    .apply("CountReadFailures", Combine.globally(RunStats.<Failure>combine(RunStats::addRead))))
+                    .apply("CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
             .and(
                 inference
                     .predictions()
-                    .apply("SummarizePredictions", Combine.globally(RunStats.<Prediction>combine(RunStats::addPrediction))))
+                    .apply("SummarizePredictions", Combine.globally(RunStats.ofPredictions())))
             .and(
                 failures.apply(
-                    "SummarizeFailures", Combine.globally(RunStats.<Failure>combine(RunStats::addFailure))))
+                    "SummarizeFailures", Combine.globally(RunStats.ofFailures())))
             .and(
                 inference
                     .batches()
-                    .apply("SummarizeBatches", Combine.globally(RunStats.<BatchStats>combine(RunStats::addBatch))));
+                    .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
     stats.apply(
         "WriteRunSummary", new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
   }

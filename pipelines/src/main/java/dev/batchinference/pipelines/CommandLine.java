@@ -28,22 +28,30 @@ import org.joda.time.Duration;
  */
 final class CommandLine {
 
-  private static final PrintStream OUT = System.out;
-  private static final PrintStream ERR = System.err;
+  private final PrintStream out;
+  private final PrintStream err;
 
-  private CommandLine() {}
+  private CommandLine(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
 
-  static int run(String[] args) {
+  /** Runs the job as the command line does, printing to {@code out} and {@code err}. */
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    return new CommandLine(out, err).run(args);
+  }
+
+  private int run(String[] args) {
     if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
-      PipelineOptionsFactory.printHelp(OUT, BatchInferenceOptions.class);
+      PipelineOptionsFactory.printHelp(out, BatchInferenceOptions.class);
       return 0;
     }
     BatchInferenceOptions options;
     try {
       options = BatchInference.parse(withRunnerDefaults(args));
     } catch (IllegalArgumentException e) {
-      ERR.println("error: " + e.getMessage());
-      ERR.println("Run with --help to list the options.");
+      err.println("error: " + e.getMessage());
+      err.println("Run with --help to list the options.");
       return 2;
     }
     long start = System.currentTimeMillis();
@@ -51,19 +59,19 @@ final class CommandLine {
     try {
       result = BatchInference.run(options);
     } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
-      ERR.println("error: " + e.getMessage());
+      err.println("error: " + e.getMessage());
       return 2;
     }
     PipelineResult.State state;
     try {
       state = waitWithProgress(result, options.getProgress());
     } catch (RuntimeException e) {
-      ERR.println();
-      ERR.println("error: the job failed: " + rootMessage(e));
+      err.println();
+      err.println("error: the job failed: " + rootMessage(e));
       return 1;
     }
     if (state != PipelineResult.State.DONE) {
-      ERR.println("error: the job ended in state " + state);
+      err.println("error: the job ended in state " + state);
       return 1;
     }
     return printResult(options, System.currentTimeMillis() - start);
@@ -94,7 +102,7 @@ final class CommandLine {
     }
   }
 
-  private static PipelineResult.State waitWithProgress(PipelineResult result, boolean progress) {
+  private PipelineResult.State waitWithProgress(PipelineResult result, boolean progress) {
     long start = System.currentTimeMillis();
     boolean console = System.console() != null;
     long lastPrint = 0;
@@ -104,14 +112,14 @@ final class CommandLine {
       if (progress && (console || now - lastPrint >= 10_000)) {
         String line = progressLine(result, now - start);
         if (line != null) {
-          ERR.print(console ? "\r" + line + "   " : line + System.lineSeparator());
+          err.print(console ? "\r" + line + "   " : line + System.lineSeparator());
           lastPrint = now;
         }
       }
       state = result.waitUntilFinish(Duration.standardSeconds(2));
     }
     if (progress && console && lastPrint > 0) {
-      ERR.println();
+      err.println();
     }
     return state;
   }
@@ -144,7 +152,7 @@ final class CommandLine {
     return total;
   }
 
-  private static int printResult(BatchInferenceOptions options, long wallMillis) {
+  private int printResult(BatchInferenceOptions options, long wallMillis) {
     String output = options.getOutput();
     String summaryPath =
         FileSystems.matchNewResource(output, true)
@@ -155,12 +163,12 @@ final class CommandLine {
         Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
       summary = new ObjectMapper().readTree(in);
     } catch (IOException e) {
-      ERR.println("error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
+      err.println("error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
       return 1;
     }
     long read = summary.get("records_read").asLong();
     double seconds = wallMillis / 1000.0;
-    OUT.println(
+    out.println(
         String.format(
             Locale.ROOT,
             "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."

@@ -181,7 +181,14 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
             "Model input '" + name + "' has shape " + Arrays.toString(spec.shape())
                 + " (with the batch dimension); the example's shape is " + Arrays.toString(t.shape()));
       }
+      long[] declared = spec.shape();
       for (int d = 0; d < padded.length; d++) {
+        // Only dynamic dimensions are padded; zero-padding a fixed one would run a wrong input.
+        if (declared[d + 1] > 0 && t.dim(d) != declared[d + 1]) {
+          throw new IllegalArgumentException(
+              "Model input '" + name + "' has shape " + Arrays.toString(declared)
+                  + " (with the batch dimension); the example's shape is " + Arrays.toString(t.shape()));
+        }
         padded[d] = Math.max(padded[d], t.dim(d));
       }
     }

@@ -103,7 +103,9 @@ public final class OnnxModelHandler implements ModelHandler<TensorExample, Tenso
 
   @Override
   public String cacheKey() {
-    return "onnx:" + modelUri + "|" + sessionConfig + "|" + outputNames;
+    // The loaded model carries the name and was checked against the hash, so both belong here.
+    return "onnx:" + modelUri + "|" + modelName() + "|" + sessionConfig + "|" + outputNames + "|"
+        + expectedSha256;
   }
 
   @Override

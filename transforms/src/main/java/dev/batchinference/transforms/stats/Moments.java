@@ -51,4 +51,22 @@ public final class Moments implements Serializable {
   public double max() {
     return count == 0 ? Double.NaN : max;
   }
+
+  @Override
+  public boolean equals(Object o) {
+    if (!(o instanceof Moments)) {
+      return false;
+    }
+    Moments m = (Moments) o;
+    return count == m.count
+        && Double.compare(sum, m.sum) == 0
+        && Double.compare(sumOfSquares, m.sumOfSquares) == 0
+        && Double.compare(min, m.min) == 0
+        && Double.compare(max, m.max) == 0;
+  }
+
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hash(count, sum, min, max);
+  }
 }

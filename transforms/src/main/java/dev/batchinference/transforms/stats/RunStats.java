@@ -50,24 +50,63 @@ public final class RunStats implements Serializable {
     return this;
   }
 
-  /** Counts a record read (a record, or a read failure). */
-  public static void addRead(RunStats stats, Object record) {
-    stats.read++;
+  @Override
+  public boolean equals(Object o) {
+    if (!(o instanceof RunStats)) {
+      return false;
+    }
+    RunStats r = (RunStats) o;
+    return read == r.read
+        && predicted == r.predicted
+        && failedByStage.equals(r.failedByStage)
+        && failedByError.equals(r.failedByError)
+        && batches == r.batches
+        && batchWeight == r.batchWeight
+        && batchSizes.equals(r.batchSizes)
+        && batchLatenciesMicros.equals(r.batchLatenciesMicros)
+        && classCounts.equals(r.classCounts)
+        && scores.equals(r.scores)
+        && embeddingNorms.equals(r.embeddingNorms);
   }
 
-  public static void addFailure(RunStats stats, Failure failure) {
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hash(read, predicted, batches, failedByStage);
+  }
+
+  /** Counts the records read: records, and read failures (each was a record that was read). */
+  public static <RecordT> Combine.CombineFn<RecordT, RunStats, RunStats> countingReads() {
+    return combine((stats, record) -> stats.read++);
+  }
+
+  /** Counts predictions, their classes, scores and embedding norms. */
+  public static Combine.CombineFn<Prediction, RunStats, RunStats> ofPredictions() {
+    return combine(RunStats::addPrediction);
+  }
+
+  /** Counts failures by stage and by error class. */
+  public static Combine.CombineFn<Failure, RunStats, RunStats> ofFailures() {
+    return combine(RunStats::addFailure);
+  }
+
+  /** Counts model runs, their sizes, weights and latencies. */
+  public static Combine.CombineFn<BatchStats, RunStats, RunStats> ofBatches() {
+    return combine(RunStats::addBatch);
+  }
+
+  private static void addFailure(RunStats stats, Failure failure) {
     stats.failedByStage.merge(failure.stage().label(), 1L, Long::sum);
     stats.failedByError.merge(failure.stage().label() + ": " + failure.errorClass(), 1L, Long::sum);
   }
 
-  public static void addBatch(RunStats stats, BatchStats batch) {
+  private static void addBatch(RunStats stats, BatchStats batch) {
     stats.batches++;
     stats.batchWeight += batch.weight();
     stats.batchSizes.merge(batch.size(), 1L, Long::sum);
     stats.batchLatenciesMicros.add(batch.latencyMicros());
   }
 
-  public static void addPrediction(RunStats stats, Prediction prediction) {
+  private static void addPrediction(RunStats stats, Prediction prediction) {
     stats.predicted++;
     if (prediction.label() != null) {
       stats.classCounts.merge(prediction.label(), 1L, Long::sum);
@@ -142,8 +181,12 @@ public final class RunStats implements Serializable {
     return embeddingNorms;
   }
 
-  /** Folds a collection of {@code InputT} into one {@link RunStats} with {@code add}. */
-  public static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
+  /**
+   * Folds a collection of {@code InputT} into one {@link RunStats} with {@code add}. Each use
+   * site passes its own lambda: javac shares one serialized form between identical method
+   * references in a class, which would mix up their element types.
+   */
+  private static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
       SerializableBiConsumer<RunStats, InputT> add) {
     return new Combine.CombineFn<InputT, RunStats, RunStats>() {
       @Override

@@ -1,0 +1,278 @@
+package dev.batchinference.benchmarks;
+
+import dev.batchinference.transforms.tensor.TensorExample;
+import dev.batchinference.transforms.tensor.TensorExampleCoder;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Throughput of the batch inference job beside a raw ONNX Runtime loop on the same model, data,
+ * batch size and threads, for a text embedding and an image classifier workload. Prints a table
+ * and writes it as Markdown.
+ *
+ * <pre>
+ * mvn -q -pl benchmarks package -DskipTests
+ * mvn -q -pl benchmarks exec:java [-Dexec.args="--textRecords=500 --workloads=text"]
+ * </pre>
+ *
+ * <p>Modes: {@code raw session.run} (inputs prepared and batches built before the clock starts,
+ * warm-up first; the reference of the "vs raw" column), {@code raw + tokenization + pooling} /
+ * {@code raw + JSON parsing} (the plain loop a user would write), {@code coder round trip} (only
+ * encoding and decoding every example with the job's coder), and {@code pipeline} (the job on the
+ * DirectRunner, from options parsing to the end, model loading included; the summary column is
+ * summary.json's own throughput).
+ */
+public final class Benchmark {
+
+  /** The benchmark's arguments. */
+  static final class Settings {
+    List<String> workloads = List.of("text", "fashion");
+    Path benchmarksDir = Path.of(System.getProperty("benchmarks.dir", "benchmarks"));
+    Path corpus = benchmarksDir.resolve("../src/samples/fortunes.jsonl").normalize();
+    Path workDir = benchmarksDir.resolve("target/bench-data");
+    Path report = benchmarksDir.resolve("target/benchmark.md");
+    int textRecords = 2000;
+    int textBatch = 32;
+    int maxTokens = 256;
+    int fashionRecords = 20_000;
+    int fashionTrain = 6000;
+    int fashionBatch = 64;
+    int threads = Runtime.getRuntime().availableProcessors();
+    int[] sweep = {1, 2, 0};
+    double minRawSeconds = 3;
+
+    static final String HELP =
+        String.join(
+            "\n",
+            "Arguments (all optional, --name=value):",
+            "  --workloads=text,fashion   which workloads to run",
+            "  --corpus=PATH              JSON lines with a 'text' field (default src/samples/fortunes.jsonl)",
+            "  --textRecords=N            texts to embed; the corpus repeats past its end (default 2000)",
+            "  --textBatch=N              (default 32)",
+            "  --maxTokens=N              most tokens per text (default 256)",
+            "  --fashionRecords=N         images: the 10,000 test images, then unseen training images (default 20000)",
+            "  --fashionTrain=N           training images for the classifier (default 6000)",
+            "  --fashionBatch=N           (default 64)",
+            "  --threads=N                intra-op threads for raw loops and the pipeline (default: cores)",
+            "  --sweep=1,2,0              pipeline text runs with these intra-op threads (0: ORT default; empty: none)",
+            "  --minRawSeconds=S          raw session.run loops repeat passes for at least S seconds (default 3)",
+            "  --workDir=PATH             generated data, model and job outputs (default benchmarks/target/bench-data)",
+            "  --report=PATH              Markdown report (default benchmarks/target/benchmark.md)");
+
+    static Settings parse(String[] args) {
+      Settings s = new Settings();
+      for (String arg : args) {
+        if (arg.isBlank()) {
+          continue;
+        }
+        if (arg.equals("--help") || arg.equals("-h")) {
+          System.out.println(HELP);
+          return null;
+        }
+        int eq = arg.indexOf('=');
+        if (!arg.startsWith("--") || eq < 0) {
+          throw new IllegalArgumentException("expected --name=value, got '" + arg + "'\n" + HELP);
+        }
+        String name = arg.substring(2, eq);
+        String value = arg.substring(eq + 1);
+        switch (name) {
+          case "workloads" -> s.workloads = Arrays.asList(value.split(","));
+          case "corpus" -> s.corpus = Path.of(value);
+          case "textRecords" -> s.textRecords = Integer.parseInt(value);
+          case "textBatch" -> s.textBatch = Integer.parseInt(value);
+          case "maxTokens" -> s.maxTokens = Integer.parseInt(value);
+          case "fashionRecords" -> s.fashionRecords = Integer.parseInt(value);
+          case "fashionTrain" -> s.fashionTrain = Integer.parseInt(value);
+          case "fashionBatch" -> s.fashionBatch = Integer.parseInt(value);
+          case "threads" -> s.threads = Integer.parseInt(value);
+          case "sweep" ->
+              s.sweep =
+                  value.isBlank()
+                      ? new int[0]
+                      : Arrays.stream(value.split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
+          case "minRawSeconds" -> s.minRawSeconds = Double.parseDouble(value);
+          case "workDir" -> s.workDir = Path.of(value);
+          case "report" -> s.report = Path.of(value);
+          default -> throw new IllegalArgumentException("unknown argument --" + name + "\n" + HELP);
+        }
+      }
+      for (String w : s.workloads) {
+        if (!w.equals("text") && !w.equals("fashion")) {
+          throw new IllegalArgumentException("unknown workload '" + w + "' (text, fashion)");
+        }
+      }
+      return s;
+    }
+
+    Map<String, String> describe() {
+      Map<String, String> d = new LinkedHashMap<>();
+      d.put("workloads", String.join(",", workloads));
+      d.put("textRecords", Integer.toString(textRecords));
+      d.put("textBatch", Integer.toString(textBatch));
+      d.put("maxTokens", Integer.toString(maxTokens));
+      d.put("fashionRecords", Integer.toString(fashionRecords));
+      d.put("fashionTrain", Integer.toString(fashionTrain));
+      d.put("fashionBatch", Integer.toString(fashionBatch));
+      d.put("threads", Integer.toString(threads));
+      d.put("sweep", Arrays.toString(sweep));
+      d.put("minRawSeconds", Double.toString(minRawSeconds));
+      return d;
+    }
+  }
+
+  private Benchmark() {}
+
+  public static void main(String[] args) throws Exception {
+    Settings s = Settings.parse(args);
+    if (s == null) {
+      return;
+    }
+    long start = System.nanoTime();
+    List<Row> rows = new ArrayList<>();
+    List<String> notes = new ArrayList<>();
+    System.out.printf(
+        "batch-inference benchmark: %d cores, Java %s, max heap %d MiB; %s%n",
+        Runtime.getRuntime().availableProcessors(),
+        System.getProperty("java.version"),
+        Runtime.getRuntime().maxMemory() >> 20,
+        s.describe());
+    if (s.workloads.contains("text")) {
+      new TextWorkload(s, rows, notes).run();
+    }
+    if (s.workloads.contains("fashion")) {
+      new FashionWorkload(s, rows, notes).run();
+    }
+    double total = (System.nanoTime() - start) / 1e9;
+    notes.add(String.format(Locale.ROOT, "whole benchmark: %.0f s", total));
+
+    System.out.println();
+    System.out.println(textTable(rows));
+    notes.forEach(System.out::println);
+    String markdown = markdown(s, rows, notes);
+    Files.createDirectories(s.report.toAbsolutePath().getParent());
+    Files.writeString(s.report, markdown, StandardCharsets.UTF_8);
+    System.out.println("Report: " + s.report.toAbsolutePath().normalize());
+  }
+
+  /** Encodes and decodes every example with the job's coder, passes until at least a second. */
+  static Row coderRoundTrip(String workload, List<TensorExample> examples) throws Exception {
+    TensorExampleCoder coder = TensorExampleCoder.of();
+    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+    long bytes = 0;
+    int passes = 0;
+    Measurement m = Measurement.start();
+    try {
+      do {
+        for (TensorExample e : examples) {
+          buffer.reset();
+          coder.encode(e, buffer);
+          bytes += buffer.size();
+          coder.decode(new ByteArrayInputStream(buffer.toByteArray()));
+        }
+        passes++;
+      } while (m.seconds() < 1);
+    } finally {
+      m.close();
+    }
+    long n = (long) passes * examples.size();
+    return new Row(
+        workload,
+        "coder round trip only",
+        n,
+        m,
+        String.format(Locale.ROOT, "TensorExampleCoder encode+decode, %.0f bytes/record", (double) bytes / n));
+  }
+
+  private static final String[] HEADER = {
+    "workload", "mode", "records", "seconds", "records/s", "vs raw", "summary rec/s", "peak heap MiB",
+    "peak RSS MiB", "notes"
+  };
+
+  private static String[] cells(Row r) {
+    return new String[] {
+      r.workload,
+      r.mode,
+      String.format(Locale.ROOT, "%,d", r.records),
+      String.format(Locale.ROOT, "%.2f", r.seconds),
+      String.format(Locale.ROOT, "%,.1f", r.rate()),
+      Double.isNaN(r.rawRate) ? "1" : String.format(Locale.ROOT, "%.3f", r.rate() / r.rawRate),
+      Double.isNaN(r.summaryRate) ? "" : String.format(Locale.ROOT, "%,.1f", r.summaryRate),
+      String.format(Locale.ROOT, "%.0f", r.peakHeapMiB),
+      r.peakRssMiB < 0 ? "n/a" : String.format(Locale.ROOT, "%.0f%s", r.peakRssMiB, r.rssReset ? "" : "*"),
+      r.notes
+    };
+  }
+
+  static String textTable(List<Row> rows) {
+    List<String[]> all = new ArrayList<>();
+    all.add(HEADER);
+    rows.forEach(r -> all.add(cells(r)));
+    int[] widths = new int[HEADER.length];
+    for (String[] line : all) {
+      for (int i = 0; i < line.length; i++) {
+        widths[i] = Math.max(widths[i], line[i].length());
+      }
+    }
+    StringBuilder sb = new StringBuilder();
+    for (String[] line : all) {
+      for (int i = 0; i < line.length; i++) {
+        boolean left = i < 2 || i == line.length - 1;
+        String cell = left ? pad(line[i], widths[i]) : padLeft(line[i], widths[i]);
+        sb.append(cell).append(i == line.length - 1 ? "" : "  ");
+      }
+      sb.append('\n');
+    }
+    return sb.toString();
+  }
+
+  static String markdown(Settings s, List<Row> rows, List<String> notes) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("# batch-inference benchmark\n\n");
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%s; %d cores, Java %s, max heap %d MiB. Settings: %s%n%n",
+            Instant.now(),
+            Runtime.getRuntime().availableProcessors(),
+            System.getProperty("java.version"),
+            Runtime.getRuntime().maxMemory() >> 20,
+            s.describe()));
+    sb.append("Pipeline runs: DirectRunner, `")
+        .append(String.join(" ", PipelineRun.RUNNER_ARGS))
+        .append("`; seconds from options parsing to the job's end (model loading included).")
+        .append(" \"vs raw\" divides by the workload's `raw session.run` rate.")
+        .append(" Peak RSS is VmHWM reset before each mode (* where the reset was refused).\n\n");
+    sb.append('|').append(String.join("|", HEADER)).append("|\n");
+    sb.append('|');
+    for (int i = 0; i < HEADER.length; i++) {
+      sb.append(i < 2 || i == HEADER.length - 1 ? "---|" : "---:|");
+    }
+    sb.append('\n');
+    for (Row r : rows) {
+      sb.append('|').append(String.join("|", cells(r))).append("|\n");
+    }
+    sb.append('\n');
+    for (String n : notes) {
+      sb.append("- ").append(n).append('\n');
+    }
+    return sb.toString();
+  }
+
+  private static String pad(String s, int width) {
+    return s + " ".repeat(Math.max(0, width - s.length()));
+  }
+
+  private static String padLeft(String s, int width) {
+    return " ".repeat(Math.max(0, width - s.length())) + s;
+  }
+}

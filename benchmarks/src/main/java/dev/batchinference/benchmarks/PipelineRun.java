@@ -1,0 +1,98 @@
+package dev.batchinference.benchmarks;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.BatchInferenceOptions;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
+
+/** Runs the batch inference job on the DirectRunner and reads back its summary.json. */
+final class PipelineRun {
+
+  /** The runner settings every measured pipeline run uses. */
+  static final List<String> RUNNER_ARGS =
+      List.of(
+          "--runner=DirectRunner",
+          "--targetParallelism=2",
+          "--enforceImmutability=false",
+          "--enforceEncodability=false",
+          "--blockOnRun=true",
+          "--progress=false");
+
+  final Row row;
+  final JsonNode summary;
+
+  private PipelineRun(Row row, JsonNode summary) {
+    this.row = row;
+    this.summary = summary;
+  }
+
+  /**
+   * Runs the job with {@link #RUNNER_ARGS} plus {@code jobArgs}, writing to {@code output} (emptied
+   * first), and measures it from options parsing to the end of {@code waitUntilFinish}.
+   */
+  static PipelineRun run(String workload, String mode, Path output, List<String> jobArgs) {
+    deleteTree(output);
+    List<String> args = new ArrayList<>(RUNNER_ARGS);
+    args.addAll(jobArgs);
+    args.add("--output=" + output.toAbsolutePath());
+    System.out.printf("  %s / %s: %s%n", workload, mode, String.join(" ", jobArgs));
+    Measurement m = Measurement.start();
+    PipelineResult.State state;
+    try {
+      PipelineOptionsFactory.register(BatchInferenceOptions.class);
+      BatchInferenceOptions options =
+          PipelineOptionsFactory.fromArgs(args.toArray(new String[0]))
+              .withValidation()
+              .as(BatchInferenceOptions.class);
+      PipelineResult result = BatchInference.run(options);
+      state = result.waitUntilFinish();
+    } finally {
+      m.close();
+    }
+    if (state != PipelineResult.State.DONE) {
+      throw new IllegalStateException(workload + " / " + mode + ": the job ended " + state);
+    }
+    JsonNode summary;
+    try {
+      summary = new ObjectMapper().readTree(output.resolve(BatchInference.SUMMARY).toFile());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the job's summary in " + output, e);
+    }
+    long read = summary.get("records_read").asLong();
+    String notes =
+        String.format(
+            "%d predicted, %d failed; %d batches (mean %.1f); model time %.1f s (sum over threads)",
+            summary.get("predictions").asLong(),
+            summary.get("failures").asLong(),
+            summary.get("batches").asLong(),
+            summary.path("batch_size").path("mean").asDouble(),
+            summary.path("inference_batch_latency_ms").path("total").asDouble() / 1000.0);
+    Row row =
+        new Row(workload, mode, read, m, notes)
+            .withSummaryRate(summary.get("throughput_records_per_second").asDouble());
+    return new PipelineRun(row, summary);
+  }
+
+  static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
+        Files.delete(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot delete " + dir, e);
+    }
+  }
+}

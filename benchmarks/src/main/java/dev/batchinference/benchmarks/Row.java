@@ -1,0 +1,38 @@
+package dev.batchinference.benchmarks;
+
+/** One line of the results table. */
+final class Row {
+  final String workload;
+  final String mode;
+  final long records;
+  final double seconds;
+  final double peakHeapMiB;
+  final double peakRssMiB;
+  final boolean rssReset;
+  /** Records/s from summary.json (pipeline rows); NaN otherwise. */
+  double summaryRate = Double.NaN;
+  /** Records/s of the raw session.run loop this row is compared with; NaN: none. */
+  double rawRate = Double.NaN;
+
+  final String notes;
+
+  Row(String workload, String mode, long records, Measurement m, String notes) {
+    this.workload = workload;
+    this.mode = mode;
+    this.records = records;
+    this.seconds = m.seconds();
+    this.peakHeapMiB = m.peakHeapMiB();
+    this.peakRssMiB = m.peakRssMiB();
+    this.rssReset = m.rssWasReset();
+    this.notes = notes;
+  }
+
+  double rate() {
+    return records / Math.max(1e-9, seconds);
+  }
+
+  Row withSummaryRate(double rate) {
+    this.summaryRate = rate;
+    return this;
+  }
+}

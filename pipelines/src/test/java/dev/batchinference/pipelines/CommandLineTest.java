@@ -1,0 +1,92 @@
+package dev.batchinference.pipelines;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.hasItems;
+import static org.hamcrest.Matchers.not;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.ClassRule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/** The command line: help, exit status, the result line, and the DirectRunner defaults. */
+@RunWith(JUnit4.class)
+public class CommandLineTest {
+
+  @ClassRule public static final TemporaryFolder TMP = new TemporaryFolder();
+
+  private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+  private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+  private int run(String... args) {
+    return CommandLine.run(
+        args,
+        new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+  }
+
+  @Test
+  public void helpListsEveryOptionWithItsDefault() {
+    assertThat(run("--help"), equalTo(0));
+    String help = out.toString(StandardCharsets.UTF_8);
+    assertThat(help, containsString("--input"));
+    assertThat(help, containsString("Default: src/samples/fortunes.jsonl"));
+    assertThat(help, containsString("--batchSize"));
+    assertThat(help, containsString("Default: 32"));
+    assertThat(help, containsString("--executionProvider"));
+  }
+
+  @Test
+  public void runsTheJobAndPrintsOneResultLine() throws Exception {
+    Path input = TMP.newFile("in.jsonl").toPath();
+    Files.writeString(
+        input,
+        "{\"id\":\"a\",\"text\":\"The quick brown fox.\"}\n"
+            + "{\"id\":\"b\",\"text\":\"\"}\n"
+            + "{\"id\":\"c\",\"text\":\"Jumps over the lazy dog.\"}\n");
+    Path output = TMP.newFolder("out").toPath();
+    int status = run("--input=" + input, "--output=" + output, "--progress=false");
+    assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
+    String result = out.toString(StandardCharsets.UTF_8);
+    assertThat(result, containsString("OK: 3 records read, 2 predicted, 1 failed {\"preprocess\":1}"));
+    assertThat(result, containsString("Summary: " + output.resolve("summary.json")));
+  }
+
+  @Test
+  public void anUnknownOptionExitsWithTwo() {
+    assertThat(run("--batchSiz=3"), equalTo(2));
+    assertThat(err.toString(StandardCharsets.UTF_8), containsString("--help"));
+  }
+
+  @Test
+  public void aJobThatCannotStartExitsWithTwoAndSaysWhy() throws Exception {
+    Path input = TMP.newFile("one.jsonl").toPath();
+    Files.writeString(input, "{\"id\":\"a\",\"text\":\"hello\"}\n");
+    int status =
+        run(
+            "--input=" + input,
+            "--model=/nonexistent.onnx",
+            "--output=" + TMP.newFolder("never"),
+            "--progress=false");
+    assertThat(status, equalTo(2));
+    assertThat(err.toString(StandardCharsets.UTF_8), containsString("error: The model cannot be used"));
+  }
+
+  @Test
+  public void directRunnerDefaultsDoNotOverrideTheUser() {
+    String[] args = CommandLine.withRunnerDefaults(new String[] {"--targetParallelism=1"});
+    assertThat(Arrays.asList(args), hasItems("--targetParallelism=1", "--blockOnRun=false"));
+    assertThat(Arrays.asList(args), not(hasItems("--targetParallelism=2")));
+    String[] flink = CommandLine.withRunnerDefaults(new String[] {"--runner=FlinkRunner"});
+    assertThat(Arrays.asList(flink), not(hasItems("--blockOnRun=false")));
+  }
+}

@@ -2,9 +2,7 @@ package dev.batchinference.pipelines;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.batchinference.transforms.BatchStats;
 import dev.batchinference.transforms.Failure;
-import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.RawRecord;
@@ -36,8 +34,8 @@ import org.joda.time.Duration;
  *   └──────────────┴────────────────────────┴──► failures          every stage ──► summary.json
  * </pre>
  *
- * <p>Run it with {@code java -jar batch-inference-bundled.jar [--option=value ...]}; {@code
- * --help} lists the options.
+ * <p>Run it with {@code java -jar batch-inference-bundled.jar [--option=value ...]}; {@code --help}
+ * lists the options.
  */
 public final class BatchInference {
 
@@ -101,10 +99,13 @@ public final class BatchInference {
     String failuresPrefix = resolve(plan, FAILURES);
     inference
         .predictions()
-        .apply("FormatPredictions", MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
+        .apply(
+            "FormatPredictions",
+            MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
         .apply("WritePredictions", jsonLinesWrite(predictionsPrefix, options));
     failures
-        .apply("FormatFailures", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
+        .apply(
+            "FormatFailures", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
         .apply("WriteFailures", jsonLinesWrite(failuresPrefix, options));
 
     PCollectionList<RunStats> stats =
@@ -113,20 +114,20 @@ public final class BatchInference {
                     .apply("CountRead", Combine.globally(RunStats.<RawRecord>countingReads())))
             .and(
                 read.failures()
-                    .apply("CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
+                    .apply(
+                        "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
             .and(
                 inference
                     .predictions()
                     .apply("SummarizePredictions", Combine.globally(RunStats.ofPredictions())))
-            .and(
-                failures.apply(
-                    "SummarizeFailures", Combine.globally(RunStats.ofFailures())))
+            .and(failures.apply("SummarizeFailures", Combine.globally(RunStats.ofFailures())))
             .and(
                 inference
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
     stats.apply(
-        "WriteRunSummary", new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
+        "WriteRunSummary",
+        new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
   }
 
   private static TextIO.Write jsonLinesWrite(String prefix, BatchInferenceOptions options) {

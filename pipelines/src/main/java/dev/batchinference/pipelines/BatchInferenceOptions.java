@@ -52,7 +52,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setSingleOutputFile(boolean value);
 
-  @Description("What to predict: EMBED (text embeddings), CLASSIFY (feature vector to class scores) or RAW.")
+  @Description(
+      "What to predict: EMBED (text embeddings), CLASSIFY (feature vector to class scores) or RAW.")
   @Default.Enum("EMBED")
   Task getTask();
 
@@ -77,7 +78,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setTokenizer(String value);
 
-  @Description("Field that holds each record's id (string or integer). Empty: ids are SOURCE:INDEX.")
+  @Description(
+      "Field that holds each record's id (string or integer). Empty: ids are SOURCE:INDEX.")
   @Default.String("id")
   String getIdField();
 
@@ -94,7 +96,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setTextField(String value);
 
-  @Description("EMBED: most tokens per text, special tokens included (the model accepts up to 512).")
+  @Description(
+      "EMBED: most tokens per text, special tokens included (the model accepts up to 512).")
   @Default.Integer(256)
   int getMaxSequenceLength();
 
@@ -106,7 +109,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setTruncate(boolean value);
 
-  @Description("EMBED: the model output to pool (token-level [batch, tokens, dims] or pooled [batch, dims]).")
+  @Description(
+      "EMBED: the model output to pool (token-level [batch, tokens, dims] or pooled [batch, dims]).")
   @Default.String("last_hidden_state")
   String getEmbeddingOutput();
 
@@ -131,7 +135,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setFeatureColumns(List<String> value);
 
-  @Description("CLASSIFY: file of class names, one per line, in the order of the model's output columns.")
+  @Description(
+      "CLASSIFY: file of class names, one per line, in the order of the model's output columns.")
   String getLabels();
 
   void setLabels(String value);
@@ -148,7 +153,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setActivation(ClassScores.Activation value);
 
-  @Description("Comma-separated model outputs to compute (RAW: to write). Default: all, or what the task needs.")
+  @Description(
+      "Comma-separated model outputs to compute (RAW: to write). Default: all, or what the task needs.")
   List<String> getOutputs();
 
   void setOutputs(List<String> value);
@@ -159,7 +165,8 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setBatchSize(int value);
 
-  @Description("Most total weight per model run (tokens for text, elements for tensors); 0: no bound.")
+  @Description(
+      "Most total weight per model run (tokens for text, elements for tensors); 0: no bound.")
   @Default.Long(0)
   long getMaxBatchWeight();
 

@@ -86,10 +86,12 @@ final class CommandLine {
     List<String> all = new ArrayList<>(Arrays.asList(args));
     boolean direct =
         all.stream().noneMatch(a -> a.startsWith("--runner="))
-            || all.stream().anyMatch(a -> a.equals("--runner=DirectRunner") || a.endsWith(".DirectRunner"));
+            || all.stream()
+                .anyMatch(a -> a.equals("--runner=DirectRunner") || a.endsWith(".DirectRunner"));
     if (direct) {
       addIfAbsent(all, "--blockOnRun", "false");
-      addIfAbsent(all, "--targetParallelism", Integer.toString(Runtime.getRuntime().availableProcessors()));
+      addIfAbsent(
+          all, "--targetParallelism", Integer.toString(Runtime.getRuntime().availableProcessors()));
       addIfAbsent(all, "--enforceImmutability", "false");
       addIfAbsent(all, "--enforceEncodability", "false");
     }
@@ -135,15 +137,22 @@ final class CommandLine {
     }
     double seconds = Math.max(0.001, elapsedMillis / 1000.0);
     double rate = done / seconds;
-    String eta = rate > 0 && read > done ? String.format(Locale.ROOT, ", ETA %.0f s", (read - done) / rate) : "";
+    String eta =
+        rate > 0 && read > done
+            ? String.format(Locale.ROOT, ", ETA %.0f s", (read - done) / rate)
+            : "";
     return String.format(
         Locale.ROOT, "%,d of %,d records inferred, %.1f records/s%s", done, read, rate, eta);
   }
 
   private static long counter(PipelineResult result, Class<?> namespace, String name) {
     MetricQueryResults metrics =
-        result.metrics()
-            .queryMetrics(MetricsFilter.builder().addNameFilter(MetricNameFilter.named(namespace, name)).build());
+        result
+            .metrics()
+            .queryMetrics(
+                MetricsFilter.builder()
+                    .addNameFilter(MetricNameFilter.named(namespace, name))
+                    .build());
     long total = 0;
     for (MetricResult<Long> c : metrics.getCounters()) {
       Long attempted = c.getAttempted();
@@ -156,14 +165,18 @@ final class CommandLine {
     String output = options.getOutput();
     String summaryPath =
         FileSystems.matchNewResource(output, true)
-            .resolve(BatchInference.SUMMARY, org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
+            .resolve(
+                BatchInference.SUMMARY,
+                org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
             .toString();
     JsonNode summary;
     try (InputStream in =
-        Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
+        Channels.newInputStream(
+            FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
       summary = new ObjectMapper().readTree(in);
     } catch (IOException e) {
-      err.println("error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
+      err.println(
+          "error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
       return 1;
     }
     long read = summary.get("records_read").asLong();
@@ -172,7 +185,7 @@ final class CommandLine {
         String.format(
             Locale.ROOT,
             "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."
-                + " Predictions: %s/%s-*.jsonl  Failures: %s/%s-*.jsonl  Summary: %s",
+                + " Predictions: %s/%s*.jsonl  Failures: %s/%s*.jsonl  Summary: %s",
             summary.get("nothing_lost").asBoolean() ? "OK" : "LOST RECORDS",
             read,
             summary.get("predictions").asLong(),

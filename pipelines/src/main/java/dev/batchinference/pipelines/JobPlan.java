@@ -28,9 +28,9 @@ import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 
 /**
- * Everything a job needs, checked before it reads any data: the input matches files, the output
- * can be written, the model loads and its inputs and outputs fit the task, and the tokenizer and
- * labels load. A check that fails throws {@link InvalidJobException} with what to fix.
+ * Everything a job needs, checked before it reads any data: the input matches files, the output can
+ * be written, the model loads and its inputs and outputs fit the task, and the tokenizer and labels
+ * load. A check that fails throws {@link InvalidJobException} with what to fix.
  */
 final class JobPlan {
 
@@ -71,8 +71,7 @@ final class JobPlan {
     ResourceId outputDir = checkOutput(options.getOutput());
 
     OnnxModelHandler handler =
-        OnnxModelHandler.of(options.getModel())
-            .withSessionConfig(sessionConfig(options));
+        OnnxModelHandler.of(options.getModel()).withSessionConfig(sessionConfig(options));
     if (options.getModelName() != null && !options.getModelName().isEmpty()) {
       handler = handler.withName(options.getModelName());
     }
@@ -132,7 +131,8 @@ final class JobPlan {
         }
         return tokenizer;
       case CLASSIFY:
-        FeatureVector features = FeatureVector.forModel(signature).withField(options.getFeaturesField());
+        FeatureVector features =
+            FeatureVector.forModel(signature).withField(options.getFeaturesField());
         List<String> columns = options.getFeatureColumns();
         return columns == null || columns.isEmpty() ? features : features.withColumns(columns);
       default:
@@ -166,7 +166,9 @@ final class JobPlan {
     try {
       String text = new String(ModelFiles.readAll(uri), StandardCharsets.UTF_8);
       List<String> labels =
-          Arrays.stream(text.split("\\R")).map(String::strip).filter(s -> !s.isEmpty())
+          Arrays.stream(text.split("\\R"))
+              .map(String::strip)
+              .filter(s -> !s.isEmpty())
               .collect(Collectors.toList());
       if (labels.isEmpty()) {
         throw new InvalidJobException("The labels file " + uri + " is empty. Check --labels.");
@@ -186,8 +188,11 @@ final class JobPlan {
     for (String field : carry) {
       if (JsonLines.RESERVED.contains(field)) {
         throw new InvalidJobException(
-            "--carryFields names '" + field + "', which predictions use for their own field."
-                + " Reserved: " + JsonLines.RESERVED);
+            "--carryFields names '"
+                + field
+                + "', which predictions use for their own field."
+                + " Reserved: "
+                + JsonLines.RESERVED);
       }
     }
   }
@@ -220,7 +225,8 @@ final class JobPlan {
     try {
       dir = FileSystems.matchNewResource(output, true);
     } catch (IllegalArgumentException e) {
-      throw new InvalidJobException("--output=" + output + " is not a valid location: " + e.getMessage(), e);
+      throw new InvalidJobException(
+          "--output=" + output + " is not a valid location: " + e.getMessage(), e);
     }
     ResourceId probe = dir.resolve(".write-check", StandardResolveOptions.RESOLVE_FILE);
     try {
@@ -230,7 +236,10 @@ final class JobPlan {
       FileSystems.delete(List.of(probe));
     } catch (IOException | RuntimeException e) {
       throw new InvalidJobException(
-          "Cannot write to --output=" + output + ": " + e
+          "Cannot write to --output="
+              + output
+              + ": "
+              + e
               + ". Choose a location this job may write to.",
           e);
     }

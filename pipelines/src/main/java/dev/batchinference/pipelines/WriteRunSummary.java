@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
- * checks that nothing was lost: records read = predictions + failures. A run that breaks that
- * check fails after writing the summary, so the summary says what went missing.
+ * checks that nothing was lost: records read = predictions + failures. A run that breaks that check
+ * fails after writing the summary, so the summary says what went missing.
  */
 final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
 
@@ -69,8 +69,13 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     s.put("nothing_lost", nothingLost);
     s.put(
         "nothing_lost_check",
-        "read " + stats.read() + (nothingLost ? " = " : " != ") + stats.predicted()
-            + " predictions + " + stats.failed() + " failures");
+        "read "
+            + stats.read()
+            + (nothingLost ? " = " : " != ")
+            + stats.predicted()
+            + " predictions + "
+            + stats.failed()
+            + " failures");
     ObjectNode byStage = s.putObject("failures_by_stage");
     stats.failedByStage().forEach(byStage::put);
     ObjectNode byError = s.putObject("failures_by_error");
@@ -78,7 +83,8 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
 
     s.put("batches", stats.batches());
     ObjectNode batchSizes = s.putObject("batch_size");
-    long inferred = stats.batchSizes().entrySet().stream().mapToLong(e -> e.getKey() * e.getValue()).sum();
+    long inferred =
+        stats.batchSizes().entrySet().stream().mapToLong(e -> e.getKey() * e.getValue()).sum();
     batchSizes.put("mean", stats.batches() == 0 ? 0 : round((double) inferred / stats.batches()));
     ObjectNode histogram = batchSizes.putObject("histogram");
     for (Map.Entry<Long, Long> e : stats.batchSizes().entrySet()) {
@@ -131,20 +137,24 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     }
 
     @ProcessElement
-    public void processElement(@Element RunStats stats, OutputReceiver<String> out) throws IOException {
+    public void processElement(@Element RunStats stats, OutputReceiver<String> out)
+        throws IOException {
       ObjectNode jobInfo = (ObjectNode) JSON.readTree(jobInfoJson);
       ObjectNode summary = toJson(stats, jobInfo, startMillis, System.currentTimeMillis());
       String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary);
       ResourceId target = FileSystems.matchNewResource(summaryPath, false);
-      try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, "application/json"))) {
+      try (OutputStream os =
+          Channels.newOutputStream(FileSystems.create(target, "application/json"))) {
         os.write(text.getBytes(StandardCharsets.UTF_8));
         os.write('\n');
       }
       LOG.info("Run summary ({}): {}", summaryPath, summary);
       if (!summary.get("nothing_lost").asBoolean()) {
         throw new IllegalStateException(
-            "Nothing-lost check failed: " + summary.get("nothing_lost_check").asText()
-                + ". See " + summaryPath);
+            "Nothing-lost check failed: "
+                + summary.get("nothing_lost_check").asText()
+                + ". See "
+                + summaryPath);
       }
       out.output(summary.toString());
     }

@@ -85,7 +85,8 @@ public class ClassifyJobTest {
       JsonNode p = predictions.get("t" + i);
       String truth = FashionMnist.LABELS.get(test.labels()[i]);
       correct += p.get("label").asText().equals(truth) ? 1 : 0;
-      assertThat(p.get("label").asText(), equalTo(FashionMnist.LABELS.get(p.get("label_index").asInt())));
+      assertThat(
+          p.get("label").asText(), equalTo(FashionMnist.LABELS.get(p.get("label_index").asInt())));
       JsonNode topK = p.get("top_k");
       assertThat(topK.size(), equalTo(3));
       assertThat(topK.get(0).get("label").asText(), equalTo(p.get("label").asText()));
@@ -95,7 +96,8 @@ public class ClassifyJobTest {
           topK.get(0).get("score").asDouble() >= topK.get(1).get("score").asDouble(),
           is(true));
     }
-    assertThat("accuracy on " + IMAGES + " test images", correct / (double) IMAGES, greaterThan(0.7));
+    assertThat(
+        "accuracy on " + IMAGES + " test images", correct / (double) IMAGES, greaterThan(0.7));
 
     JsonNode classCounts = outputs.summary.get("prediction_distribution").get("class_counts");
     long total = 0;
@@ -145,7 +147,8 @@ public class ClassifyJobTest {
   public void badFeatureVectorsFailAloneWithTheirReason() throws Exception {
     Path input = TMP.getRoot().toPath().resolve("mixed.jsonl");
     Files.copy(jsonl, input, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    try (BufferedWriter w = Files.newBufferedWriter(input, StandardCharsets.UTF_8, StandardOpenOption.APPEND)) {
+    try (BufferedWriter w =
+        Files.newBufferedWriter(input, StandardCharsets.UTF_8, StandardOpenOption.APPEND)) {
       w.write("{\"id\":\"short\",\"features\":[1,2,3]}\n");
       w.write("{\"id\":\"nan\",\"features\":[" + "0,".repeat(783) + "\"NaN\"]}\n");
       w.write("{\"id\":\"word\",\"features\":[" + "0,".repeat(783) + "\"abc\"]}\n");
@@ -161,12 +164,22 @@ public class ClassifyJobTest {
     assertThat(outputs.predictions.size(), equalTo(IMAGES));
     Map<String, JsonNode> failures = outputs.failuresByKey();
     assertThat(failures.size(), equalTo(6));
-    assertThat(failures.get("short").get("error").asText(), containsString("has 3 values; the model takes 784"));
+    assertThat(
+        failures.get("short").get("error").asText(),
+        containsString("has 3 values; the model takes 784"));
     assertThat(failures.get("nan").get("error").asText(), containsString("features[783] is NaN"));
-    assertThat(failures.get("word").get("error").asText(), containsString("features[783] is not a number"));
-    assertThat(failures.get("nested").get("error").asText(), containsString("must be a number, got object"));
-    assertThat(failures.get("scalar").get("error").asText(), containsString("must be an array of numbers"));
-    assertThat(failures.get("none").get("error").asText(), containsString("record has no 'features' field"));
+    assertThat(
+        failures.get("word").get("error").asText(),
+        containsString("features[783] is not a number"));
+    assertThat(
+        failures.get("nested").get("error").asText(),
+        containsString("must be a number, got object"));
+    assertThat(
+        failures.get("scalar").get("error").asText(),
+        containsString("must be an array of numbers"));
+    assertThat(
+        failures.get("none").get("error").asText(),
+        containsString("record has no 'features' field"));
     for (JsonNode f : outputs.failures) {
       assertThat(f.get("stage").asText(), equalTo("preprocess"));
     }

@@ -57,7 +57,8 @@ public class CommandLineTest {
     int status = run("--input=" + input, "--output=" + output, "--progress=false");
     assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
     String result = out.toString(StandardCharsets.UTF_8);
-    assertThat(result, containsString("OK: 3 records read, 2 predicted, 1 failed {\"preprocess\":1}"));
+    assertThat(
+        result, containsString("OK: 3 records read, 2 predicted, 1 failed {\"preprocess\":1}"));
     assertThat(result, containsString("Summary: " + output.resolve("summary.json")));
   }
 
@@ -78,7 +79,8 @@ public class CommandLineTest {
             "--output=" + TMP.newFolder("never"),
             "--progress=false");
     assertThat(status, equalTo(2));
-    assertThat(err.toString(StandardCharsets.UTF_8), containsString("error: The model cannot be used"));
+    assertThat(
+        err.toString(StandardCharsets.UTF_8), containsString("error: The model cannot be used"));
   }
 
   @Test

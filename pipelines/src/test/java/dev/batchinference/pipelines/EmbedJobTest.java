@@ -11,12 +11,12 @@ import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.batchinference.transforms.model.LoadedModel;
-import dev.batchinference.transforms.onnx.OnnxModelHandler;
-import dev.batchinference.transforms.postprocess.MeanPooledEmbedding;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
+import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.ModelIdentity;
+import dev.batchinference.transforms.onnx.OnnxModelHandler;
+import dev.batchinference.transforms.postprocess.MeanPooledEmbedding;
 import dev.batchinference.transforms.preprocess.TextTokenizer;
 import dev.batchinference.transforms.tensor.TensorExample;
 import dev.batchinference.transforms.testing.Fortunes;
@@ -68,7 +68,8 @@ public class EmbedJobTest {
       bytes.write((bad[0] + "\n").getBytes(StandardCharsets.UTF_8));
     }
     bytes.write("\n".getBytes(StandardCharsets.UTF_8)); // a blank line is not a record
-    bytes.write(new byte[] {'{', '"', 'i', 'd', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}', '\n'});
+    bytes.write(
+        new byte[] {'{', '"', 'i', 'd', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}', '\n'});
     Files.write(input, bytes.toByteArray());
   }
 
@@ -106,18 +107,25 @@ public class EmbedJobTest {
     assertThat(failures.size(), equalTo(BAD.length + 1));
     for (int i = 0; i < BAD.length; i++) {
       long index = firstBadIndex + i;
-      JsonNode f = failures.stream().filter(x -> x.get("index").asLong() == index).findFirst().orElseThrow();
+      JsonNode f =
+          failures.stream().filter(x -> x.get("index").asLong() == index).findFirst().orElseThrow();
       assertThat("stage of bad line " + i, f.get("stage").asText(), equalTo(BAD[i][1]));
       assertThat("message of bad line " + i, f.get("error").asText(), containsString(BAD[i][2]));
-      assertThat("bad line " + i + " is kept for replay", f.get("input").asText(), equalTo(BAD[i][0]));
+      assertThat(
+          "bad line " + i + " is kept for replay", f.get("input").asText(), equalTo(BAD[i][0]));
     }
     long utf8Index = firstBadIndex + BAD.length + 1;
-    JsonNode utf8 = failures.stream().filter(x -> x.get("index").asLong() == utf8Index).findFirst().orElseThrow();
+    JsonNode utf8 =
+        failures.stream()
+            .filter(x -> x.get("index").asLong() == utf8Index)
+            .findFirst()
+            .orElseThrow();
     assertThat(utf8.get("stage").asText(), equalTo("read"));
     assertThat(utf8.get("error").asText(), equalTo("line is not valid UTF-8"));
 
     JsonNode summary = outputs.summary;
-    assertThat(summary.get("records_read").asLong(), equalTo((long) fortunes.size() + BAD.length + 1));
+    assertThat(
+        summary.get("records_read").asLong(), equalTo((long) fortunes.size() + BAD.length + 1));
     assertThat(summary.get("predictions").asLong(), equalTo((long) fortunes.size()));
     assertThat(summary.get("nothing_lost").asBoolean(), is(true));
     assertThat(summary.get("failures_by_stage").get("parse").asLong(), equalTo(4L));
@@ -145,7 +153,8 @@ public class EmbedJobTest {
     TextTokenizer tokenizer = TextTokenizer.of("classpath:all-minilm-l6-v2-q-tokenizer.json");
     tokenizer.setup();
     OnnxModelHandler handler =
-        OnnxModelHandler.of("classpath:all-minilm-l6-v2-q.onnx").withOutputs(List.of("last_hidden_state"));
+        OnnxModelHandler.of("classpath:all-minilm-l6-v2-q.onnx")
+            .withOutputs(List.of("last_hidden_state"));
     try (LoadedModel<TensorExample, TensorExample> model = handler.load()) {
       for (Fortunes.Fortune f : fortunes.subList(0, 12)) {
         TensorExample example = tokenizer.apply(JSON.createObjectNode().put("text", f.text()));
@@ -159,7 +168,8 @@ public class EmbedJobTest {
         for (int d = 0; d < expected.length; d++) {
           cosine += expected[d] * actual.get(d).asDouble();
         }
-        // int8 activations are quantized per batch: the same text in another batch differs a little.
+        // int8 activations are quantized per batch: the same text in another batch differs a
+        // little.
         assertThat("cosine of " + f.id() + " batched vs alone", cosine, allOf(greaterThan(0.97)));
       }
     } finally {

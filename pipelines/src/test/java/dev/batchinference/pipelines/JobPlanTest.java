@@ -38,7 +38,8 @@ public class JobPlanTest {
   }
 
   private static BatchInferenceOptions options(String... args) throws Exception {
-    BatchInferenceOptions options = PipelineOptionsFactory.fromArgs(args).as(BatchInferenceOptions.class);
+    BatchInferenceOptions options =
+        PipelineOptionsFactory.fromArgs(args).as(BatchInferenceOptions.class);
     if (!List.of(args).stream().anyMatch(a -> a.startsWith("--input="))) {
       options.setInput(input.toString());
     }
@@ -51,7 +52,8 @@ public class JobPlanTest {
   private static String failure(BatchInferenceOptions options) {
     Pipeline pipeline = Pipeline.create(options);
     JobPlan.InvalidJobException e =
-        assertThrows(JobPlan.InvalidJobException.class, () -> BatchInference.build(pipeline, options));
+        assertThrows(
+            JobPlan.InvalidJobException.class, () -> BatchInference.build(pipeline, options));
     return e.getMessage();
   }
 
@@ -83,13 +85,15 @@ public class JobPlanTest {
     File file = TMP.newFile("a-file");
     String message = failure(options("--output=" + file + "/out"));
     assertThat(message, containsString("Cannot write to --output=" + file + "/out"));
-    assertThat("nothing was created", new File(file + "/out").exists(), org.hamcrest.Matchers.is(false));
+    assertThat(
+        "nothing was created", new File(file + "/out").exists(), org.hamcrest.Matchers.is(false));
   }
 
   @Test
   public void textTaskOnAClassifier() throws Exception {
     String message = failure(options("--model=" + classifier, "--embeddingOutput=output"));
-    assertThat(message, containsString("takes input 'input', which text tokenization does not produce"));
+    assertThat(
+        message, containsString("takes input 'input', which text tokenization does not produce"));
   }
 
   @Test
@@ -111,7 +115,9 @@ public class JobPlanTest {
     Files.writeString(labels, "a\nb\nc\n");
     String message =
         failure(options("--task=CLASSIFY", "--model=" + classifier, "--labels=" + labels));
-    assertThat(message, containsString("The labels list has 3 names but model output 'output' has 10 classes"));
+    assertThat(
+        message,
+        containsString("The labels list has 3 names but model output 'output' has 10 classes"));
   }
 
   @Test

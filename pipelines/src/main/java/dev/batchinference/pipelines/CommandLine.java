@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.metrics.MetricNameFilter;
@@ -55,15 +56,17 @@ final class CommandLine {
       return 2;
     }
     long start = System.currentTimeMillis();
-    PipelineResult result;
-    try {
-      result = BatchInference.run(options);
-    } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
-      err.println("error: " + e.getMessage());
-      return 2;
-    }
     PipelineResult.State state;
     try {
+      Pipeline pipeline = Pipeline.create(options);
+      try {
+        BatchInference.build(pipeline, options);
+      } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+        err.println("error: " + e.getMessage());
+        return 2;
+      }
+      // Runners that execute inside run() (Flink) throw from here when the job fails.
+      PipelineResult result = pipeline.run();
       state = waitWithProgress(result, options.getProgress());
     } catch (RuntimeException e) {
       err.println();

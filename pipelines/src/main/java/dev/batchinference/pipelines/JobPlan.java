@@ -65,6 +65,7 @@ final class JobPlan {
   }
 
   static JobPlan prepare(BatchInferenceOptions options) {
+    checkRunner(options);
     FileSystems.setDefaultPipelineOptions(options);
     checkCarryFields(options);
     checkInput(options.getInput());
@@ -177,6 +178,23 @@ final class JobPlan {
     } catch (IOException e) {
       throw new InvalidJobException(
           "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check --labels.", e);
+    }
+  }
+
+  /**
+   * Refuses Beam's portable runner: on Flink's job server (Beam 2.62) it dropped the last partial
+   * batch of every GroupIntoBatches key and still reported success, which breaks the promise that
+   * nothing is lost.
+   */
+  static void checkRunner(BatchInferenceOptions options) {
+    String runner = options.getRunner().getSimpleName();
+    if (runner.equals("PortableRunner") || runner.equals("TestPortableRunner")) {
+      throw new InvalidJobException(
+          "--runner="
+              + runner
+              + " is not supported: with Flink's job server it loses the last"
+              + " partial batch of each key (seen with Beam 2.62) and still reports success. Use"
+              + " the classic runner: --runner=FlinkRunner --flinkMaster=HOST:PORT.");
     }
   }
 

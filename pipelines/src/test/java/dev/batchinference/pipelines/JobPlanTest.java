@@ -141,6 +141,15 @@ public class JobPlanTest {
   }
 
   @Test
+  public void thePortableRunnerIsRefused() throws Exception {
+    BatchInferenceOptions options = options();
+    options.setRunner(dev.batchinference.pipelines.testing.PortableRunner.class);
+    String message = failure(options);
+    assertThat(message, containsString("--runner=PortableRunner is not supported"));
+    assertThat(message, containsString("--runner=FlinkRunner"));
+  }
+
+  @Test
   public void nothingIsWrittenWhenTheJobCannotStart() throws Exception {
     File out = TMP.newFolder("untouched");
     failure(options("--model=/nonexistent/model.onnx", "--output=" + out));

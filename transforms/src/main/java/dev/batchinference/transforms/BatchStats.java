@@ -52,7 +52,13 @@ public final class BatchStats implements Serializable {
 
   @Override
   public String toString() {
-    return "BatchStats{size=" + size + ", weight=" + weight + ", latencyMicros=" + latencyMicros + "}";
+    return "BatchStats{size="
+        + size
+        + ", weight="
+        + weight
+        + ", latencyMicros="
+        + latencyMicros
+        + "}";
   }
 
   /** Coder for {@link BatchStats}. */

@@ -12,11 +12,11 @@ import org.apache.beam.sdk.coders.VarLongCoder;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
- * A record that did not become a prediction: which record (id when known, source and index),
- * the stage that failed, the error, and the input as it was read so that it can be replayed.
+ * A record that did not become a prediction: which record (id when known, source and index), the
+ * stage that failed, the error, and the input as it was read so that it can be replayed.
  *
- * <p>This mirrors the shape of Beam's {@code BadRecord}: record, failing stage, exception class
- * and message.
+ * <p>This mirrors the shape of Beam's {@code BadRecord}: record, failing stage, exception class and
+ * message.
  */
 public final class Failure implements Serializable {
 
@@ -64,7 +64,8 @@ public final class Failure implements Serializable {
       Stage stage,
       Throwable error,
       @Nullable String input) {
-    return new Failure(id, source, index, stage, error.getClass().getName(), describe(error), input);
+    return new Failure(
+        id, source, index, stage, error.getClass().getName(), describe(error), input);
   }
 
   /** A failure of an already identified record; the input is referred to by its position. */
@@ -149,8 +150,17 @@ public final class Failure implements Serializable {
 
   @Override
   public String toString() {
-    return stage.label() + " failure of " + (id == null ? "?" : id) + " (" + source + "#" + index
-        + "): " + errorClass + ": " + message;
+    return stage.label()
+        + " failure of "
+        + (id == null ? "?" : id)
+        + " ("
+        + source
+        + "#"
+        + index
+        + "): "
+        + errorClass
+        + ": "
+        + message;
   }
 
   /** Coder for {@link Failure}. */
@@ -184,7 +194,13 @@ public final class Failure implements Serializable {
       long index = VarLongCoder.of().decode(in);
       Stage stage = STAGES[in.read()];
       return new Failure(
-          id, source, index, stage, STRING.decode(in), STRING.decode(in), NULLABLE_STRING.decode(in));
+          id,
+          source,
+          index,
+          stage,
+          STRING.decode(in),
+          STRING.decode(in),
+          NULLABLE_STRING.decode(in));
     }
 
     @Override

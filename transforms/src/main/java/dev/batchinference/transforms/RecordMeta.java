@@ -12,9 +12,9 @@ import org.apache.beam.sdk.coders.VarLongCoder;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
- * What travels with an example through batching and inference so that its prediction can be
- * joined back to the input: the record's id, its position in the input (source and record index)
- * and the fields the user asked to carry through, as a JSON object text.
+ * What travels with an example through batching and inference so that its prediction can be joined
+ * back to the input: the record's id, its position in the input (source and record index) and the
+ * fields the user asked to carry through, as a JSON object text.
  */
 public final class RecordMeta implements Serializable {
 
@@ -98,7 +98,10 @@ public final class RecordMeta implements Serializable {
     @Override
     public RecordMeta decode(InputStream in) throws IOException {
       return new RecordMeta(
-          STRING.decode(in), STRING.decode(in), VarLongCoder.of().decode(in), NULLABLE_STRING.decode(in));
+          STRING.decode(in),
+          STRING.decode(in),
+          VarLongCoder.of().decode(in),
+          NULLABLE_STRING.decode(in));
     }
 
     @Override

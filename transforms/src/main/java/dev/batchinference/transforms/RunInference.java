@@ -36,12 +36,12 @@ import org.joda.time.Duration;
  * Runs a model over keyed examples in batches and returns predictions, failures and per-batch
  * statistics.
  *
- * <p>Examples are spread over {@link #withShards shard keys}, grouped with {@link
- * GroupIntoBatches} (bounded by {@link #withBatchSize count}, {@link #withMaxBatchWeight weight}
- * and {@link #withMaxBufferingDuration buffering time}), and run through the model that each
- * worker JVM loads once (see {@link SharedResources}). A batch that fails is split in halves until
- * the records that make it fail are isolated: they become {@link Stage#INFER} failures and every
- * other record of the batch still gets its prediction.
+ * <p>Examples are spread over {@link #withShards shard keys}, grouped with {@link GroupIntoBatches}
+ * (bounded by {@link #withBatchSize count}, {@link #withMaxBatchWeight weight} and {@link
+ * #withMaxBufferingDuration buffering time}), and run through the model that each worker JVM loads
+ * once (see {@link SharedResources}). A batch that fails is split in halves until the records that
+ * make it fail are isolated: they become {@link Stage#INFER} failures and every other record of the
+ * batch still gets its prediction.
  *
  * <pre>{@code
  * RunInference.Result result =
@@ -89,7 +89,10 @@ public final class RunInference<ExampleT, OutputT>
     this.shards = shards;
   }
 
-  /** Runs {@code handler}'s model and turns each output into a prediction with {@code postprocessor}. */
+  /**
+   * Runs {@code handler}'s model and turns each output into a prediction with {@code
+   * postprocessor}.
+   */
   public static <ExampleT, OutputT> RunInference<ExampleT, OutputT> of(
       ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
     return new RunInference<>(
@@ -128,8 +131,8 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /**
-   * Number of keys that batching spreads records over: the parallelism of the inference step.
-   * Each key ends the input with at most one partial batch. Default {@value #DEFAULT_SHARDS}.
+   * Number of keys that batching spreads records over: the parallelism of the inference step. Each
+   * key ends the input with at most one partial batch. Default {@value #DEFAULT_SHARDS}.
    */
   public RunInference<ExampleT, OutputT> withShards(int shards) {
     checkArgument(shards > 0, "shards must be > 0, got %s", shards);
@@ -140,7 +143,8 @@ public final class RunInference<ExampleT, OutputT>
   @Override
   public Result expand(PCollection<KV<RecordMeta, ExampleT>> input) {
     Coder<KV<RecordMeta, ExampleT>> recordCoder = input.getCoder();
-    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> batching = GroupIntoBatches.ofSize(batchSize);
+    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> batching =
+        GroupIntoBatches.ofSize(batchSize);
     if (maxBatchWeight > 0) {
       ModelHandler<ExampleT, OutputT> weigher = handler;
       batching = batching.withByteSize(maxBatchWeight, kv -> weigher.weight(kv.getValue()));
@@ -194,14 +198,17 @@ public final class RunInference<ExampleT, OutputT>
         Metrics.distribution(RunInference.class, "inference_batch_latency_micro_secs");
     private final Distribution loadLatency =
         Metrics.distribution(RunInference.class, "load_model_latency_milli_secs");
-    private final Counter failedBatches = Metrics.counter(RunInference.class, "failed_batches_counter");
-    private final Distribution modelByteSize = Metrics.distribution(RunInference.class, "model_byte_size");
+    private final Counter failedBatches =
+        Metrics.counter(RunInference.class, "failed_batches_counter");
+    private final Distribution modelByteSize =
+        Metrics.distribution(RunInference.class, "model_byte_size");
     private final Counter splits = Metrics.counter(RunInference.class, "batch_splits");
     private final Counter isolated = Metrics.counter(RunInference.class, "isolated_failures");
 
     private transient SharedResources.@Nullable Lease<LoadedModel<ExampleT, OutputT>> lease;
 
-    InferFn(ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
+    InferFn(
+        ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
       this.handler = handler;
       this.postprocessor = postprocessor;
     }
@@ -236,7 +243,11 @@ public final class RunInference<ExampleT, OutputT>
         outputs = model.run(examples);
         if (outputs.size() != examples.size()) {
           throw new IllegalStateException(
-              "The model returned " + outputs.size() + " outputs for " + examples.size() + " examples");
+              "The model returned "
+                  + outputs.size()
+                  + " outputs for "
+                  + examples.size()
+                  + " examples");
         }
       } catch (Exception e) {
         failedBatches.inc();

@@ -28,8 +28,17 @@ public final class JsonLines {
   /** Names a carried field may not take, because predictions use them. */
   public static final Set<String> RESERVED =
       Set.of(
-          "id", "source", "index", "model_name", "model_sha256", "embedding", "label", "label_index",
-          "score", "top_k", "outputs");
+          "id",
+          "source",
+          "index",
+          "model_name",
+          "model_sha256",
+          "embedding",
+          "label",
+          "label_index",
+          "score",
+          "top_k",
+          "outputs");
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final JsonFactory FACTORY = JSON.getFactory();
@@ -44,7 +53,8 @@ public final class JsonLines {
       g.writeStringField("source", p.meta().source());
       g.writeNumberField("index", p.meta().index());
       if (p.meta().carriedJson() != null) {
-        Iterator<Map.Entry<String, JsonNode>> fields = JSON.readTree(p.meta().carriedJson()).fields();
+        Iterator<Map.Entry<String, JsonNode>> fields =
+            JSON.readTree(p.meta().carriedJson()).fields();
         while (fields.hasNext()) {
           Map.Entry<String, JsonNode> f = fields.next();
           g.writeFieldName(f.getKey());

@@ -11,9 +11,9 @@ import org.apache.beam.sdk.coders.VarLongCoder;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
- * One record as read, before parsing: where it came from (source and zero-based record index)
- * and its text as a JSON object (a JSON Lines line as it stands; a CSV row rendered as an object
- * of its header's columns).
+ * One record as read, before parsing: where it came from (source and zero-based record index) and
+ * its text as a JSON object (a JSON Lines line as it stands; a CSV row rendered as an object of its
+ * header's columns).
  */
 public final class RawRecord implements Serializable {
 
@@ -82,7 +82,9 @@ public final class RawRecord implements Serializable {
     @Override
     public RawRecord decode(InputStream in) throws IOException {
       return new RawRecord(
-          StringUtf8Coder.of().decode(in), VarLongCoder.of().decode(in), StringUtf8Coder.of().decode(in));
+          StringUtf8Coder.of().decode(in),
+          VarLongCoder.of().decode(in),
+          StringUtf8Coder.of().decode(in));
     }
 
     @Override

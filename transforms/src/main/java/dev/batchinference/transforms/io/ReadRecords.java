@@ -47,9 +47,9 @@ import org.apache.commons.csv.CSVRecord;
  * zero-based record index in it (the line for JSON Lines, the data row for CSV).
  *
  * <p>Files are read whole and in order by one worker each, which is what makes positions stable;
- * spread the records afterwards if the later steps need more parallelism than there are files.
- * A line that is not valid UTF-8, a CSV row whose number of values differs from the header, and
- * the rest of a file that breaks off become {@link Stage#READ} failures. Blank lines are skipped.
+ * spread the records afterwards if the later steps need more parallelism than there are files. A
+ * line that is not valid UTF-8, a CSV row whose number of values differs from the header, and the
+ * rest of a file that breaks off become {@link Stage#READ} failures. Blank lines are skipped.
  */
 public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
@@ -94,7 +94,8 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             .apply("OpenFiles", FileIO.readMatches())
             .apply(
                 "ReadFiles",
-                ParDo.of(new ReadFileFn(format)).withOutputTags(RECORDS, TupleTagList.of(FAILURES)));
+                ParDo.of(new ReadFileFn(format))
+                    .withOutputTags(RECORDS, TupleTagList.of(FAILURES)));
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
     return new Result(read);
@@ -158,7 +159,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         long index = next[0]++;
         byte[] bytes = line.toByteArray();
         int start = index == 0 && startsWithBom(bytes) ? 3 : 0;
-        int end = bytes.length > start && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+        int end =
+            bytes.length > start && bytes[bytes.length - 1] == '\r'
+                ? bytes.length - 1
+                : bytes.length;
         String text;
         try {
           text = decoder.decode(ByteBuffer.wrap(bytes, start, end - start)).toString();
@@ -186,7 +190,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     private static boolean startsWithBom(byte[] bytes) {
-      return bytes.length >= 3 && (bytes[0] & 0xff) == 0xEF && (bytes[1] & 0xff) == 0xBB
+      return bytes.length >= 3
+          && (bytes[0] & 0xff) == 0xEF
+          && (bytes[1] & 0xff) == 0xBB
           && (bytes[2] & 0xff) == 0xBF;
     }
 
@@ -205,7 +211,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       }
       Reader reader = new InputStreamReader(in, decoder);
       CSVFormat csv =
-          CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).setTrim(false).build();
+          CSVFormat.RFC4180
+              .builder()
+              .setHeader()
+              .setSkipHeaderRecord(true)
+              .setTrim(false)
+              // RFC4180 keeps empty lines as one-value rows; they are blank lines, not records.
+              .setIgnoreEmptyLines(true)
+              .build();
       try (CSVParser parser = CSVParser.parse(reader, csv)) {
         List<String> header = parser.getHeaderNames();
         Iterator<CSVRecord> rows = parser.iterator();
@@ -263,6 +276,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     @Override
-    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+    public void finishSpecifyingOutput(
+        String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

@@ -17,8 +17,8 @@ public interface LoadedModel<ExampleT, OutputT> extends AutoCloseable {
   long byteSize();
 
   /**
-   * Runs one batch and returns one output per example, in the order of {@code batch}. Throws if
-   * the batch as a whole cannot be run; the caller then splits it to isolate the bad records.
+   * Runs one batch and returns one output per example, in the order of {@code batch}. Throws if the
+   * batch as a whole cannot be run; the caller then splits it to isolate the bad records.
    */
   List<OutputT> run(List<ExampleT> batch) throws Exception;
 }

@@ -17,8 +17,8 @@ import org.apache.beam.sdk.io.fs.ResourceId;
 
 /**
  * Reads model and tokenizer files named by a URI: {@code classpath:name} for a resource that came
- * with the job's jars (the default models come through Maven this way), or anything Beam's
- * {@link FileSystems} reads (a local path, {@code gs://...}).
+ * with the job's jars (the default models come through Maven this way), or anything Beam's {@link
+ * FileSystems} reads (a local path, {@code gs://...}).
  */
 public final class ModelFiles {
 
@@ -50,8 +50,8 @@ public final class ModelFiles {
   }
 
   /**
-   * A local path holding the file: the file itself when {@code uri} is a local path, else a copy
-   * in the temporary directory (native libraries such as the tokenizer need a path).
+   * A local path holding the file: the file itself when {@code uri} is a local path, else a copy in
+   * the temporary directory (native libraries such as the tokenizer need a path).
    */
   public static Path localCopy(String uri) throws IOException {
     if (!uri.startsWith(CLASSPATH_PREFIX) && !uri.contains("://")) {

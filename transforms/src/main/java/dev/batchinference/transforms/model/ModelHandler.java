@@ -3,9 +3,9 @@ package dev.batchinference.transforms.model;
 import java.io.Serializable;
 
 /**
- * Loads a model and says how to batch its examples. A handler is a small serializable
- * description (where the model is, how to open it); the loaded model it produces is shared by
- * every thread of a worker JVM through {@link SharedResources}, keyed by {@link #cacheKey()}.
+ * Loads a model and says how to batch its examples. A handler is a small serializable description
+ * (where the model is, how to open it); the loaded model it produces is shared by every thread of a
+ * worker JVM through {@link SharedResources}, keyed by {@link #cacheKey()}.
  *
  * @param <ExampleT> one record's model input
  * @param <OutputT> one record's model output
@@ -19,8 +19,8 @@ public interface ModelHandler<ExampleT, OutputT> extends Serializable {
   LoadedModel<ExampleT, OutputT> load() throws Exception;
 
   /**
-   * The weight of one example when batches are bounded by weight rather than by count: tokens
-   * for text, tensor elements for numeric inputs.
+   * The weight of one example when batches are bounded by weight rather than by count: tokens for
+   * text, tensor elements for numeric inputs.
    */
   long weight(ExampleT example);
 }

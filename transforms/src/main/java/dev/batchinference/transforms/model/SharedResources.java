@@ -8,8 +8,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A per-JVM, reference-counted cache of expensive resources (ONNX Runtime sessions, tokenizers).
  * The first {@link #acquire} of a key creates the resource; later ones share it; the last {@link
- * Lease#close()} closes it. DoFns acquire in {@code @Setup} and close the lease in {@code
- * @Teardown}, so every thread of a worker shares one copy.
+ * Lease#close()} closes it. DoFns acquire in {@code @Setup} and close the lease in
+ * {@code @Teardown}, so every thread of a worker shares one copy.
  */
 public final class SharedResources {
 
@@ -29,8 +29,8 @@ public final class SharedResources {
    * Returns a lease on the resource of {@code key}, creating it with {@code loader} if no lease is
    * open. Concurrent first calls wait for a single load.
    */
-  public static synchronized <T extends AutoCloseable> Lease<T> acquire(String key, Loader<T> loader)
-      throws Exception {
+  public static synchronized <T extends AutoCloseable> Lease<T> acquire(
+      String key, Loader<T> loader) throws Exception {
     Entry entry = ENTRIES.get(key);
     if (entry == null) {
       T resource = loader.load();

@@ -38,7 +38,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
   private final ModelSignature signature;
   private final Set<String> requestedOutputs;
 
-  private OnnxModel(OrtEnvironment env, OrtSession session, ModelSignature signature, Set<String> outputs) {
+  private OnnxModel(
+      OrtEnvironment env, OrtSession session, ModelSignature signature, Set<String> outputs) {
     this.env = env;
     this.session = session;
     this.signature = signature;
@@ -57,7 +58,12 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     String sha256 = ModelFiles.sha256(bytes);
     if (handler.expectedSha256() != null && !handler.expectedSha256().equals(sha256)) {
       throw new IllegalStateException(
-          "The model at " + uri + " has SHA-256 " + sha256 + " but " + handler.expectedSha256()
+          "The model at "
+              + uri
+              + " has SHA-256 "
+              + sha256
+              + " but "
+              + handler.expectedSha256()
               + " was expected: the file changed since the job was launched.");
     }
     OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -66,8 +72,13 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
       session = env.createSession(bytes, options);
     } catch (OrtException e) {
       throw new IllegalArgumentException(
-          "ONNX Runtime cannot load the model at " + uri + " (" + bytes.length + " bytes): "
-              + e.getMessage() + ". Is it a valid ONNX model?",
+          "ONNX Runtime cannot load the model at "
+              + uri
+              + " ("
+              + bytes.length
+              + " bytes): "
+              + e.getMessage()
+              + ". Is it a valid ONNX model?",
           e);
     }
     try {
@@ -81,7 +92,11 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
         for (String name : outputs) {
           if (!outputInfo.containsKey(name)) {
             throw new IllegalArgumentException(
-                "The model at " + uri + " has no output '" + name + "'; its outputs are "
+                "The model at "
+                    + uri
+                    + " has no output '"
+                    + name
+                    + "'; its outputs are "
                     + outputInfo.keySet());
           }
         }
@@ -103,13 +118,21 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     }
   }
 
-  private static Map<String, TensorSpec> specs(Map<String, NodeInfo> infos, String kind, String uri) {
+  private static Map<String, TensorSpec> specs(
+      Map<String, NodeInfo> infos, String kind, String uri) {
     Map<String, TensorSpec> specs = new LinkedHashMap<>();
     for (Map.Entry<String, NodeInfo> e : infos.entrySet()) {
       if (!(e.getValue().getInfo() instanceof TensorInfo)) {
         throw new IllegalArgumentException(
-            "The model at " + uri + " has " + kind + " '" + e.getKey() + "' of kind "
-                + e.getValue().getInfo() + "; only tensors are supported"
+            "The model at "
+                + uri
+                + " has "
+                + kind
+                + " '"
+                + e.getKey()
+                + "' of kind "
+                + e.getValue().getInfo()
+                + "; only tensors are supported"
                 + ("output".equals(kind) ? " (choose tensor outputs with --outputs)" : ""));
       }
       TensorInfo info = (TensorInfo) e.getValue().getInfo();
@@ -130,7 +153,12 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
         return Tensor.DType.INT64;
       default:
         throw new IllegalArgumentException(
-            "The model at " + uri + " uses element type " + type + " for '" + name
+            "The model at "
+                + uri
+                + " uses element type "
+                + type
+                + " for '"
+                + name
                 + "'; supported are float, double, int32 and int64");
     }
   }
@@ -167,7 +195,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
   }
 
   /** Stacks one input of every example into a batch tensor, zero-padding ragged dimensions. */
-  private OnnxTensor stack(String name, TensorSpec spec, List<TensorExample> batch) throws OrtException {
+  private OnnxTensor stack(String name, TensorSpec spec, List<TensorExample> batch)
+      throws OrtException {
     Tensor first = batch.get(0).get(name);
     long[] padded = first.shape();
     for (TensorExample example : batch) {
@@ -178,16 +207,24 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
       }
       if (t.rank() + 1 != spec.rank()) {
         throw new IllegalArgumentException(
-            "Model input '" + name + "' has shape " + Arrays.toString(spec.shape())
-                + " (with the batch dimension); the example's shape is " + Arrays.toString(t.shape()));
+            "Model input '"
+                + name
+                + "' has shape "
+                + Arrays.toString(spec.shape())
+                + " (with the batch dimension); the example's shape is "
+                + Arrays.toString(t.shape()));
       }
       long[] declared = spec.shape();
       for (int d = 0; d < padded.length; d++) {
         // Only dynamic dimensions are padded; zero-padding a fixed one would run a wrong input.
         if (declared[d + 1] > 0 && t.dim(d) != declared[d + 1]) {
           throw new IllegalArgumentException(
-              "Model input '" + name + "' has shape " + Arrays.toString(declared)
-                  + " (with the batch dimension); the example's shape is " + Arrays.toString(t.shape()));
+              "Model input '"
+                  + name
+                  + "' has shape "
+                  + Arrays.toString(declared)
+                  + " (with the batch dimension); the example's shape is "
+                  + Arrays.toString(t.shape()));
         }
         padded[d] = Math.max(padded[d], t.dim(d));
       }
@@ -206,7 +243,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           for (int i = 0; i < batch.size(); i++) {
             Tensor t = batch.get(i).get(name);
             float[] src = (float[]) t.data();
-            copyRows(t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
+            copyRows(
+                t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
           }
           return OnnxTensor.createTensor(env, out, batchShape);
         }
@@ -216,7 +254,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           for (int i = 0; i < batch.size(); i++) {
             Tensor t = batch.get(i).get(name);
             double[] src = (double[]) t.data();
-            copyRows(t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
+            copyRows(
+                t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
           }
           return OnnxTensor.createTensor(env, out, batchShape);
         }
@@ -226,7 +265,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           for (int i = 0; i < batch.size(); i++) {
             Tensor t = batch.get(i).get(name);
             int[] src = (int[]) t.data();
-            copyRows(t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
+            copyRows(
+                t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
           }
           return OnnxTensor.createTensor(env, out, batchShape);
         }
@@ -236,7 +276,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           for (int i = 0; i < batch.size(); i++) {
             Tensor t = batch.get(i).get(name);
             long[] src = (long[]) t.data();
-            copyRows(t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
+            copyRows(
+                t.shape(), padded, i * perExample, (from, to, len) -> out.put(to, src, from, len));
           }
           return OnnxTensor.createTensor(env, out, batchShape);
         }
@@ -290,15 +331,21 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
       OnnxValue value =
           result.get(name).orElseThrow(() -> new IllegalStateException("no output " + name));
       if (!(value instanceof OnnxTensor)) {
-        throw new IllegalStateException("Output '" + name + "' is not a tensor: " + value.getInfo());
+        throw new IllegalStateException(
+            "Output '" + name + "' is not a tensor: " + value.getInfo());
       }
       OnnxTensor tensor = (OnnxTensor) value;
       TensorInfo info = tensor.getInfo();
       long[] shape = info.getShape();
       if (shape.length == 0 || shape[0] != batchSize) {
         throw new IllegalStateException(
-            "Output '" + name + "' has shape " + Arrays.toString(shape) + " for a batch of "
-                + batchSize + "; outputs must have the batch as their first dimension");
+            "Output '"
+                + name
+                + "' has shape "
+                + Arrays.toString(shape)
+                + " for a batch of "
+                + batchSize
+                + "; outputs must have the batch as their first dimension");
       }
       long[] exampleShape = Arrays.copyOfRange(shape, 1, shape.length);
       int n = Math.toIntExact(Tensor.elementCount(exampleShape));
@@ -344,7 +391,8 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
             break;
           }
         default:
-          throw new IllegalStateException("Output '" + name + "' has unsupported type " + info.type);
+          throw new IllegalStateException(
+              "Output '" + name + "' has unsupported type " + info.type);
       }
     }
     List<TensorExample> outputs = new ArrayList<>(batchSize);

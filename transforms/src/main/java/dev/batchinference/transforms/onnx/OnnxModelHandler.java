@@ -104,7 +104,15 @@ public final class OnnxModelHandler implements ModelHandler<TensorExample, Tenso
   @Override
   public String cacheKey() {
     // The loaded model carries the name and was checked against the hash, so both belong here.
-    return "onnx:" + modelUri + "|" + modelName() + "|" + sessionConfig + "|" + outputNames + "|"
+    return "onnx:"
+        + modelUri
+        + "|"
+        + modelName()
+        + "|"
+        + sessionConfig
+        + "|"
+        + outputNames
+        + "|"
         + expectedSha256;
   }
 

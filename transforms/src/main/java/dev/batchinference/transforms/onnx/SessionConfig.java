@@ -42,7 +42,11 @@ public final class SessionConfig implements Serializable {
   private final int deviceId;
 
   private SessionConfig(
-      int intraOpThreads, int interOpThreads, Optimization optimization, Provider provider, int deviceId) {
+      int intraOpThreads,
+      int interOpThreads,
+      Optimization optimization,
+      Provider provider,
+      int deviceId) {
     this.intraOpThreads = intraOpThreads;
     this.interOpThreads = interOpThreads;
     this.optimization = optimization;
@@ -67,7 +71,8 @@ public final class SessionConfig implements Serializable {
   }
 
   public SessionConfig withOptimization(Optimization level) {
-    return new SessionConfig(intraOpThreads, interOpThreads, Objects.requireNonNull(level), provider, deviceId);
+    return new SessionConfig(
+        intraOpThreads, interOpThreads, Objects.requireNonNull(level), provider, deviceId);
   }
 
   /** Runs on CUDA device {@code deviceId}; needs the {@code gpu} build and a CUDA device. */
@@ -124,7 +129,10 @@ public final class SessionConfig implements Serializable {
           options.addCUDA(deviceId);
         } catch (OrtException e) {
           throw new IllegalStateException(
-              "Could not open CUDA device " + deviceId + ": " + e.getMessage()
+              "Could not open CUDA device "
+                  + deviceId
+                  + ": "
+                  + e.getMessage()
                   + ". Check the device id, the CUDA and cuDNN libraries, and the driver.",
               e);
         }
@@ -156,7 +164,14 @@ public final class SessionConfig implements Serializable {
 
   @Override
   public String toString() {
-    return "intra=" + intraOpThreads + ",inter=" + interOpThreads + ",opt=" + optimization + ","
-        + provider + (provider == Provider.CUDA ? ":" + deviceId : "");
+    return "intra="
+        + intraOpThreads
+        + ",inter="
+        + interOpThreads
+        + ",opt="
+        + optimization
+        + ","
+        + provider
+        + (provider == Provider.CUDA ? ":" + deviceId : "");
   }
 }

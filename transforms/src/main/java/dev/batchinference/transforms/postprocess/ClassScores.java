@@ -13,9 +13,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
 /**
  * A label, its score and the top-k classes from a class-score output ({@code [classes]} per
  * record). Scores are turned into probabilities with a softmax when {@link Activation#SOFTMAX} is
- * asked for, or under {@link Activation#AUTO} (the default) when they are not already a
- * probability distribution. Class names come from a labels list; without one, classes are named by
- * their index.
+ * asked for, or under {@link Activation#AUTO} (the default) when they are not already a probability
+ * distribution. Class names come from a labels list; without one, classes are named by their index.
  */
 public final class ClassScores implements Postprocessor<TensorExample, TensorExample> {
 
@@ -68,7 +67,8 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
 
   @Override
   public void fill(TensorExample example, TensorExample outputs, Prediction.Builder prediction) {
-    Tensor scores = output == null ? outputs.asMap().values().iterator().next() : outputs.get(output);
+    Tensor scores =
+        output == null ? outputs.asMap().values().iterator().next() : outputs.get(output);
     int n = scores.size();
     if (scores.rank() > 1 && scores.size() != scores.dim(scores.rank() - 1)) {
       throw new IllegalStateException("class scores must be one row per record, got " + scores);
@@ -138,7 +138,11 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
     TensorSpec spec = signature.outputs().get(name);
     if (spec == null) {
       throw new IllegalArgumentException(
-          "Model " + signature.identity().name() + " has no output '" + name + "'; its outputs are "
+          "Model "
+              + signature.identity().name()
+              + " has no output '"
+              + name
+              + "'; its outputs are "
               + signature.outputs().keySet());
     }
     if (spec.rank() != 2) {
@@ -148,8 +152,13 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
     long classes = spec.shape()[1];
     if (labels != null && classes > 0 && classes != labels.size()) {
       throw new IllegalArgumentException(
-          "The labels list has " + labels.size() + " names but model output '" + name + "' has "
-              + classes + " classes. Check --labels.");
+          "The labels list has "
+              + labels.size()
+              + " names but model output '"
+              + name
+              + "' has "
+              + classes
+              + " classes. Check --labels.");
     }
   }
 }

@@ -10,8 +10,8 @@ import dev.batchinference.transforms.tensor.TensorExample;
 import dev.batchinference.transforms.tensor.TensorSpec;
 
 /**
- * A sentence embedding from a token-level output ({@code last_hidden_state}, {@code [tokens,
- * dims]} per record): the mean over the tokens that the record's attention mask keeps, optionally
+ * A sentence embedding from a token-level output ({@code last_hidden_state}, {@code [tokens, dims]}
+ * per record): the mean over the tokens that the record's attention mask keeps, optionally
  * L2-normalised. An output that is already pooled ({@code [dims]} per record) is taken as it is.
  */
 public final class MeanPooledEmbedding implements Postprocessor<TensorExample, TensorExample> {
@@ -101,12 +101,20 @@ public final class MeanPooledEmbedding implements Postprocessor<TensorExample, T
     TensorSpec spec = signature.outputs().get(output);
     if (spec == null) {
       throw new IllegalArgumentException(
-          "Model " + signature.identity().name() + " has no output '" + output + "'; its outputs are "
-              + signature.outputs().keySet() + ". Choose one with --embeddingOutput.");
+          "Model "
+              + signature.identity().name()
+              + " has no output '"
+              + output
+              + "'; its outputs are "
+              + signature.outputs().keySet()
+              + ". Choose one with --embeddingOutput.");
     }
     if (spec.dtype() != Tensor.DType.FLOAT || (spec.rank() != 3 && spec.rank() != 2)) {
       throw new IllegalArgumentException(
-          "Model output '" + output + "' is " + spec
+          "Model output '"
+              + output
+              + "' is "
+              + spec
               + "; an embedding needs float [batch, tokens, dims] or [batch, dims]");
     }
   }

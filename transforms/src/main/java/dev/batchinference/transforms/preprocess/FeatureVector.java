@@ -20,8 +20,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * Reads a float feature vector (or flattened image pixels) from a record into the model's single
  * input: from one array field ({@code "features": [0.1, 0.5, ...]}) or from named columns (CSV),
  * where a name ending in {@code *} takes every field with that prefix, in record order. Numeric
- * strings are accepted. The vector is reshaped to the model input's per-example shape (for
- * example {@code [3, 48, 192]} for an image model).
+ * strings are accepted. The vector is reshaped to the model input's per-example shape (for example
+ * {@code [3, 48, 192]} for an image model).
  *
  * <p>Missing fields, non-numbers, NaN and infinities, and vectors of the wrong length fail.
  */
@@ -32,7 +32,8 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
   private final String field;
   private final @Nullable List<String> columns;
 
-  private FeatureVector(String inputName, long[] shape, String field, @Nullable List<String> columns) {
+  private FeatureVector(
+      String inputName, long[] shape, String field, @Nullable List<String> columns) {
     this.inputName = inputName;
     this.shape = shape;
     this.field = field;
@@ -55,8 +56,11 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
   public static FeatureVector forModel(ModelSignature signature) {
     if (signature.inputs().size() != 1) {
       throw new IllegalArgumentException(
-          "Feature vectors feed models with one input; " + signature.identity().name() + " has "
-              + signature.inputs().keySet() + ". Use --task=raw to fill several inputs.");
+          "Feature vectors feed models with one input; "
+              + signature.identity().name()
+              + " has "
+              + signature.inputs().keySet()
+              + ". Use --task=raw to fill several inputs.");
     }
     var input = signature.inputs().entrySet().iterator().next();
     long[] full = input.getValue().shape();
@@ -64,13 +68,19 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
     for (long d : perExample) {
       if (d <= 0) {
         throw new IllegalArgumentException(
-            "Model input '" + input.getKey() + "' has shape " + Arrays.toString(full)
+            "Model input '"
+                + input.getKey()
+                + "' has shape "
+                + Arrays.toString(full)
                 + " with a dynamic dimension besides the batch; feature vectors need a fixed size.");
       }
     }
     if (perExample.length == 0) {
       throw new IllegalArgumentException(
-          "Model input '" + input.getKey() + "' has shape " + Arrays.toString(full)
+          "Model input '"
+              + input.getKey()
+              + "' has shape "
+              + Arrays.toString(full)
               + "; feature vectors need [batch, features...]");
     }
     FeatureVector fv = of(input.getKey(), perExample);
@@ -143,7 +153,8 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
     return TensorExample.of(inputName, Tensor.ofFloats(values, shape));
   }
 
-  private static int put(float[] values, int n, JsonNode v, String name) throws InvalidRecordException {
+  private static int put(float[] values, int n, JsonNode v, String name)
+      throws InvalidRecordException {
     if (n >= values.length) {
       return n + 1;
     }
@@ -159,7 +170,8 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
       try {
         f = Float.parseFloat(v.textValue().trim());
       } catch (NumberFormatException e) {
-        throw new InvalidRecordException(where + " is not a number: \"" + abbreviate(v.textValue()) + "\"");
+        throw new InvalidRecordException(
+            where + " is not a number: \"" + abbreviate(v.textValue()) + "\"");
       }
     } else {
       throw new InvalidRecordException(where + " must be a number, got " + kind(v));
@@ -183,7 +195,11 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
     TensorSpec spec = signature.inputs().get(inputName);
     if (spec == null) {
       throw new IllegalArgumentException(
-          "Model " + signature.identity().name() + " has no input '" + inputName + "'; its inputs are "
+          "Model "
+              + signature.identity().name()
+              + " has no input '"
+              + inputName
+              + "'; its inputs are "
               + signature.inputs().keySet());
     }
     if (spec.dtype() != Tensor.DType.FLOAT) {

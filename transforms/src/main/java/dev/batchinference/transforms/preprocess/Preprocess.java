@@ -4,6 +4,7 @@ import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Pr
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -31,8 +32,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Parses raw records (JSON objects) and turns them into model examples keyed by their {@link
- * RecordMeta}: the id (from a field, or {@code source:index} when none is named), the position,
- * and the carried fields.
+ * RecordMeta}: the id (from a field, or {@code source:index} when none is named), the position, and
+ * the carried fields.
  *
  * <p>A line that is not a JSON object, or lacks its id, becomes a {@link Stage#PARSE} failure; a
  * record the {@link Preprocessor} rejects becomes a {@link Stage#PREPROCESS} failure. Both keep the
@@ -92,7 +93,10 @@ public final class Preprocess<ExampleT>
 
   static final class PreprocessFn<ExampleT> extends DoFn<RawRecord, KV<RecordMeta, ExampleT>> {
     private static final ObjectMapper JSON =
-        new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+        new ObjectMapper()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            // Two objects on one line are a broken line, not the first record.
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final Preprocessor<ExampleT> preprocessor;
     private final @Nullable String idField;
@@ -135,7 +139,8 @@ public final class Preprocess<ExampleT>
         example = preprocessor.apply(record);
       } catch (Exception e) {
         out.get(failures)
-            .output(Failure.of(meta.id(), raw.source(), raw.index(), Stage.PREPROCESS, e, raw.text()));
+            .output(
+                Failure.of(meta.id(), raw.source(), raw.index(), Stage.PREPROCESS, e, raw.text()));
         return;
       }
       out.get(examples).output(KV.of(meta, example));
@@ -150,7 +155,8 @@ public final class Preprocess<ExampleT>
       }
       if (node == null || !node.isObject()) {
         throw new InvalidRecordException(
-            "expected a JSON object, got " + (node == null ? "nothing" : node.getNodeType().name().toLowerCase()));
+            "expected a JSON object, got "
+                + (node == null ? "nothing" : node.getNodeType().name().toLowerCase()));
       }
       return (ObjectNode) node;
     }
@@ -198,7 +204,9 @@ public final class Preprocess<ExampleT>
     private final TupleTag<Failure> failures;
 
     private Result(
-        PCollectionTuple tuple, TupleTag<KV<RecordMeta, ExampleT>> examples, TupleTag<Failure> failures) {
+        PCollectionTuple tuple,
+        TupleTag<KV<RecordMeta, ExampleT>> examples,
+        TupleTag<Failure> failures) {
       this.tuple = tuple;
       this.examples = examples;
       this.failures = failures;
@@ -223,6 +231,7 @@ public final class Preprocess<ExampleT>
     }
 
     @Override
-    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+    public void finishSpecifyingOutput(
+        String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

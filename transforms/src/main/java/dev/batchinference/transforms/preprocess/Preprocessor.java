@@ -7,8 +7,8 @@ import org.apache.beam.sdk.coders.Coder;
 
 /**
  * Turns one parsed record into the model's input example. A record that cannot be turned into an
- * example throws {@link InvalidRecordException} (or any exception) and becomes a {@code
- * preprocess} failure; the job goes on.
+ * example throws {@link InvalidRecordException} (or any exception) and becomes a {@code preprocess}
+ * failure; the job goes on.
  *
  * @param <ExampleT> the model input of one record
  */

@@ -15,9 +15,9 @@ import java.util.Map;
 import org.apache.beam.sdk.coders.Coder;
 
 /**
- * Fills every model input from the record field of the same name: a number or a nested array
- * whose nesting gives the shape (without the batch dimension), converted to the input's element
- * type. Ragged arrays, non-numbers, non-finite values and shapes that contradict the model fail.
+ * Fills every model input from the record field of the same name: a number or a nested array whose
+ * nesting gives the shape (without the batch dimension), converted to the input's element type.
+ * Ragged arrays, non-numbers, non-finite values and shapes that contradict the model fail.
  */
 public final class RawTensors implements Preprocessor<TensorExample> {
 
@@ -61,14 +61,24 @@ public final class RawTensors implements Preprocessor<TensorExample> {
     long[] expected = spec.shape();
     if (dims.length + 1 != expected.length) {
       throw new InvalidRecordException(
-          "field '" + name + "' has shape " + Arrays.toString(dims) + "; the model input is "
-              + spec + " (with the batch dimension)");
+          "field '"
+              + name
+              + "' has shape "
+              + Arrays.toString(dims)
+              + "; the model input is "
+              + spec
+              + " (with the batch dimension)");
     }
     for (int d = 0; d < dims.length; d++) {
       if (expected[d + 1] > 0 && expected[d + 1] != dims[d]) {
         throw new InvalidRecordException(
-            "field '" + name + "' has shape " + Arrays.toString(dims) + "; the model input is "
-                + spec + " (with the batch dimension)");
+            "field '"
+                + name
+                + "' has shape "
+                + Arrays.toString(dims)
+                + "; the model input is "
+                + spec
+                + " (with the batch dimension)");
       }
     }
     double[] values = new double[Math.toIntExact(Tensor.elementCount(dims))];
@@ -113,7 +123,8 @@ public final class RawTensors implements Preprocessor<TensorExample> {
     return (long) v;
   }
 
-  private static void flatten(String name, JsonNode node, long[] dims, int depth, double[] out, int[] next)
+  private static void flatten(
+      String name, JsonNode node, long[] dims, int depth, double[] out, int[] next)
       throws InvalidRecordException {
     if (depth == dims.length) {
       if (!node.isNumber()) {
@@ -122,15 +133,22 @@ public final class RawTensors implements Preprocessor<TensorExample> {
       }
       double v = node.doubleValue();
       if (!Double.isFinite(v)) {
-        throw new InvalidRecordException("field '" + name + "' holds " + v + "; values must be finite");
+        throw new InvalidRecordException(
+            "field '" + name + "' holds " + v + "; values must be finite");
       }
       out[next[0]++] = v;
       return;
     }
     if (!node.isArray() || node.size() != dims[depth]) {
       throw new InvalidRecordException(
-          "field '" + name + "' is ragged: expected " + dims[depth] + " elements at depth " + depth
-              + ", got " + (node.isArray() ? node.size() + "" : FeatureVector.kind(node)));
+          "field '"
+              + name
+              + "' is ragged: expected "
+              + dims[depth]
+              + " elements at depth "
+              + depth
+              + ", got "
+              + (node.isArray() ? node.size() + "" : FeatureVector.kind(node)));
     }
     for (JsonNode child : node) {
       flatten(name, child, dims, depth + 1, out, next);

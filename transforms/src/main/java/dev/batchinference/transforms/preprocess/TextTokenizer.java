@@ -87,7 +87,8 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
 
   /** Opens the tokenizer; also used before the job runs to check that it loads. */
   public void checkLoads() throws Exception {
-    try (SharedResources.Lease<Resource> ignored = SharedResources.acquire(cacheKey(), this::open)) {
+    try (SharedResources.Lease<Resource> ignored =
+        SharedResources.acquire(cacheKey(), this::open)) {
       // opening is the check
     }
   }
@@ -106,7 +107,10 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
       return new Resource(tokenizer);
     } catch (Exception e) {
       throw new IllegalArgumentException(
-          "Cannot load the tokenizer at " + tokenizerUri + ": " + e.getMessage()
+          "Cannot load the tokenizer at "
+              + tokenizerUri
+              + ": "
+              + e.getMessage()
               + ". Check --tokenizer (a Hugging Face tokenizer.json).",
           e);
     }
@@ -120,7 +124,10 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
     }
     if (!node.isTextual()) {
       throw new InvalidRecordException(
-          "field '" + textField + "' must be a string, got " + node.getNodeType().name().toLowerCase());
+          "field '"
+              + textField
+              + "' must be a string, got "
+              + node.getNodeType().name().toLowerCase());
     }
     String text = node.textValue();
     if (text.isBlank()) {
@@ -152,19 +159,28 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
       String name = input.getKey();
       if (!List.of(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS).contains(name)) {
         throw new IllegalArgumentException(
-            "Model " + signature.identity().name() + " takes input '" + name
+            "Model "
+                + signature.identity().name()
+                + " takes input '"
+                + name
                 + "', which text tokenization does not produce (it gives input_ids, attention_mask,"
                 + " token_type_ids). Is this a text model? Otherwise choose --task=classify or raw.");
       }
       TensorSpec spec = input.getValue();
       if (spec.dtype() != Tensor.DType.INT64 || spec.rank() != 2) {
         throw new IllegalArgumentException(
-            "Model input '" + name + "' is " + spec + "; text tokenization gives int64 [batch, tokens]");
+            "Model input '"
+                + name
+                + "' is "
+                + spec
+                + "; text tokenization gives int64 [batch, tokens]");
       }
     }
     if (!signature.inputs().containsKey(INPUT_IDS)) {
       throw new IllegalArgumentException(
-          "Model " + signature.identity().name() + " has no 'input_ids' input; its inputs are "
+          "Model "
+              + signature.identity().name()
+              + " has no 'input_ids' input; its inputs are "
               + signature.inputs().keySet());
     }
   }

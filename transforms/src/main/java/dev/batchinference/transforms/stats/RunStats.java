@@ -16,10 +16,10 @@ import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.SerializableBiConsumer;
 
 /**
- * What a run did, accumulated from its collections: records read, predictions, failures by
- * stage and error class, model runs (size and latency), and the distribution of the predictions
- * (class counts, score and embedding-norm moments). Mergeable, so each collection is folded by its
- * own {@link Combine} and the partial results are merged into one.
+ * What a run did, accumulated from its collections: records read, predictions, failures by stage
+ * and error class, model runs (size and latency), and the distribution of the predictions (class
+ * counts, score and embedding-norm moments). Mergeable, so each collection is folded by its own
+ * {@link Combine} and the partial results are merged into one.
  */
 public final class RunStats implements Serializable {
 
@@ -154,7 +154,9 @@ public final class RunStats implements Serializable {
     return Collections.unmodifiableSortedMap(batchSizes);
   }
 
-  /** The {@code q}-quantile (0..1) of model-run latency in microseconds, nearest rank; -1 if none. */
+  /**
+   * The {@code q}-quantile (0..1) of model-run latency in microseconds, nearest rank; -1 if none.
+   */
   public long latencyQuantileMicros(double q) {
     if (batchLatenciesMicros.isEmpty()) {
       return -1;
@@ -182,9 +184,9 @@ public final class RunStats implements Serializable {
   }
 
   /**
-   * Folds a collection of {@code InputT} into one {@link RunStats} with {@code add}. Each use
-   * site passes its own lambda: javac shares one serialized form between identical method
-   * references in a class, which would mix up their element types.
+   * Folds a collection of {@code InputT} into one {@link RunStats} with {@code add}. Each use site
+   * passes its own lambda: javac shares one serialized form between identical method references in
+   * a class, which would mix up their element types.
    */
   private static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
       SerializableBiConsumer<RunStats, InputT> add) {
@@ -220,7 +222,8 @@ public final class RunStats implements Serializable {
       }
 
       @Override
-      public Coder<RunStats> getDefaultOutputCoder(CoderRegistry registry, Coder<InputT> inputCoder) {
+      public Coder<RunStats> getDefaultOutputCoder(
+          CoderRegistry registry, Coder<InputT> inputCoder) {
         return SerializableCoder.of(RunStats.class);
       }
     };

@@ -6,8 +6,8 @@ import java.io.Serializable;
 import java.util.Arrays;
 
 /**
- * One example's dense tensor: an element type, a shape (without the batch dimension) and its
- * values in row-major order, held in a primitive array of the element type.
+ * One example's dense tensor: an element type, a shape (without the batch dimension) and its values
+ * in row-major order, held in a primitive array of the element type.
  */
 public final class Tensor implements Serializable {
 
@@ -87,7 +87,10 @@ public final class Tensor implements Serializable {
     return java.lang.reflect.Array.getLength(data);
   }
 
-  /** The backing primitive array ({@code float[]}, {@code double[]}, {@code int[]} or {@code long[]}); not copied. */
+  /**
+   * The backing primitive array ({@code float[]}, {@code double[]}, {@code int[]} or {@code
+   * long[]}); not copied.
+   */
   public Object data() {
     return data;
   }

@@ -14,8 +14,7 @@ import org.apache.beam.sdk.util.VarInt;
 
 /**
  * A compact coder for {@link TensorExample}: names, element types and shapes, then the values as
- * raw little-endian bytes in one block per tensor (no per-element framing, no Java
- * serialization).
+ * raw little-endian bytes in one block per tensor (no per-element framing, no Java serialization).
  */
 public final class TensorExampleCoder extends AtomicCoder<TensorExample> {
 

@@ -26,8 +26,10 @@ public class ModelFilesTest {
   @Test
   public void readsLocalFilesAndClasspathResources() throws Exception {
     Path file = Files.writeString(tmp.newFile("model.bin").toPath(), "abc");
-    assertThat(new String(ModelFiles.readAll(file.toString()), StandardCharsets.UTF_8), equalTo("abc"));
-    assertThat("a local path is used in place", ModelFiles.localCopy(file.toString()), equalTo(file));
+    assertThat(
+        new String(ModelFiles.readAll(file.toString()), StandardCharsets.UTF_8), equalTo("abc"));
+    assertThat(
+        "a local path is used in place", ModelFiles.localCopy(file.toString()), equalTo(file));
 
     byte[] tokenizer = ModelFiles.readAll(TOKENIZER);
     Path copy = ModelFiles.localCopy(TOKENIZER);
@@ -39,10 +41,14 @@ public class ModelFilesTest {
   public void missingFilesFailNamingTheUri() {
     String missing = tmp.getRoot().toPath().resolve("missing.onnx").toString();
     assertThrows(FileNotFoundException.class, () -> ModelFiles.readAll(missing));
-    Exception local = assertThrows(FileNotFoundException.class, () -> ModelFiles.localCopy(missing));
+    Exception local =
+        assertThrows(FileNotFoundException.class, () -> ModelFiles.localCopy(missing));
     assertThat(local.getMessage(), equalTo("No file at " + missing));
-    Exception resource = assertThrows(FileNotFoundException.class, () -> ModelFiles.open("classpath:nope.onnx"));
-    assertThat(resource.getMessage(), equalTo("No resource 'nope.onnx' on the classpath (from classpath:nope.onnx)"));
+    Exception resource =
+        assertThrows(FileNotFoundException.class, () -> ModelFiles.open("classpath:nope.onnx"));
+    assertThat(
+        resource.getMessage(),
+        equalTo("No resource 'nope.onnx' on the classpath (from classpath:nope.onnx)"));
   }
 
   @Test
@@ -51,7 +57,8 @@ public class ModelFilesTest {
         ModelFiles.sha256("abc".getBytes(StandardCharsets.UTF_8)),
         equalTo("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     assertThat(ModelFiles.baseName("gs://bucket/models/classifier.onnx"), equalTo("classifier"));
-    assertThat(ModelFiles.baseName("classpath:all-minilm-l6-v2-q.onnx"), equalTo("all-minilm-l6-v2-q"));
+    assertThat(
+        ModelFiles.baseName("classpath:all-minilm-l6-v2-q.onnx"), equalTo("all-minilm-l6-v2-q"));
     assertThat(ModelFiles.baseName("/tmp/model"), equalTo("model"));
   }
 }

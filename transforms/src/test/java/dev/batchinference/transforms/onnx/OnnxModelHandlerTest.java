@@ -34,6 +34,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.stream.Collectors;
 import org.junit.AfterClass;
@@ -45,7 +46,10 @@ import org.junit.rules.TemporaryFolder;
 import org.junit.runner.RunWith;
 import org.junit.runners.JUnit4;
 
-/** Tests of {@link OnnxModelHandler} and {@link OnnxModel} on the Fashion-MNIST classifier and MiniLM. */
+/**
+ * Tests of {@link OnnxModelHandler} and {@link OnnxModel} on the Fashion-MNIST classifier and
+ * MiniLM.
+ */
 @RunWith(JUnit4.class)
 public class OnnxModelHandlerTest {
 
@@ -118,7 +122,9 @@ public class OnnxModelHandlerTest {
   public void exampleThatContradictsTheModelInputFailsItsBatch() {
     TensorExample good = TestModels.image(test.images()[0]);
     TensorExample shortVector = TensorExample.of("input", Tensor.vector(new float[10]));
-    Exception shape = assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, shortVector)));
+    Exception shape =
+        assertThrows(
+            IllegalArgumentException.class, () -> classifier.run(List.of(good, shortVector)));
     assertThat(
         "a fixed dimension is not zero-padded",
         shape.getMessage(),
@@ -126,15 +132,19 @@ public class OnnxModelHandlerTest {
             "Model input 'input' has shape [-1, 784] (with the batch dimension); the example's shape is [10]"));
 
     TensorExample doubles = TensorExample.of("input", Tensor.ofDoubles(new double[784], 784));
-    Exception dtype = assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, doubles)));
-    assertThat(dtype.getMessage(), equalTo("Model input 'input' takes FLOAT, the example has DOUBLE"));
+    Exception dtype =
+        assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, doubles)));
+    assertThat(
+        dtype.getMessage(), equalTo("Model input 'input' takes FLOAT, the example has DOUBLE"));
 
     TensorExample matrix = TensorExample.of("input", Tensor.ofFloats(new float[784], 28, 28));
-    Exception rank = assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, matrix)));
+    Exception rank =
+        assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, matrix)));
     assertThat(rank.getMessage(), containsString("the example's shape is [28, 28]"));
 
     TensorExample misnamed = TensorExample.of("pixels", Tensor.vector(new float[784]));
-    Exception name = assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, misnamed)));
+    Exception name =
+        assertThrows(IllegalArgumentException.class, () -> classifier.run(List.of(good, misnamed)));
     assertThat(name.getMessage(), containsString("no tensor named 'input'"));
   }
 
@@ -151,15 +161,21 @@ public class OnnxModelHandlerTest {
     TextTokenizer tokenizer = TextTokenizer.of(TestModels.MINILM_TOKENIZER);
     MeanPooledEmbedding pooling = MeanPooledEmbedding.of();
     tokenizer.setup();
-    try (LoadedModel<TensorExample, TensorExample> model = OnnxModelHandler.of(TestModels.MINILM).load()) {
+    try (LoadedModel<TensorExample, TensorExample> model =
+        OnnxModelHandler.of(TestModels.MINILM).load()) {
       List<TensorExample> examples = new ArrayList<>();
       for (String text : chosen) {
         ObjectNode record = JSON.createObjectNode().put("text", text);
         examples.add(tokenizer.apply(record));
       }
       List<Long> lengths =
-          examples.stream().map(e -> e.get(TextTokenizer.INPUT_IDS).dim(0)).collect(Collectors.toList());
-      assertThat("the texts have different token counts", lengths.stream().distinct().count(), equalTo(4L));
+          examples.stream()
+              .map(e -> e.get(TextTokenizer.INPUT_IDS).dim(0))
+              .collect(Collectors.toList());
+      assertThat(
+          "the texts have different token counts",
+          lengths.stream().distinct().count(),
+          equalTo(4L));
 
       List<TensorExample> outputs = model.run(examples);
       long longest = lengths.stream().mapToLong(Long::longValue).max().getAsLong();
@@ -180,8 +196,8 @@ public class OnnxModelHandlerTest {
     }
   }
 
-  private static float[] embed(MeanPooledEmbedding pooling, TensorExample example, TensorExample output)
-      throws Exception {
+  private static float[] embed(
+      MeanPooledEmbedding pooling, TensorExample example, TensorExample output) throws Exception {
     Prediction.Builder b =
         Prediction.builder(RecordMeta.of("t", "s", 0, null), ModelIdentity.of("minilm", "0"));
     pooling.fill(example, output, b);
@@ -207,19 +223,28 @@ public class OnnxModelHandlerTest {
     assertThat(
         "identity",
         signature.identity(),
-        equalTo(ModelIdentity.of(ModelFiles.baseName(classifierPath.toString()), ModelFiles.sha256(bytes))));
+        equalTo(
+            ModelIdentity.of(
+                ModelFiles.baseName(classifierPath.toString()), ModelFiles.sha256(bytes))));
     assertThat("byte size", signature.byteSize(), equalTo((long) bytes.length));
     assertThat("input names", signature.inputs().keySet(), contains("input"));
-    assertThat("input spec", signature.inputs().get("input"), equalTo(TensorSpec.of(Tensor.DType.FLOAT, -1, 784)));
+    assertThat(
+        "input spec",
+        signature.inputs().get("input"),
+        equalTo(TensorSpec.of(Tensor.DType.FLOAT, -1, 784)));
     assertThat("output names", signature.outputs().keySet(), contains("output"));
-    assertThat("output spec", signature.outputs().get("output"), equalTo(TensorSpec.of(Tensor.DType.FLOAT, -1, 10)));
+    assertThat(
+        "output spec",
+        signature.outputs().get("output"),
+        equalTo(TensorSpec.of(Tensor.DType.FLOAT, -1, 10)));
 
     ModelSignature text = OnnxModelHandler.of(TestModels.MINILM).withName("minilm").inspect();
     assertThat("model name", text.identity().name(), equalTo("minilm"));
     assertThat(
         "text inputs",
         text.inputs().keySet(),
-        contains(TextTokenizer.INPUT_IDS, TextTokenizer.ATTENTION_MASK, TextTokenizer.TOKEN_TYPE_IDS));
+        contains(
+            TextTokenizer.INPUT_IDS, TextTokenizer.ATTENTION_MASK, TextTokenizer.TOKEN_TYPE_IDS));
     assertThat(
         "text output",
         text.outputs().get("last_hidden_state"),
@@ -233,7 +258,8 @@ public class OnnxModelHandlerTest {
     assertThat(e.getMessage(), containsString("Cannot read the model at " + uri));
 
     Exception c =
-        assertThrows(Exception.class, () -> OnnxModelHandler.of("classpath:no-such-model.onnx").load());
+        assertThrows(
+            Exception.class, () -> OnnxModelHandler.of("classpath:no-such-model.onnx").load());
     assertThat(c.getMessage(), containsString("classpath:no-such-model.onnx"));
     assertThat(c.getMessage(), containsString("No resource 'no-such-model.onnx'"));
   }
@@ -243,7 +269,8 @@ public class OnnxModelHandlerTest {
     byte[] junk = new byte[4096];
     new Random(7).nextBytes(junk);
     Path corrupt = Files.write(TMP.newFile("corrupt.onnx").toPath(), junk);
-    Exception e = assertThrows(Exception.class, () -> OnnxModelHandler.of(corrupt.toString()).load());
+    Exception e =
+        assertThrows(Exception.class, () -> OnnxModelHandler.of(corrupt.toString()).load());
     assertThat(
         e.getMessage(),
         containsString("ONNX Runtime cannot load the model at " + corrupt + " (4096 bytes)"));
@@ -268,7 +295,9 @@ public class OnnxModelHandlerTest {
         assertThrows(
             IllegalStateException.class,
             () -> OnnxModelHandler.of(classifierPath.toString()).withExpectedSha256(wrong).load());
-    assertThat(e.getMessage(), containsString("has SHA-256 " + actual + " but " + wrong + " was expected"));
+    assertThat(
+        e.getMessage(),
+        containsString("has SHA-256 " + actual + " but " + wrong + " was expected"));
 
     try (LoadedModel<TensorExample, TensorExample> ok =
         OnnxModelHandler.of(classifierPath.toString()).withExpectedSha256(actual).load()) {
@@ -279,12 +308,73 @@ public class OnnxModelHandlerTest {
   @Test
   public void cudaOnTheCpuBuildFailsPointingToTheGpuProfile() throws Exception {
     Assume.assumeFalse(
-        "this ONNX Runtime build has CUDA", OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA));
+        "this ONNX Runtime build has CUDA",
+        OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA));
     OnnxModelHandler handler =
         OnnxModelHandler.of(classifierPath.toString())
             .withSessionConfig(SessionConfig.defaults().withCuda(0));
     Exception e = assertThrows(IllegalStateException.class, handler::load);
     assertThat(e.getMessage(), containsString("-Pgpu"));
+  }
+
+  @Test
+  public void sessionConfigOptionsStillGiveTheSameOutputs() throws Exception {
+    SessionConfig config =
+        SessionConfig.defaults()
+            .withIntraOpThreads(1)
+            .withInterOpThreads(1)
+            .withOptimization(SessionConfig.Optimization.NONE);
+    assertThat(config.toString(), equalTo("intra=1,inter=1,opt=NONE,CPU"));
+    List<TensorExample> batch =
+        List.of(TestModels.image(test.images()[0]), TestModels.image(test.images()[1]));
+    List<TensorExample> expected = classifier.run(batch);
+    try (LoadedModel<TensorExample, TensorExample> model =
+        OnnxModelHandler.of(classifierPath.toString()).withSessionConfig(config).load()) {
+      List<TensorExample> actual = model.run(batch);
+      for (int i = 0; i < batch.size(); i++) {
+        float[] a = actual.get(i).get("output").floats();
+        float[] e = expected.get(i).get("output").floats();
+        for (int c = 0; c < a.length; c++) {
+          assertThat("record " + i + " class " + c, (double) a[c], closeTo(e[c], 1e-5));
+        }
+      }
+    }
+  }
+
+  @Test
+  public void sessionConfigValuesAndChecks() {
+    SessionConfig cuda = SessionConfig.defaults().withCuda(1);
+    assertThat(cuda.toString(), equalTo("intra=0,inter=0,opt=ALL,CUDA:1"));
+    assertThat(
+        "withCpu goes back to the defaults", cuda.withCpu(), equalTo(SessionConfig.defaults()));
+    assertThat(
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> SessionConfig.defaults().withIntraOpThreads(-1))
+            .getMessage(),
+        equalTo("intraOpThreads must be >= 0, got -1"));
+    assertThat(
+        assertThrows(IllegalArgumentException.class, () -> SessionConfig.defaults().withCuda(-1))
+            .getMessage(),
+        equalTo("CUDA device id must be >= 0, got -1"));
+    assertThat(
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> OnnxModelHandler.of("m.onnx").withExpectedSha256("abc"))
+            .getMessage(),
+        equalTo("not a SHA-256: abc"));
+  }
+
+  @Test
+  public void weightIsTheLargestTensorOfAnExample() {
+    OnnxModelHandler handler = OnnxModelHandler.of(classifierPath.toString());
+    assertThat("pixels", handler.weight(TestModels.image(test.images()[0])), equalTo(784L));
+    TensorExample tokens =
+        TensorExample.of(
+            Map.of(
+                TextTokenizer.INPUT_IDS, Tensor.vector(new long[5]),
+                TextTokenizer.ATTENTION_MASK, Tensor.vector(new long[5])));
+    assertThat("tokens", handler.weight(tokens), equalTo(5L));
   }
 
   @Test
@@ -314,7 +404,9 @@ public class OnnxModelHandlerTest {
           "another name gets its own identity",
           plain.withName("renamed").inspect().identity().name(),
           equalTo("renamed"));
-      Exception e = assertThrows(IllegalStateException.class, () -> plain.withExpectedSha256(wrong).inspect());
+      Exception e =
+          assertThrows(
+              IllegalStateException.class, () -> plain.withExpectedSha256(wrong).inspect());
       assertThat(e.getMessage(), containsString("was expected"));
       assertThat("the open lease is untouched", open.get().identity().name(), equalTo("plain"));
     }

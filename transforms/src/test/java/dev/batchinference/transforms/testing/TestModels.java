@@ -14,12 +14,15 @@ import org.apache.beam.sdk.values.KV;
 
 /**
  * The models that the transforms tests run: the Fashion-MNIST classifier (trained once, cached
- * under {@code target/test-models}) and the quantised all-MiniLM-L6-v2 that Maven puts on the
- * test classpath.
+ * under {@code target/test-models}) and the quantised all-MiniLM-L6-v2 that Maven puts on the test
+ * classpath.
  */
 public final class TestModels {
 
-  /** The all-MiniLM-L6-v2 int8 model: input_ids, attention_mask, token_type_ids to last_hidden_state. */
+  /**
+   * The all-MiniLM-L6-v2 int8 model: input_ids, attention_mask, token_type_ids to
+   * last_hidden_state.
+   */
   public static final String MINILM = "classpath:all-minilm-l6-v2-q.onnx";
 
   /** The tokenizer of {@link #MINILM}. */
@@ -43,8 +46,8 @@ public final class TestModels {
   }
 
   /**
-   * A copy of the classifier under a fresh name in {@code dir}: a model URI that no other test
-   * has loaded, so that per-JVM cache counts start from zero.
+   * A copy of the classifier under a fresh name in {@code dir}: a model URI that no other test has
+   * loaded, so that per-JVM cache counts start from zero.
    */
   public static Path classifierCopy(Path dir) {
     try {

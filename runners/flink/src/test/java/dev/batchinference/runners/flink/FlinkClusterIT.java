@@ -1,0 +1,304 @@
+package dev.batchinference.runners.flink;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.greaterThan;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
+import static org.hamcrest.Matchers.is;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.transforms.testing.FashionMnist;
+import dev.batchinference.transforms.testing.Fortunes;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.AfterClass;
+import org.junit.BeforeClass;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/**
+ * The main job on a real Flink session cluster (a JobManager and two TaskManagers, separate JVMs,
+ * started by {@code cluster.sh}), submitted from the bundled jar as a user would, compared with the
+ * DirectRunner on the same input; and a TaskManager killed while a job runs.
+ */
+@RunWith(JUnit4.class)
+public class FlinkClusterIT {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Path WORK = Paths.get("target/it-data").toAbsolutePath();
+  private static final Path JAR =
+      Paths.get(System.getProperty("bundled.jar", "../target/batch-inference-bundled.jar"));
+
+  private static FlinkCluster cluster;
+  private static Path texts;
+  private static Path images;
+  private static Path model;
+  private static Path labels;
+  private static int textCount;
+  private static final int IMAGE_COUNT = 5000;
+
+  @BeforeClass
+  public static void startClusterAndWriteData() throws Exception {
+    Files.createDirectories(WORK);
+    List<Fortunes.Fortune> fortunes = Fortunes.load(60);
+    textCount = fortunes.size();
+    texts = WORK.resolve("fortunes.jsonl");
+    Fortunes.writeJsonLines(texts, fortunes);
+    model = FashionMnist.trainedClassifier(WORK, 6000);
+    labels = FashionMnist.writeLabels(WORK.resolve("labels.txt"));
+    images = WORK.resolve("images.jsonl");
+    FashionMnist.writeJsonLines(images, FashionMnist.load(false, IMAGE_COUNT), "img-");
+    cluster = new FlinkCluster();
+    try {
+      cluster.start(2);
+    } catch (Exception e) {
+      cluster.close();
+      throw e;
+    }
+  }
+
+  @AfterClass
+  public static void stopCluster() throws Exception {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  private static List<String> flinkArgs(int parallelism) {
+    return List.of(
+        "--runner=FlinkRunner",
+        "--flinkMaster=" + cluster.master(),
+        "--filesToStage=" + JAR.toAbsolutePath(),
+        "--parallelism=" + parallelism,
+        // Two TaskManagers share two cores: one ONNX Runtime thread per session.
+        "--intraOpThreads=1");
+  }
+
+  private static List<String> embedArgs(Path out) {
+    return List.of(
+        "--input=" + texts, "--output=" + out, "--carryFields=category", "--progress=false");
+  }
+
+  private static List<String> classifyArgs(Path out) {
+    return List.of(
+        "--task=CLASSIFY",
+        "--model=" + model,
+        "--labels=" + labels,
+        "--input=" + images,
+        "--output=" + out,
+        "--batchSize=64",
+        "--progress=false");
+  }
+
+  @Test
+  public void embeddingsOnTheClusterMatchTheDirectRunner() throws Exception {
+    Path direct = WORK.resolve("embed-direct");
+    Path flink = WORK.resolve("embed-flink");
+    runJob(embedArgs(direct), List.of(), direct.resolveSibling("embed-direct.log"));
+    runJob(embedArgs(flink), flinkArgs(4), flink.resolveSibling("embed-flink.log"));
+
+    Map<String, JsonNode> expected = predictions(direct);
+    Map<String, JsonNode> actual = predictions(flink);
+    assertThat(actual.size(), equalTo(textCount));
+    assertThat(actual.keySet(), equalTo(expected.keySet()));
+    double sum = 0;
+    for (Map.Entry<String, JsonNode> e : expected.entrySet()) {
+      double cosine =
+          cosine(e.getValue().get("embedding"), actual.get(e.getKey()).get("embedding"));
+      // int8 activations are quantized per batch, and batches differ between runners.
+      assertThat("cosine of " + e.getKey(), cosine, greaterThan(0.97));
+      sum += cosine;
+      assertThat(actual.get(e.getKey()).get("category"), equalTo(e.getValue().get("category")));
+    }
+    assertThat("mean cosine", sum / expected.size(), greaterThan(0.99));
+    assertNothingLost(flink, textCount);
+    assertThat(summary(flink).get("runner").asText(), equalTo("FlinkRunner"));
+    assertOneSessionPerTaskManager();
+  }
+
+  @Test
+  public void labelsOnTheClusterEqualTheDirectRunner() throws Exception {
+    Path direct = WORK.resolve("classify-direct");
+    Path flink = WORK.resolve("classify-flink");
+    runJob(classifyArgs(direct), List.of(), direct.resolveSibling("classify-direct.log"));
+    runJob(classifyArgs(flink), flinkArgs(2), flink.resolveSibling("classify-flink.log"));
+
+    Map<String, JsonNode> expected = predictions(direct);
+    Map<String, JsonNode> actual = predictions(flink);
+    assertThat(actual.size(), equalTo(IMAGE_COUNT));
+    assertThat(actual.keySet(), equalTo(expected.keySet()));
+    for (Map.Entry<String, JsonNode> e : expected.entrySet()) {
+      assertThat(
+          "label of " + e.getKey(),
+          actual.get(e.getKey()).get("label").asText(),
+          equalTo(e.getValue().get("label").asText()));
+      assertThat(
+          actual.get(e.getKey()).get("score").asDouble(),
+          org.hamcrest.Matchers.closeTo(e.getValue().get("score").asDouble(), 1e-5));
+    }
+    assertNothingLost(flink, IMAGE_COUNT);
+  }
+
+  @Test
+  public void aJobSurvivesTheLossOfATaskManager() throws Exception {
+    Path out = WORK.resolve("fault");
+    List<String> args = new ArrayList<>(embedArgs(out));
+    args.addAll(flinkArgs(2));
+    // The cluster's fixed-delay restart strategy recovers the job (see cluster.sh).
+    Process job = startJob(args, WORK.resolve("fault.log"));
+
+    String jobId = waitForRunningJob();
+    // Let the tasks deploy and start scoring, then take one TaskManager away.
+    Thread.sleep(8000);
+    assertThat("the job is still running when the TaskManager dies", job.isAlive(), is(true));
+    cluster.killTaskManager(1);
+    cluster.addTaskManager();
+
+    assertThat("job exit status", finish(job, WORK.resolve("fault.log")), equalTo(0));
+    JsonNode exceptions = cluster.rest("/jobs/" + jobId + "/exceptions");
+    int restarts = exceptions.path("exceptionHistory").path("entries").size();
+    assertThat(
+        "the job restarted after the TaskManager was lost", restarts, greaterThanOrEqualTo(1));
+
+    List<JsonNode> predictions = lines(out, "predictions*.jsonl");
+    Map<String, Integer> seen = new HashMap<>();
+    for (JsonNode p : predictions) {
+      seen.merge(p.get("id").asText(), 1, Integer::sum);
+    }
+    assertThat("no prediction is duplicated", predictions.size(), equalTo(seen.size()));
+    assertThat("no record is lost", seen.size(), equalTo(textCount));
+    assertNothingLost(out, textCount);
+    System.out.printf(
+        "fault test: %d records in, %d predictions out, %d duplicates, %d restart(s)%n",
+        textCount, predictions.size(), predictions.size() - seen.size(), restarts);
+  }
+
+  private static String waitForRunningJob() throws Exception {
+    long deadline = System.currentTimeMillis() + 120_000;
+    while (System.currentTimeMillis() < deadline) {
+      try {
+        for (JsonNode j : cluster.jobs()) {
+          if ("RUNNING".equals(j.get("state").asText())) {
+            return j.get("jid").asText();
+          }
+        }
+      } catch (IOException e) {
+        // the REST API is busy; ask again
+      }
+      Thread.sleep(500);
+    }
+    throw new AssertionError("no job reached RUNNING on the cluster within 120 s");
+  }
+
+  /** Each TaskManager that ran the job opened the model once, however many subtasks it ran. */
+  private static void assertOneSessionPerTaskManager() throws IOException {
+    try (DirectoryStream<Path> logs =
+        Files.newDirectoryStream(cluster.logDir(), "taskmanager-*.log")) {
+      for (Path log : logs) {
+        long loads =
+            Files.readAllLines(log).stream()
+                .filter(
+                    l ->
+                        l.contains("Loaded shared resource onnx:classpath:all-minilm-l6-v2-q.onnx"))
+                .count();
+        assertThat("model loads in " + log.getFileName(), loads <= 1, is(true));
+      }
+    }
+  }
+
+  private static void runJob(List<String> jobArgs, List<String> runnerArgs, Path log)
+      throws Exception {
+    List<String> args = new ArrayList<>(jobArgs);
+    args.addAll(runnerArgs);
+    assertThat("exit status of the job, see " + log, finish(startJob(args, log), log), equalTo(0));
+  }
+
+  private static Process startJob(List<String> args, Path log) throws IOException {
+    for (String arg : args) {
+      if (arg.startsWith("--output=")) {
+        deleteRecursively(Paths.get(arg.substring("--output=".length())));
+      }
+    }
+    List<String> command =
+        new ArrayList<>(List.of("java", "-Xmx2g", "-jar", JAR.toAbsolutePath().toString()));
+    command.addAll(args);
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().put("DJL_OFFLINE", "true");
+    builder.environment().put("RUST_FLAVOR", "cpu");
+    builder.redirectOutput(log.toFile());
+    return builder.start();
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    if (Files.exists(dir)) {
+      try (var paths = Files.walk(dir)) {
+        for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+    }
+  }
+
+  private static int finish(Process job, Path log) throws Exception {
+    if (!job.waitFor(10, TimeUnit.MINUTES)) {
+      job.destroyForcibly();
+      throw new AssertionError("the job did not finish in 10 minutes; see " + log);
+    }
+    return job.exitValue();
+  }
+
+  private static void assertNothingLost(Path out, int records) throws IOException {
+    JsonNode summary = summary(out);
+    assertThat(summary.get("records_read").asLong(), equalTo((long) records));
+    assertThat(summary.get("predictions").asLong(), equalTo((long) records));
+    assertThat(summary.get("nothing_lost").asBoolean(), is(true));
+  }
+
+  private static JsonNode summary(Path out) throws IOException {
+    return JSON.readTree(out.resolve("summary.json").toFile());
+  }
+
+  private static Map<String, JsonNode> predictions(Path out) throws IOException {
+    Map<String, JsonNode> byId = new HashMap<>();
+    for (JsonNode p : lines(out, "predictions*.jsonl")) {
+      byId.put(p.get("id").asText(), p);
+    }
+    return byId;
+  }
+
+  private static List<JsonNode> lines(Path dir, String glob) throws IOException {
+    List<JsonNode> out = new ArrayList<>();
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, glob)) {
+      for (Path file : files) {
+        for (String line : Files.readAllLines(file)) {
+          if (!line.isEmpty()) {
+            out.add(JSON.readTree(line));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private static double cosine(JsonNode a, JsonNode b) {
+    double dot = 0;
+    double na = 0;
+    double nb = 0;
+    for (int i = 0; i < a.size(); i++) {
+      dot += a.get(i).asDouble() * b.get(i).asDouble();
+      na += a.get(i).asDouble() * a.get(i).asDouble();
+      nb += b.get(i).asDouble() * b.get(i).asDouble();
+    }
+    return dot / Math.sqrt(na * nb);
+  }
+}

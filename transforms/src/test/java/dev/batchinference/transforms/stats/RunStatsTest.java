@@ -1,0 +1,184 @@
+package dev.batchinference.transforms.stats;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.closeTo;
+import static org.hamcrest.Matchers.equalTo;
+
+import dev.batchinference.transforms.BatchStats;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.RecordMeta;
+import dev.batchinference.transforms.Stage;
+import dev.batchinference.transforms.model.ModelIdentity;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.beam.sdk.testing.PAssert;
+import org.apache.beam.sdk.testing.TestPipeline;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/** Tests of {@link RunStats} and {@link Moments}. */
+@RunWith(JUnit4.class)
+public class RunStatsTest {
+
+  @Rule public final transient TestPipeline pipeline = TestPipeline.create();
+
+  private static final ModelIdentity MODEL = ModelIdentity.of("m", "0");
+
+  private static <InputT> RunStats fold(
+      Combine.CombineFn<InputT, RunStats, RunStats> fn, List<InputT> inputs) {
+    RunStats acc = fn.createAccumulator();
+    for (InputT input : inputs) {
+      acc = fn.addInput(acc, input);
+    }
+    return fn.extractOutput(acc);
+  }
+
+  private static List<BatchStats> batches(int from, int to) {
+    List<BatchStats> batches = new ArrayList<>();
+    for (int i = from; i <= to; i++) {
+      batches.add(BatchStats.of(i % 2 == 0 ? 32 : 7, 100, i));
+    }
+    return batches;
+  }
+
+  @Test
+  public void batchesGiveSizesWeightsAndLatencyQuantiles() {
+    RunStats stats = fold(RunStats.ofBatches(), batches(1, 100));
+    assertThat("batches", stats.batches(), equalTo(100L));
+    assertThat("weight", stats.batchWeight(), equalTo(10_000L));
+    assertThat("sizes", stats.batchSizes(), equalTo(new TreeMap<>(Map.of(7L, 50L, 32L, 50L))));
+    assertThat("total latency", stats.totalLatencyMicros(), equalTo(5050L));
+    assertThat("p0", stats.latencyQuantileMicros(0), equalTo(1L));
+    assertThat("p50", stats.latencyQuantileMicros(0.5), equalTo(50L));
+    assertThat("p90", stats.latencyQuantileMicros(0.9), equalTo(90L));
+    assertThat("p99", stats.latencyQuantileMicros(0.99), equalTo(99L));
+    assertThat("p100", stats.latencyQuantileMicros(1), equalTo(100L));
+    assertThat(
+        "nearest rank of few",
+        fold(RunStats.ofBatches(), batches(1, 3)).latencyQuantileMicros(0.5),
+        equalTo(2L));
+    assertThat("no batches", new RunStats().latencyQuantileMicros(0.5), equalTo(-1L));
+  }
+
+  @Test
+  public void partialStatsMergeIntoTheWhole() {
+    Combine.CombineFn<BatchStats, RunStats, RunStats> fn = RunStats.ofBatches();
+    RunStats first = fn.createAccumulator();
+    RunStats second = fn.createAccumulator();
+    for (BatchStats b : batches(1, 40)) {
+      fn.addInput(first, b);
+    }
+    for (BatchStats b : batches(41, 100)) {
+      fn.addInput(second, b);
+    }
+    RunStats merged = fn.mergeAccumulators(List.of(first, second));
+    assertThat(merged, equalTo(fold(fn, batches(1, 100))));
+    assertThat("p50 after merging", merged.latencyQuantileMicros(0.5), equalTo(50L));
+  }
+
+  @Test
+  public void predictionsGiveClassCountsScoresAndEmbeddingNorms() {
+    RecordMeta meta = RecordMeta.of("r", "s", 0, null);
+    List<Prediction> predictions =
+        List.of(
+            Prediction.builder(meta, MODEL).label("Bag", 8, 0.5f).build(),
+            Prediction.builder(meta, MODEL).label("Bag", 8, 1f).build(),
+            Prediction.builder(meta, MODEL).label("Coat", 4, 0.75f).build(),
+            Prediction.builder(meta, MODEL).embedding(new float[] {3, 4}).build(),
+            Prediction.builder(meta, MODEL).embedding(new float[] {0.6f, 0.8f}).build());
+    RunStats stats = fold(RunStats.ofPredictions(), predictions);
+    assertThat("predicted", stats.predicted(), equalTo(5L));
+    assertThat(
+        "classes", stats.classCounts(), equalTo(new TreeMap<>(Map.of("Bag", 2L, "Coat", 1L))));
+    assertThat("scores", stats.scores().count(), equalTo(3L));
+    assertThat("mean score", stats.scores().mean(), closeTo(0.75, 1e-9));
+    assertThat("norms", stats.embeddingNorms().count(), equalTo(2L));
+    assertThat("max norm", stats.embeddingNorms().max(), closeTo(5, 1e-6));
+    assertThat("min norm", stats.embeddingNorms().min(), closeTo(1, 1e-6));
+  }
+
+  @Test
+  public void failuresAreCountedByStageAndError() {
+    List<Failure> failures =
+        List.of(
+            Failure.of("a", "s", 0, Stage.INFER, "java.lang.IllegalArgumentException", "m", null),
+            Failure.of("b", "s", 1, Stage.INFER, "java.lang.IllegalArgumentException", "m", null),
+            Failure.of(
+                null, "s", 2, Stage.READ, "java.nio.charset.MalformedInputException", "m", null));
+    RunStats stats = fold(RunStats.ofFailures(), failures);
+    assertThat("failed", stats.failed(), equalTo(3L));
+    assertThat(
+        "by stage", stats.failedByStage(), equalTo(new TreeMap<>(Map.of("infer", 2L, "read", 1L))));
+    assertThat(
+        "by error",
+        stats.failedByError(),
+        equalTo(
+            new TreeMap<>(
+                Map.of(
+                    "infer: java.lang.IllegalArgumentException", 2L,
+                    "read: java.nio.charset.MalformedInputException", 1L))));
+  }
+
+  @Test
+  public void momentsAddAndMerge() {
+    Moments all = new Moments();
+    Moments low = new Moments();
+    Moments high = new Moments();
+    double[] values = {2, 4, 4, 4, 5, 5, 7, 9};
+    for (int i = 0; i < values.length; i++) {
+      all.add(values[i]);
+      (i < 3 ? low : high).add(values[i]);
+    }
+    assertThat("count", all.count(), equalTo(8L));
+    assertThat("mean", all.mean(), closeTo(5, 1e-12));
+    assertThat("population std", all.std(), closeTo(2, 1e-12));
+    assertThat("min", all.min(), equalTo(2.0));
+    assertThat("max", all.max(), equalTo(9.0));
+    low.merge(high);
+    assertThat("merged", low, equalTo(all));
+    low.merge(new Moments());
+    assertThat("merging nothing changes nothing", low, equalTo(all));
+    Moments empty = new Moments();
+    assertThat("empty mean", empty.mean(), equalTo(Double.NaN));
+    assertThat("empty std", empty.std(), equalTo(Double.NaN));
+    assertThat("empty min", empty.min(), equalTo(Double.NaN));
+    assertThat("empty max", empty.max(), equalTo(Double.NaN));
+  }
+
+  @Test
+  public void combinesInAPipeline() {
+    PCollection<RunStats> fromBatches =
+        pipeline
+            .apply("Batches", Create.of(batches(1, 100)).withCoder(BatchStats.Coder.of()))
+            .apply("FoldBatches", Combine.globally(RunStats.ofBatches()).withoutDefaults());
+    PCollection<RunStats> fromReads =
+        pipeline
+            .apply("Records", Create.of(List.of("a", "b", "c")))
+            .apply(
+                "CountReads", Combine.globally(RunStats.<String>countingReads()).withoutDefaults());
+    PCollection<RunStats> merged =
+        PCollectionList.of(fromBatches)
+            .and(fromReads)
+            .apply(Flatten.pCollections())
+            .apply("Merge", Combine.globally(RunStats.merging()).withoutDefaults());
+    PAssert.thatSingleton(merged)
+        .satisfies(
+            stats -> {
+              assertThat("read", stats.read(), equalTo(3L));
+              assertThat("batches", stats.batches(), equalTo(100L));
+              assertThat("p50", stats.latencyQuantileMicros(0.5), equalTo(50L));
+              return null;
+            });
+    pipeline.run().waitUntilFinish();
+  }
+}

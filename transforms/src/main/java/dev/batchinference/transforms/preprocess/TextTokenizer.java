@@ -95,6 +95,7 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
 
   private Resource open() throws Exception {
     try {
+      TokenizerNativeLibrary.load();
       // The tokenizer.json of packaged models often fixes padding to a length; batches pad
       // themselves, so padding is turned off and truncation set explicitly.
       HuggingFaceTokenizer tokenizer =

@@ -17,8 +17,8 @@ import java.util.Map;
 
 /**
  * Throughput of the batch inference job beside a raw ONNX Runtime loop on the same model, data,
- * batch size and threads, for a text embedding and an image classifier workload. Prints a table
- * and writes it as Markdown.
+ * batch size and threads, for a text embedding and an image classifier workload. Prints a table and
+ * writes it as Markdown.
  *
  * <pre>
  * mvn -q -pl benchmarks package -DskipTests
@@ -33,6 +33,12 @@ import java.util.Map;
  * summary.json's own throughput).
  */
 public final class Benchmark {
+
+  /** Records of the warm-up job. */
+  static final int WARMUP_RECORDS = 64;
+
+  /** The mode that every other mode of a workload is compared with. */
+  static final String RAW = "raw session.run";
 
   /** The benchmark's arguments. */
   static final class Settings {
@@ -50,6 +56,9 @@ public final class Benchmark {
     int threads = Runtime.getRuntime().availableProcessors();
     int[] sweep = {1, 2, 0};
     double minRawSeconds = 3;
+    boolean pipelineWarmup = false;
+    int sweepRecords = 500;
+    int fashionPipelineRecords = 2000;
 
     static final String HELP =
         String.join(
@@ -65,7 +74,13 @@ public final class Benchmark {
             "  --fashionBatch=N           (default 64)",
             "  --threads=N                intra-op threads for raw loops and the pipeline (default: cores)",
             "  --sweep=1,2,0              pipeline text runs with these intra-op threads (0: ORT default; empty: none)",
+            "  --sweepRecords=N           texts for the sweep, evenly spaced over the input (default 500)",
+            "  --fashionPipelineRecords=N images the pipeline runs over: the first N (default 2000;"
+                + " the DirectRunner makes one bundle per record after the job's Reshuffle)",
             "  --minRawSeconds=S          raw session.run loops repeat passes for at least S seconds (default 3)",
+            "  --pipelineWarmup=false     run the job once on "
+                + WARMUP_RECORDS
+                + " records before the first measured job (shown as its own row)",
             "  --workDir=PATH             generated data, model and job outputs (default benchmarks/target/bench-data)",
             "  --report=PATH              Markdown report (default benchmarks/target/benchmark.md)");
 
@@ -99,8 +114,13 @@ public final class Benchmark {
               s.sweep =
                   value.isBlank()
                       ? new int[0]
-                      : Arrays.stream(value.split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
+                      : Arrays.stream(value.split(","))
+                          .mapToInt(v -> Integer.parseInt(v.trim()))
+                          .toArray();
           case "minRawSeconds" -> s.minRawSeconds = Double.parseDouble(value);
+          case "pipelineWarmup" -> s.pipelineWarmup = Boolean.parseBoolean(value);
+          case "sweepRecords" -> s.sweepRecords = Integer.parseInt(value);
+          case "fashionPipelineRecords" -> s.fashionPipelineRecords = Integer.parseInt(value);
           case "workDir" -> s.workDir = Path.of(value);
           case "report" -> s.report = Path.of(value);
           default -> throw new IllegalArgumentException("unknown argument --" + name + "\n" + HELP);
@@ -126,6 +146,9 @@ public final class Benchmark {
       d.put("threads", Integer.toString(threads));
       d.put("sweep", Arrays.toString(sweep));
       d.put("minRawSeconds", Double.toString(minRawSeconds));
+      d.put("sweepRecords", Integer.toString(sweepRecords));
+      d.put("fashionPipelineRecords", Integer.toString(fashionPipelineRecords));
+      d.put("pipelineWarmup", Boolean.toString(pipelineWarmup));
       return d;
     }
   }
@@ -137,9 +160,14 @@ public final class Benchmark {
     if (s == null) {
       return;
     }
+    Preload.classesNextTo(
+        dev.batchinference.pipelines.BatchInference.class,
+        dev.batchinference.transforms.RunInference.class,
+        dev.batchinference.transforms.testing.FashionMnist.class);
     long start = System.nanoTime();
     List<Row> rows = new ArrayList<>();
     List<String> notes = new ArrayList<>();
+    notes.add(String.format(Locale.ROOT, "load average at start: %.1f", Measurement.loadAverage()));
     System.out.printf(
         "batch-inference benchmark: %d cores, Java %s, max heap %d MiB; %s%n",
         Runtime.getRuntime().availableProcessors(),
@@ -151,6 +179,14 @@ public final class Benchmark {
     }
     if (s.workloads.contains("fashion")) {
       new FashionWorkload(s, rows, notes).run();
+    }
+    for (Row r : rows) {
+      r.rawRate =
+          rows.stream()
+              .filter(raw -> raw.workload.equals(r.workload) && raw.mode.equals(RAW))
+              .findFirst()
+              .map(Row::rate)
+              .orElse(Double.NaN);
     }
     double total = (System.nanoTime() - start) / 1e9;
     notes.add(String.format(Locale.ROOT, "whole benchmark: %.0f s", total));
@@ -190,12 +226,24 @@ public final class Benchmark {
         "coder round trip only",
         n,
         m,
-        String.format(Locale.ROOT, "TensorExampleCoder encode+decode, %.0f bytes/record", (double) bytes / n));
+        String.format(
+            Locale.ROOT,
+            "TensorExampleCoder encode+decode, %.0f bytes/record",
+            (double) bytes / n));
   }
 
   private static final String[] HEADER = {
-    "workload", "mode", "records", "seconds", "records/s", "vs raw", "summary rec/s", "peak heap MiB",
-    "peak RSS MiB", "notes"
+    "workload",
+    "mode",
+    "records",
+    "seconds",
+    "records/s",
+    "vs raw",
+    "summary rec/s",
+    "peak heap MiB",
+    "peak RSS MiB",
+    "load",
+    "notes"
   };
 
   private static String[] cells(Row r) {
@@ -205,12 +253,25 @@ public final class Benchmark {
       String.format(Locale.ROOT, "%,d", r.records),
       String.format(Locale.ROOT, "%.2f", r.seconds),
       String.format(Locale.ROOT, "%,.1f", r.rate()),
-      Double.isNaN(r.rawRate) ? "1" : String.format(Locale.ROOT, "%.3f", r.rate() / r.rawRate),
+      ratio(r),
       Double.isNaN(r.summaryRate) ? "" : String.format(Locale.ROOT, "%,.1f", r.summaryRate),
       String.format(Locale.ROOT, "%.0f", r.peakHeapMiB),
-      r.peakRssMiB < 0 ? "n/a" : String.format(Locale.ROOT, "%.0f%s", r.peakRssMiB, r.rssReset ? "" : "*"),
+      r.peakRssMiB < 0
+          ? "n/a"
+          : String.format(Locale.ROOT, "%.0f%s", r.peakRssMiB, r.rssReset ? "" : "*"),
+      r.load < 0 ? "n/a" : String.format(Locale.ROOT, "%.1f", r.load),
       r.notes
     };
+  }
+
+  private static String ratio(Row r) {
+    if (Double.isNaN(r.rawRate)) {
+      return "";
+    }
+    double ratio = r.rate() / r.rawRate;
+    return ratio >= 0.01
+        ? String.format(Locale.ROOT, "%.3f", ratio)
+        : String.format(Locale.ROOT, "1/%,.0f", 1 / ratio);
   }
 
   static String textTable(List<Row> rows) {
@@ -251,7 +312,9 @@ public final class Benchmark {
         .append(String.join(" ", PipelineRun.RUNNER_ARGS))
         .append("`; seconds from options parsing to the job's end (model loading included).")
         .append(" \"vs raw\" divides by the workload's `raw session.run` rate.")
-        .append(" Peak RSS is VmHWM reset before each mode (* where the reset was refused).\n\n");
+        .append(" Peak RSS is VmHWM reset before each mode (* where the reset was refused).")
+        .append(" Load is the 1-minute load average at the end of the mode: above the core count,")
+        .append(" other processes competed for the CPUs.\n\n");
     sb.append('|').append(String.join("|", HEADER)).append("|\n");
     sb.append('|');
     for (int i = 0; i < HEADER.length; i++) {

@@ -28,6 +28,7 @@ final class Measurement implements AutoCloseable {
   private volatile long peakHeap;
   private long startNanos;
   private long endNanos;
+  private double loadAtEnd = -1;
 
   private Measurement() {
     System.gc();
@@ -61,6 +62,7 @@ final class Measurement implements AutoCloseable {
     if (running) {
       endNanos = System.nanoTime();
       running = false;
+      loadAtEnd = loadAverage();
       peakHeap = Math.max(peakHeap, MEMORY.getHeapMemoryUsage().getUsed());
     }
     return seconds();
@@ -79,6 +81,19 @@ final class Measurement implements AutoCloseable {
   double peakRssMiB() {
     Long kb = statusKb("VmHWM:");
     return kb == null ? -1 : kb / 1024.0;
+  }
+
+  /** The 1-minute load average when the clock stopped: above the core count, others competed. */
+  double loadAtEnd() {
+    return loadAtEnd;
+  }
+
+  static double loadAverage() {
+    try {
+      return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
   }
 
   boolean rssWasReset() {

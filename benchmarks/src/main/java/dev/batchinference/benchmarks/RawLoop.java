@@ -13,7 +13,10 @@ final class RawLoop {
 
   private RawLoop() {}
 
-  /** A session with {@code intraOpThreads} threads (0: ONNX Runtime's default) and all graph optimisations. */
+  /**
+   * A session with {@code intraOpThreads} threads (0: ONNX Runtime's default) and all graph
+   * optimisations.
+   */
   static OrtSession open(OrtEnvironment env, byte[] model, int intraOpThreads) throws OrtException {
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       if (intraOpThreads > 0) {
@@ -34,8 +37,8 @@ final class RawLoop {
   }
 
   /**
-   * Runs every batch, pass after pass, until at least {@code minSeconds} have gone by (at least
-   * one pass); only {@code session.run} and closing its result are inside the loop.
+   * Runs every batch, pass after pass, until at least {@code minSeconds} have gone by (at least one
+   * pass); only {@code session.run} and closing its result are inside the loop.
    *
    * @return the number of passes
    */

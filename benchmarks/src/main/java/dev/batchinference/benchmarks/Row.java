@@ -9,8 +9,11 @@ final class Row {
   final double peakHeapMiB;
   final double peakRssMiB;
   final boolean rssReset;
+  final double load;
+
   /** Records/s from summary.json (pipeline rows); NaN otherwise. */
   double summaryRate = Double.NaN;
+
   /** Records/s of the raw session.run loop this row is compared with; NaN: none. */
   double rawRate = Double.NaN;
 
@@ -24,6 +27,7 @@ final class Row {
     this.peakHeapMiB = m.peakHeapMiB();
     this.peakRssMiB = m.peakRssMiB();
     this.rssReset = m.rssWasReset();
+    this.load = m.loadAtEnd();
     this.notes = notes;
   }
 

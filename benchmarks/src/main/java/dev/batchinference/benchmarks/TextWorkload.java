@@ -52,7 +52,8 @@ final class TextWorkload {
     List<String> texts = new ArrayList<>();
     Path input = writeInput(texts);
     System.out.printf(
-        "%s: %d texts in %s, batch %d, <= %d tokens%n", NAME, texts.size(), input, s.textBatch, s.maxTokens);
+        "%s: %d texts in %s, batch %d, <= %d tokens%n",
+        NAME, texts.size(), input, s.textBatch, s.maxTokens);
 
     HuggingFaceTokenizer tokenizer =
         HuggingFaceTokenizer.builder()
@@ -77,12 +78,20 @@ final class TextWorkload {
       for (int i = 0; i < texts.size(); i++) {
         fileOrder.add(i);
       }
-      rawRun(env, session, inputNames, outputs, encoded, fileOrder, "raw session.run", realTokens, true);
+      rawRun(env, session, inputNames, outputs, encoded, fileOrder, "raw session.run", realTokens);
 
       // (a') the same, batches of similar lengths: what length bucketing would give.
       List<Integer> sorted = new ArrayList<>(fileOrder);
       sorted.sort(Comparator.comparingInt(i -> encoded.get(i)[0].length));
-      rawRun(env, session, inputNames, outputs, encoded, sorted, "raw session.run, length-sorted", realTokens, false);
+      rawRun(
+          env,
+          session,
+          inputNames,
+          outputs,
+          encoded,
+          sorted,
+          "raw session.run, length-sorted",
+          realTokens);
 
       // (b) raw loop with tokenization, tensor building, mean pooling and normalisation.
       rawWithTokenization(env, session, inputNames, outputs, tokenizer, texts);
@@ -119,24 +128,51 @@ final class TextWorkload {
             "--tokenizer=" + TOKENIZER,
             "--batchSize=" + s.textBatch,
             "--maxSequenceLength=" + s.maxTokens);
-    Row main = pipeline(job, s.threads);
-    main.rawRate = rows.stream().filter(r -> r.workload.equals(NAME)).findFirst().get().rate();
-    rows.add(main);
-    for (int intra : s.sweep) {
-      if (intra == s.threads) {
-        continue;
+    if (s.pipelineWarmup && !PipelineRun.warmedUp) {
+      Path small = s.workDir.resolve("fortunes-warmup.jsonl");
+      List<String> lines = Files.readAllLines(input, StandardCharsets.UTF_8);
+      Files.write(small, lines.subList(0, Math.min(lines.size(), Benchmark.WARMUP_RECORDS)));
+      List<String> warm = new ArrayList<>(job);
+      warm.set(1, "--input=" + small.toAbsolutePath());
+      warm.add("--intraOpThreads=" + s.threads);
+      rows.add(
+          PipelineRun.run(
+                  NAME,
+                  "pipeline, first run in JVM (warm-up)",
+                  s.workDir.resolve("out-text-warmup"),
+                  warm)
+              .row);
+      PipelineRun.warmedUp = true;
+    }
+    rows.add(pipeline(job, s.threads, "", s.workDir.resolve("out-text")));
+
+    // The intra-op thread sweep, on an evenly spaced sample of the texts (two DoFn threads share
+    // one session, so intra-op threads multiply).
+    if (s.sweep.length > 0) {
+      List<String> lines = Files.readAllLines(input, StandardCharsets.UTF_8);
+      int n = Math.min(lines.size(), s.sweepRecords);
+      List<String> sample = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        sample.add(lines.get((int) ((long) i * lines.size() / n)));
       }
-      Row r = pipeline(job, intra);
-      r.rawRate = main.rawRate;
-      rows.add(r);
+      Path small = s.workDir.resolve("fortunes-sample-" + n + ".jsonl");
+      Files.write(small, sample, StandardCharsets.UTF_8);
+      List<String> sweepJob = new ArrayList<>(job);
+      sweepJob.set(1, "--input=" + small.toAbsolutePath());
+      for (int intra : s.sweep) {
+        rows.add(
+            pipeline(
+                sweepJob, intra, ", sample", s.workDir.resolve("out-text-sweep-intra" + intra)));
+      }
     }
   }
 
-  private Row pipeline(List<String> job, int intra) {
+  private Row pipeline(List<String> job, int intra, String suffix, Path output) {
     List<String> args = new ArrayList<>(job);
     args.add("--intraOpThreads=" + intra);
-    String mode = "pipeline, intra-op " + (intra == 0 ? "0 (ORT default)" : Integer.toString(intra));
-    return PipelineRun.run(NAME, mode, s.workDir.resolve("out-text-intra" + intra), args).row;
+    String mode =
+        "pipeline, intra-op " + (intra == 0 ? "0 (ORT default)" : Integer.toString(intra)) + suffix;
+    return PipelineRun.run(NAME, mode, output, args).row;
   }
 
   private void rawRun(
@@ -147,8 +183,7 @@ final class TextWorkload {
       List<long[][]> encoded,
       List<Integer> order,
       String mode,
-      long realTokens,
-      boolean isReference)
+      long realTokens)
       throws Exception {
     List<Map<String, OnnxTensor>> batches = new ArrayList<>();
     long paddedTokens = 0;
@@ -175,18 +210,11 @@ final class TextWorkload {
               "%d batches, tokens %,d real / %,d padded (%.0f%% useful)",
               batches.size(), realTokens, paddedTokens, 100.0 * realTokens / paddedTokens);
       Row row = new Row(NAME, mode, (long) passes * order.size(), m, padding);
-      if (!isReference) {
-        row.rawRate = firstRawRate();
-      }
       rows.add(row);
       System.out.printf("  %s: %.1f records/s; %s%n", mode, row.rate(), padding);
     } finally {
       RawLoop.closeAll(batches);
     }
-  }
-
-  private double firstRawRate() {
-    return rows.stream().filter(r -> r.workload.equals(NAME)).findFirst().map(Row::rate).orElse(Double.NaN);
   }
 
   private void rawWithTokenization(
@@ -222,7 +250,6 @@ final class TextWorkload {
     }
     Row row =
         new Row(NAME, "raw + tokenization + pooling", texts.size(), m, "one pass, file order");
-    row.rawRate = firstRawRate();
     rows.add(row);
     System.out.printf("  %s: %.1f records/s (checksum %.3f)%n", row.mode, row.rate(), checksum);
   }
@@ -260,7 +287,8 @@ final class TextWorkload {
 
   /** The model's inputs for a chunk of encodings, zero-padded to {@code width}. */
   private static Map<String, OnnxTensor> tensors(
-      OrtEnvironment env, Set<String> inputNames, List<long[][]> chunk, int width) throws Exception {
+      OrtEnvironment env, Set<String> inputNames, List<long[][]> chunk, int width)
+      throws Exception {
     String[] names = {"input_ids", "attention_mask", "token_type_ids"};
     Map<String, OnnxTensor> batch = new LinkedHashMap<>();
     for (int k = 0; k < names.length; k++) {
@@ -278,8 +306,8 @@ final class TextWorkload {
   }
 
   /**
-   * Writes the first {@code textRecords} texts of the corpus, repeating it when asked for more,
-   * and fills {@code texts}. Blank texts are left out (the job would fail them).
+   * Writes the first {@code textRecords} texts of the corpus, repeating it when asked for more, and
+   * fills {@code texts}. Blank texts are left out (the job would fail them).
    */
   private Path writeInput(List<String> texts) throws Exception {
     List<JsonNode> corpus = new ArrayList<>();

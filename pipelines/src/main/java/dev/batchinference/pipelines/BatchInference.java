@@ -43,6 +43,13 @@ public final class BatchInference {
   public static final String FAILURES = "failures";
   public static final String SUMMARY = "summary.json";
 
+  /**
+   * Keys that records are spread over after reading. Enough for the parallelism of one cluster's
+   * preprocessing, and few enough that runners which make a bundle of each key (the DirectRunner)
+   * do not pay their per-bundle cost for every record.
+   */
+  static final int REDISTRIBUTE_BUCKETS = 64;
+
   private BatchInference() {}
 
   public static void main(String[] args) {
@@ -66,7 +73,10 @@ public final class BatchInference {
             "ReadRecords",
             ReadRecords.from(options.getInput()).withFormat(options.getInputFormat()));
     PCollection<RawRecord> records =
-        read.records().apply("Redistribute", Reshuffle.<RawRecord>viaRandomKey());
+        read.records()
+            .apply(
+                "Redistribute",
+                Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(REDISTRIBUTE_BUCKETS));
 
     Preprocess<TensorExample> preprocess =
         Preprocess.with(plan.preprocessor)

@@ -8,9 +8,7 @@ import dev.batchinference.transforms.model.SharedResources;
 import dev.batchinference.transforms.postprocess.Postprocessor;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.Coder;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
@@ -24,9 +22,6 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.checkerframework.checker.nullness.qual.Nullable;
@@ -288,11 +283,10 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /** The outputs of {@link RunInference}: predictions, failures and one record per model run. */
-  public static final class Result implements POutput {
-    private final PCollectionTuple tuple;
+  public static final class Result extends TupleOutput {
 
     private Result(PCollectionTuple tuple) {
-      this.tuple = tuple;
+      super(tuple);
     }
 
     public PCollection<Prediction> predictions() {
@@ -306,19 +300,5 @@ public final class RunInference<ExampleT, OutputT>
     public PCollection<BatchStats> batches() {
       return tuple.get(BATCHES);
     }
-
-    @Override
-    public Pipeline getPipeline() {
-      return tuple.getPipeline();
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return tuple.expand();
-    }
-
-    @Override
-    public void finishSpecifyingOutput(
-        String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

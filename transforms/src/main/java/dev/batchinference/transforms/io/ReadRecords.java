@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Stage;
+import dev.batchinference.transforms.TupleOutput;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -21,7 +22,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.metrics.Counter;
@@ -32,9 +32,6 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.commons.csv.CSVFormat;
@@ -139,11 +136,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private void readJsonLines(String source, InputStream raw, long[] next, MultiOutputReceiver out)
         throws IOException {
       InputStream in = new BufferedInputStream(raw, 1 << 16);
-      CharsetDecoder decoder =
-          StandardCharsets.UTF_8
-              .newDecoder()
-              .onMalformedInput(CodingErrorAction.REPORT)
-              .onUnmappableCharacter(CodingErrorAction.REPORT);
+      CharsetDecoder decoder = strictUtf8();
       ByteArrayOutputStream line = new ByteArrayOutputStream(1024);
       boolean more = true;
       while (more) {
@@ -189,6 +182,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       }
     }
 
+    /** A decoder that reports bytes that are not UTF-8 instead of replacing them. */
+    private static CharsetDecoder strictUtf8() {
+      return StandardCharsets.UTF_8
+          .newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT);
+    }
+
     private static boolean startsWithBom(byte[] bytes) {
       return bytes.length >= 3
           && (bytes[0] & 0xff) == 0xEF
@@ -198,11 +199,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     private void readCsv(String source, InputStream raw, long[] next, MultiOutputReceiver out)
         throws IOException {
-      CharsetDecoder decoder =
-          StandardCharsets.UTF_8
-              .newDecoder()
-              .onMalformedInput(CodingErrorAction.REPORT)
-              .onUnmappableCharacter(CodingErrorAction.REPORT);
+      CharsetDecoder decoder = strictUtf8();
       BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
       in.mark(3);
       byte[] bom = in.readNBytes(3);
@@ -250,11 +247,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   }
 
   /** The records read and the failures of reading. */
-  public static final class Result implements POutput {
-    private final PCollectionTuple tuple;
+  public static final class Result extends TupleOutput {
 
     private Result(PCollectionTuple tuple) {
-      this.tuple = tuple;
+      super(tuple);
     }
 
     public PCollection<RawRecord> records() {
@@ -264,19 +260,5 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     public PCollection<Failure> failures() {
       return tuple.get(FAILURES);
     }
-
-    @Override
-    public Pipeline getPipeline() {
-      return tuple.getPipeline();
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return tuple.expand();
-    }
-
-    @Override
-    public void finishSpecifyingOutput(
-        String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

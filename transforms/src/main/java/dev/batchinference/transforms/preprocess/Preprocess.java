@@ -11,11 +11,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.Stage;
+import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.RawRecord;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
@@ -23,9 +22,6 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.checkerframework.checker.nullness.qual.Nullable;
@@ -198,8 +194,7 @@ public final class Preprocess<ExampleT>
   }
 
   /** Examples keyed by their record, and the records that could not become examples. */
-  public static final class Result<ExampleT> implements POutput {
-    private final PCollectionTuple tuple;
+  public static final class Result<ExampleT> extends TupleOutput {
     private final TupleTag<KV<RecordMeta, ExampleT>> examples;
     private final TupleTag<Failure> failures;
 
@@ -207,7 +202,7 @@ public final class Preprocess<ExampleT>
         PCollectionTuple tuple,
         TupleTag<KV<RecordMeta, ExampleT>> examples,
         TupleTag<Failure> failures) {
-      this.tuple = tuple;
+      super(tuple);
       this.examples = examples;
       this.failures = failures;
     }
@@ -219,19 +214,5 @@ public final class Preprocess<ExampleT>
     public PCollection<Failure> failures() {
       return tuple.get(failures);
     }
-
-    @Override
-    public Pipeline getPipeline() {
-      return tuple.getPipeline();
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return tuple.expand();
-    }
-
-    @Override
-    public void finishSpecifyingOutput(
-        String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

@@ -18,6 +18,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -219,6 +221,14 @@ final class JobPlan {
     if (pattern == null || pattern.isEmpty()) {
       throw new InvalidJobException("--input is required: a file pattern such as data/*.jsonl");
     }
+    if (ModelFiles.isLocal(pattern) && !hasWildcard(pattern)) {
+      // A plain local path: check it directly. Beam's matcher would take a missing file for a
+      // pattern and walk its whole parent directory.
+      if (!Files.isRegularFile(Paths.get(pattern))) {
+        throw new InvalidJobException("--input=" + pattern + " matches no file. Check the path.");
+      }
+      return;
+    }
     MatchResult match;
     try {
       match = FileSystems.match(pattern, EmptyMatchTreatment.ALLOW);
@@ -233,6 +243,13 @@ final class JobPlan {
     } catch (IOException e) {
       throw new InvalidJobException("Cannot list --input=" + pattern + ": " + e.getMessage(), e);
     }
+  }
+
+  private static boolean hasWildcard(String pattern) {
+    return pattern.contains("*")
+        || pattern.contains("?")
+        || pattern.contains("[")
+        || pattern.contains("{");
   }
 
   private static ResourceId checkOutput(String output) {

@@ -80,6 +80,17 @@ public class JobPlanTest {
     assertThat(message, containsString("--input=/nonexistent/dir/*.jsonl matches no file"));
   }
 
+  @Test(timeout = 20_000)
+  public void missingFilesAtTheRootFailAtOnce() throws Exception {
+    // Beam's local matcher would walk all of "/" looking for these as patterns.
+    assertThat(
+        failure(options("--input=/missing-input.jsonl")),
+        containsString("--input=/missing-input.jsonl matches no file"));
+    assertThat(
+        failure(options("--model=/missing-model.onnx")),
+        containsString("No file at /missing-model.onnx"));
+  }
+
   @Test
   public void outputThatCannotBeWritten() throws Exception {
     File file = TMP.newFile("a-file");

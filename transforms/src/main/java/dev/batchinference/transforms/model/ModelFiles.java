@@ -37,9 +37,23 @@ public final class ModelFiles {
       }
       return in;
     }
-    ResourceId id = FileSystems.matchSingleFileSpec(uri).resourceId();
+    if (isLocal(uri)) {
+      // Not through FileSystems.match: Beam's local file system treats a missing file as a
+      // pattern and walks its parent directory, the whole disk for "/missing.onnx".
+      Path path = Paths.get(uri);
+      if (!Files.isRegularFile(path)) {
+        throw new FileNotFoundException("No file at " + uri);
+      }
+      return Files.newInputStream(path);
+    }
+    ResourceId id = FileSystems.matchNewResource(uri, false);
     ReadableByteChannel channel = FileSystems.open(id);
     return Channels.newInputStream(channel);
+  }
+
+  /** Whether {@code uri} names a local file (no scheme, or {@code file:}). */
+  public static boolean isLocal(String uri) {
+    return !uri.startsWith(CLASSPATH_PREFIX) && !uri.contains("://");
   }
 
   /** The whole file. */
@@ -54,7 +68,7 @@ public final class ModelFiles {
    * the temporary directory (native libraries such as the tokenizer need a path).
    */
   public static Path localCopy(String uri) throws IOException {
-    if (!uri.startsWith(CLASSPATH_PREFIX) && !uri.contains("://")) {
+    if (isLocal(uri)) {
       Path path = Paths.get(uri);
       if (!Files.isRegularFile(path)) {
         throw new FileNotFoundException("No file at " + uri);

@@ -178,7 +178,16 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setMaxBufferingSeconds(int value);
 
-  @Description("Keys that batching spreads records over (the parallelism of inference).")
+  @Description(
+      "Comma-separated upper bounds of weight buckets (tokens for EMBED): batches are made of"
+          + " records of one bucket, so short texts do not pay for the padding of long ones."
+          + " Default: 32,64,128 for EMBED, none otherwise; 0 turns buckets off.")
+  List<Long> getLengthBuckets();
+
+  void setLengthBuckets(List<Long> value);
+
+  @Description(
+      "Keys that batching spreads records over, per length bucket (the parallelism of inference).")
   @Default.Integer(8)
   int getInferenceShards();
 

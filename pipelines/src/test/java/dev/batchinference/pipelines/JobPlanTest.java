@@ -152,6 +152,19 @@ public class JobPlanTest {
   }
 
   @Test
+  public void textsAreBucketedByLengthUnlessTurnedOff() throws Exception {
+    assertThat(
+        BatchInference.lengthBuckets(options()), org.hamcrest.Matchers.contains(32L, 64L, 128L));
+    assertThat(
+        BatchInference.lengthBuckets(options("--lengthBuckets=0")), org.hamcrest.Matchers.empty());
+    assertThat(
+        BatchInference.lengthBuckets(options("--lengthBuckets=10,20")),
+        org.hamcrest.Matchers.contains(10L, 20L));
+    assertThat(
+        BatchInference.lengthBuckets(options("--task=CLASSIFY")), org.hamcrest.Matchers.empty());
+  }
+
+  @Test
   public void thePortableRunnerIsRefused() throws Exception {
     BatchInferenceOptions options = options();
     options.setRunner(dev.batchinference.pipelines.testing.PortableRunner.class);

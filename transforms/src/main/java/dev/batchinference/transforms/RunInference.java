@@ -68,6 +68,7 @@ public final class RunInference<ExampleT, OutputT>
   private final long maxBatchWeight;
   private final @Nullable Duration maxBufferingDuration;
   private final int shards;
+  private final long @Nullable [] weightBuckets;
 
   private RunInference(
       ModelHandler<ExampleT, OutputT> handler,
@@ -75,13 +76,15 @@ public final class RunInference<ExampleT, OutputT>
       int batchSize,
       long maxBatchWeight,
       @Nullable Duration maxBufferingDuration,
-      int shards) {
+      int shards,
+      long @Nullable [] weightBuckets) {
     this.handler = handler;
     this.postprocessor = postprocessor;
     this.batchSize = batchSize;
     this.maxBatchWeight = maxBatchWeight;
     this.maxBufferingDuration = maxBufferingDuration;
     this.shards = shards;
+    this.weightBuckets = weightBuckets;
   }
 
   /**
@@ -96,14 +99,21 @@ public final class RunInference<ExampleT, OutputT>
         DEFAULT_BATCH_SIZE,
         0,
         null,
-        DEFAULT_SHARDS);
+        DEFAULT_SHARDS,
+        null);
   }
 
   /** At most this many records per model run. Default {@value #DEFAULT_BATCH_SIZE}. */
   public RunInference<ExampleT, OutputT> withBatchSize(int batchSize) {
     checkArgument(batchSize > 0, "batchSize must be > 0, got %s", batchSize);
     return new RunInference<>(
-        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+        handler,
+        postprocessor,
+        batchSize,
+        maxBatchWeight,
+        maxBufferingDuration,
+        shards,
+        weightBuckets);
   }
 
   /**
@@ -113,7 +123,13 @@ public final class RunInference<ExampleT, OutputT>
   public RunInference<ExampleT, OutputT> withMaxBatchWeight(long maxBatchWeight) {
     checkArgument(maxBatchWeight >= 0, "maxBatchWeight must be >= 0, got %s", maxBatchWeight);
     return new RunInference<>(
-        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+        handler,
+        postprocessor,
+        batchSize,
+        maxBatchWeight,
+        maxBufferingDuration,
+        shards,
+        weightBuckets);
   }
 
   /** Emits a partial batch once its first record has waited this long. Default: no limit. */
@@ -122,7 +138,8 @@ public final class RunInference<ExampleT, OutputT>
         duration != null && duration.isLongerThan(Duration.ZERO),
         "maxBufferingDuration must be positive, got %s",
         duration);
-    return new RunInference<>(handler, postprocessor, batchSize, maxBatchWeight, duration, shards);
+    return new RunInference<>(
+        handler, postprocessor, batchSize, maxBatchWeight, duration, shards, weightBuckets);
   }
 
   /**
@@ -132,7 +149,38 @@ public final class RunInference<ExampleT, OutputT>
   public RunInference<ExampleT, OutputT> withShards(int shards) {
     checkArgument(shards > 0, "shards must be > 0, got %s", shards);
     return new RunInference<>(
-        handler, postprocessor, batchSize, maxBatchWeight, maxBufferingDuration, shards);
+        handler,
+        postprocessor,
+        batchSize,
+        maxBatchWeight,
+        maxBufferingDuration,
+        shards,
+        weightBuckets);
+  }
+
+  /**
+   * Batches records of similar weight together: a record goes to the first bucket whose upper bound
+   * is at least its weight (tokens, for text), or to a last bucket above all bounds, and batches
+   * are made within a bucket. Short texts then no longer pay for the padding of long ones. Each
+   * bucket has its own {@link #withShards shards}, so each can end with a partial batch. Default:
+   * no buckets.
+   */
+  public RunInference<ExampleT, OutputT> withWeightBuckets(long... upperBounds) {
+    checkArgument(upperBounds.length > 0, "weight buckets must not be empty");
+    for (int i = 0; i < upperBounds.length; i++) {
+      checkArgument(
+          upperBounds[i] > 0 && (i == 0 || upperBounds[i] > upperBounds[i - 1]),
+          "weight bucket bounds must be positive and increasing, got %s",
+          java.util.Arrays.toString(upperBounds));
+    }
+    return new RunInference<>(
+        handler,
+        postprocessor,
+        batchSize,
+        maxBatchWeight,
+        maxBufferingDuration,
+        shards,
+        upperBounds.clone());
   }
 
   @Override
@@ -149,7 +197,7 @@ public final class RunInference<ExampleT, OutputT>
     }
     PCollectionTuple outputs =
         input
-            .apply("AssignShards", ParDo.of(new AssignShardFn<>(shards)))
+            .apply("AssignShards", ParDo.of(new AssignShardFn<>(handler, shards, weightBuckets)))
             .setCoder(KvCoder.of(VarIntCoder.of(), recordCoder))
             .apply("GroupIntoBatches", batching)
             .apply(
@@ -162,13 +210,21 @@ public final class RunInference<ExampleT, OutputT>
     return new Result(outputs);
   }
 
-  /** Spreads records over shard keys by a hash of their identity, so that runs are repeatable. */
-  static final class AssignShardFn<ExampleT>
+  /**
+   * Spreads records over shard keys by a hash of their identity, so that runs are repeatable; with
+   * weight buckets, each bucket has its own range of keys.
+   */
+  static final class AssignShardFn<ExampleT, OutputT>
       extends DoFn<KV<RecordMeta, ExampleT>, KV<Integer, KV<RecordMeta, ExampleT>>> {
+    private final ModelHandler<ExampleT, OutputT> handler;
     private final int shards;
+    private final long @Nullable [] weightBuckets;
 
-    AssignShardFn(int shards) {
+    AssignShardFn(
+        ModelHandler<ExampleT, OutputT> handler, int shards, long @Nullable [] weightBuckets) {
+      this.handler = handler;
       this.shards = shards;
+      this.weightBuckets = weightBuckets;
     }
 
     @ProcessElement
@@ -177,7 +233,17 @@ public final class RunInference<ExampleT, OutputT>
         OutputReceiver<KV<Integer, KV<RecordMeta, ExampleT>>> out) {
       RecordMeta meta = record.getKey();
       int hash = 31 * meta.source().hashCode() + Long.hashCode(meta.index());
-      out.output(KV.of(Math.floorMod(hash, shards), record));
+      int shard = Math.floorMod(hash, shards);
+      int bucket = weightBuckets == null ? 0 : bucketOf(handler.weight(record.getValue()));
+      out.output(KV.of(bucket * shards + shard, record));
+    }
+
+    private int bucketOf(long weight) {
+      int bucket = 0;
+      while (bucket < weightBuckets.length && weight > weightBuckets[bucket]) {
+        bucket++;
+      }
+      return bucket;
     }
   }
 

@@ -6,9 +6,11 @@ import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.ModelHandler;
 import dev.batchinference.transforms.model.SharedResources;
 import dev.batchinference.transforms.postprocess.Postprocessor;
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
 import org.apache.beam.sdk.coders.Coder;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
@@ -64,27 +66,40 @@ public final class RunInference<ExampleT, OutputT>
 
   private final ModelHandler<ExampleT, OutputT> handler;
   private final Postprocessor<ExampleT, OutputT> postprocessor;
-  private final int batchSize;
-  private final long maxBatchWeight;
-  private final @Nullable Duration maxBufferingDuration;
-  private final int shards;
-  private final long @Nullable [] weightBuckets;
+  private final Batching batching;
 
   private RunInference(
       ModelHandler<ExampleT, OutputT> handler,
       Postprocessor<ExampleT, OutputT> postprocessor,
-      int batchSize,
-      long maxBatchWeight,
-      @Nullable Duration maxBufferingDuration,
-      int shards,
-      long @Nullable [] weightBuckets) {
+      Batching batching) {
     this.handler = handler;
     this.postprocessor = postprocessor;
-    this.batchSize = batchSize;
-    this.maxBatchWeight = maxBatchWeight;
-    this.maxBufferingDuration = maxBufferingDuration;
-    this.shards = shards;
-    this.weightBuckets = weightBuckets;
+    this.batching = batching;
+  }
+
+  /** How records are batched. The {@code withX()} methods change a copy, never the original. */
+  private static final class Batching implements Serializable {
+    int batchSize = DEFAULT_BATCH_SIZE;
+    long maxBatchWeight;
+    @Nullable Duration maxBufferingDuration;
+    int shards = DEFAULT_SHARDS;
+    long @Nullable [] weightBuckets;
+
+    Batching copy() {
+      Batching copy = new Batching();
+      copy.batchSize = batchSize;
+      copy.maxBatchWeight = maxBatchWeight;
+      copy.maxBufferingDuration = maxBufferingDuration;
+      copy.shards = shards;
+      copy.weightBuckets = weightBuckets;
+      return copy;
+    }
+  }
+
+  private RunInference<ExampleT, OutputT> with(Consumer<Batching> change) {
+    Batching next = batching.copy();
+    change.accept(next);
+    return new RunInference<>(handler, postprocessor, next);
   }
 
   /**
@@ -96,24 +111,13 @@ public final class RunInference<ExampleT, OutputT>
     return new RunInference<>(
         Objects.requireNonNull(handler, "handler"),
         Objects.requireNonNull(postprocessor, "postprocessor"),
-        DEFAULT_BATCH_SIZE,
-        0,
-        null,
-        DEFAULT_SHARDS,
-        null);
+        new Batching());
   }
 
   /** At most this many records per model run. Default {@value #DEFAULT_BATCH_SIZE}. */
   public RunInference<ExampleT, OutputT> withBatchSize(int batchSize) {
     checkArgument(batchSize > 0, "batchSize must be > 0, got %s", batchSize);
-    return new RunInference<>(
-        handler,
-        postprocessor,
-        batchSize,
-        maxBatchWeight,
-        maxBufferingDuration,
-        shards,
-        weightBuckets);
+    return with(b -> b.batchSize = batchSize);
   }
 
   /**
@@ -122,14 +126,7 @@ public final class RunInference<ExampleT, OutputT>
    */
   public RunInference<ExampleT, OutputT> withMaxBatchWeight(long maxBatchWeight) {
     checkArgument(maxBatchWeight >= 0, "maxBatchWeight must be >= 0, got %s", maxBatchWeight);
-    return new RunInference<>(
-        handler,
-        postprocessor,
-        batchSize,
-        maxBatchWeight,
-        maxBufferingDuration,
-        shards,
-        weightBuckets);
+    return with(b -> b.maxBatchWeight = maxBatchWeight);
   }
 
   /** Emits a partial batch once its first record has waited this long. Default: no limit. */
@@ -138,8 +135,7 @@ public final class RunInference<ExampleT, OutputT>
         duration != null && duration.isLongerThan(Duration.ZERO),
         "maxBufferingDuration must be positive, got %s",
         duration);
-    return new RunInference<>(
-        handler, postprocessor, batchSize, maxBatchWeight, duration, shards, weightBuckets);
+    return with(b -> b.maxBufferingDuration = duration);
   }
 
   /**
@@ -148,14 +144,7 @@ public final class RunInference<ExampleT, OutputT>
    */
   public RunInference<ExampleT, OutputT> withShards(int shards) {
     checkArgument(shards > 0, "shards must be > 0, got %s", shards);
-    return new RunInference<>(
-        handler,
-        postprocessor,
-        batchSize,
-        maxBatchWeight,
-        maxBufferingDuration,
-        shards,
-        weightBuckets);
+    return with(b -> b.shards = shards);
   }
 
   /**
@@ -173,33 +162,30 @@ public final class RunInference<ExampleT, OutputT>
           "weight bucket bounds must be positive and increasing, got %s",
           java.util.Arrays.toString(upperBounds));
     }
-    return new RunInference<>(
-        handler,
-        postprocessor,
-        batchSize,
-        maxBatchWeight,
-        maxBufferingDuration,
-        shards,
-        upperBounds.clone());
+    long[] bounds = upperBounds.clone();
+    return with(b -> b.weightBuckets = bounds);
   }
 
   @Override
   public Result expand(PCollection<KV<RecordMeta, ExampleT>> input) {
     Coder<KV<RecordMeta, ExampleT>> recordCoder = input.getCoder();
-    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> batching =
-        GroupIntoBatches.ofSize(batchSize);
-    if (maxBatchWeight > 0) {
+    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> grouping =
+        GroupIntoBatches.ofSize(batching.batchSize);
+    if (batching.maxBatchWeight > 0) {
       ModelHandler<ExampleT, OutputT> weigher = handler;
-      batching = batching.withByteSize(maxBatchWeight, kv -> weigher.weight(kv.getValue()));
+      grouping =
+          grouping.withByteSize(batching.maxBatchWeight, kv -> weigher.weight(kv.getValue()));
     }
-    if (maxBufferingDuration != null) {
-      batching = batching.withMaxBufferingDuration(maxBufferingDuration);
+    if (batching.maxBufferingDuration != null) {
+      grouping = grouping.withMaxBufferingDuration(batching.maxBufferingDuration);
     }
     PCollectionTuple outputs =
         input
-            .apply("AssignShards", ParDo.of(new AssignShardFn<>(handler, shards, weightBuckets)))
+            .apply(
+                "AssignShards",
+                ParDo.of(new AssignShardFn<>(handler, batching.shards, batching.weightBuckets)))
             .setCoder(KvCoder.of(VarIntCoder.of(), recordCoder))
-            .apply("GroupIntoBatches", batching)
+            .apply("GroupIntoBatches", grouping)
             .apply(
                 "Infer",
                 ParDo.of(new InferFn<>(handler, postprocessor))

@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.RunInference;
-import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.io.ReadBigQuery;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
@@ -13,10 +13,11 @@ import dev.batchinference.transforms.tensor.TensorExample;
 import java.util.List;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.io.TextIO;
+import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.Reshuffle;
@@ -74,15 +75,31 @@ public final class BatchInference {
     long startMillis = System.currentTimeMillis();
     JobPlan plan = JobPlan.prepare(options);
 
-    ReadRecords.Result read =
-        pipeline.apply(
-            "ReadRecords",
-            ReadRecords.from(options.getInput()).withFormat(options.getInputFormat()));
+    PCollection<RawRecord> readRecords;
+    PCollection<Failure> readFailures;
+    if (JobPlan.readsBigQuery(options)) {
+      ReadBigQuery bigQuery =
+          options.getInputTable() != null && !options.getInputTable().isEmpty()
+              ? ReadBigQuery.table(options.getInputTable())
+              : ReadBigQuery.query(options.getInputQuery());
+      bigQuery = bigQuery.withMethod(options.getBigQueryReadMethod());
+      if (options.getBigQueryServices() != null) {
+        bigQuery = bigQuery.withTestServices(options.getBigQueryServices());
+      }
+      readRecords = pipeline.apply("ReadBigQuery", bigQuery);
+      readFailures = pipeline.apply("NoReadFailures", Create.empty(Failure.Coder.of()));
+    } else {
+      ReadRecords.Result read =
+          pipeline.apply(
+              "ReadRecords",
+              ReadRecords.from(options.getInput()).withFormat(options.getInputFormat()));
+      readRecords = read.records();
+      readFailures = read.failures();
+    }
     PCollection<RawRecord> records =
-        read.records()
-            .apply(
-                "Redistribute",
-                Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(REDISTRIBUTE_BUCKETS));
+        readRecords.apply(
+            "Redistribute",
+            Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(REDISTRIBUTE_BUCKETS));
 
     Preprocess<TensorExample> preprocess =
         Preprocess.with(plan.preprocessor)
@@ -110,45 +127,51 @@ public final class BatchInference {
     }
     RunInference.Result inference = examples.examples().apply("RunInference", runInference);
 
+    String outputDir = plan.outputDir.toString();
+    PCollection<Failure> refused =
+        inference
+            .predictions()
+            .apply("WritePredictions", new WritePredictions(options, plan.rows, outputDir));
+
     PCollection<Failure> failures =
-        PCollectionList.of(read.failures())
+        PCollectionList.of(readFailures)
             .and(examples.failures())
             .and(inference.failures())
+            .and(refused)
             .apply("CollectFailures", Flatten.pCollections());
-
-    String predictionsPrefix = resolve(plan, PREDICTIONS);
-    String failuresPrefix = resolve(plan, FAILURES);
-    inference
-        .predictions()
-        .apply(
-            "FormatPredictions",
-            MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
-        .apply("WritePredictions", jsonLinesWrite(predictionsPrefix, options));
-    failures
-        .apply(
-            "FormatFailures", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
-        .apply("WriteFailures", jsonLinesWrite(failuresPrefix, options));
+    failures.apply("WriteFailures", new WriteFailures(options, outputDir));
 
     PCollectionList<RunStats> stats =
         PCollectionList.of(
-                read.records()
-                    .apply("CountRead", Combine.globally(RunStats.<RawRecord>countingReads())))
+                readRecords.apply(
+                    "CountRead", Combine.globally(RunStats.<RawRecord>countingReads())))
             .and(
-                read.failures()
-                    .apply(
-                        "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
+                readFailures.apply(
+                    "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
             .and(
                 inference
                     .predictions()
                     .apply("SummarizePredictions", Combine.globally(RunStats.ofPredictions())))
             .and(failures.apply("SummarizeFailures", Combine.globally(RunStats.ofFailures())))
             .and(
+                refused.apply(
+                    "TakeBackRefused", Combine.globally(RunStats.ofUnwrittenPredictions())))
+            .and(
                 inference
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
-    stats.apply(
-        "WriteRunSummary",
-        new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
+    PCollection<String> summary =
+        stats.apply(
+            "WriteRunSummary",
+            new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
+    String summaryTable = options.getSummaryTable();
+    if (summaryTable != null && !summaryTable.isEmpty()) {
+      summary
+          .apply("SummaryRow", MapElements.into(TypeDescriptors.rows()).via(WriteRunSummary::toRow))
+          .setRowSchema(WriteRunSummary.ROW_SCHEMA)
+          .apply(
+              "WriteSummaryTable", Tables.write(options, summaryTable, WriteRunSummary.ROW_SCHEMA));
+    }
   }
 
   /** Texts default to buckets of up to 32, 64, 128 and more tokens; a single 0 turns them off. */
@@ -162,13 +185,15 @@ public final class BatchInference {
     return buckets.equals(List.of(0L)) ? List.of() : buckets;
   }
 
-  private static TextIO.Write jsonLinesWrite(String prefix, BatchInferenceOptions options) {
-    TextIO.Write write = TextIO.write().to(prefix).withSuffix(".jsonl");
-    return options.getSingleOutputFile() ? write.withoutSharding() : write;
-  }
-
   static String resolve(JobPlan plan, String name) {
     return plan.outputDir.resolve(name, StandardResolveOptions.RESOLVE_FILE).toString();
+  }
+
+  /** Where {@code name} goes in the output directory the options name. */
+  static String resolve(BatchInferenceOptions options, String name) {
+    return FileSystems.matchNewResource(options.getOutput(), true)
+        .resolve(name, StandardResolveOptions.RESOLVE_FILE)
+        .toString();
   }
 
   private static ObjectNode jobInfo(BatchInferenceOptions options, JobPlan plan) {
@@ -176,8 +201,11 @@ public final class BatchInference {
     info.put("job", options.getJobName());
     info.put("task", options.getTask().name());
     info.put("runner", options.getRunner().getSimpleName());
-    info.put("input", options.getInput());
+    info.put("input", JobPlan.inputName(options));
     info.put("output", options.getOutput());
+    if (options.getOutputTable() != null) {
+      info.put("output_table", options.getOutputTable());
+    }
     ObjectNode model = info.putObject("model");
     model.put("name", plan.signature.identity().name());
     model.put("uri", options.getModel());

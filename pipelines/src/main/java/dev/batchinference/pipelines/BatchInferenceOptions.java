@@ -1,12 +1,18 @@
 package dev.batchinference.pipelines;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.onnx.SessionConfig;
 import dev.batchinference.transforms.postprocess.ClassScores;
 import java.util.List;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.TypedRead;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryServices;
 import org.apache.beam.sdk.options.Default;
 import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.Hidden;
 import org.apache.beam.sdk.options.PipelineOptions;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Options of the batch inference job. The defaults embed the sample corpus that ships with the
@@ -24,6 +30,22 @@ public interface BatchInferenceOptions extends PipelineOptions {
     RAW
   }
 
+  /** File format of predictions and failures. */
+  enum OutputFormat {
+    /** One JSON object per line. */
+    JSONL,
+    /** Apache Parquet (Snappy), with a schema derived from the prediction fields. */
+    PARQUET
+  }
+
+  /** How predictions reach a BigQuery table. */
+  enum TableWriteMethod {
+    /** Load jobs from files staged under tempLocation: free, one load per table per run. */
+    FILE_LOADS,
+    /** The Storage Write API: rows streamed in, exactly once; billed per GB. */
+    STORAGE_WRITE_API
+  }
+
   @Description(
       "Input file pattern, local or gs://, e.g. data/*.jsonl or gs://bucket/in/*.csv.gz."
           + " Compressed files are read by extension.")
@@ -32,11 +54,30 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setInput(String value);
 
-  @Description("Input format: JSONL (one JSON object per line) or CSV (header row, RFC 4180).")
+  @Description(
+      "Input format: JSONL (one JSON object per line), CSV (header row, RFC 4180) or PARQUET.")
   @Default.Enum("JSONL")
   ReadRecords.Format getInputFormat();
 
   void setInputFormat(ReadRecords.Format value);
+
+  @Description(
+      "Read a BigQuery table instead of files: PROJECT:DATASET.TABLE. Records are named by idField.")
+  String getInputTable();
+
+  void setInputTable(String value);
+
+  @Description("Read the result of this standard-SQL query instead of files.")
+  String getInputQuery();
+
+  void setInputQuery(String value);
+
+  @Description(
+      "How BigQuery input is read: DIRECT_READ (Storage Read API) or EXPORT (an export job).")
+  @Default.Enum("DIRECT_READ")
+  TypedRead.Method getBigQueryReadMethod();
+
+  void setBigQueryReadMethod(TypedRead.Method value);
 
   @Description(
       "Output directory, local or gs://. The job writes predictions-*.jsonl, failures-*.jsonl and"
@@ -51,6 +92,55 @@ public interface BatchInferenceOptions extends PipelineOptions {
   boolean getSingleOutputFile();
 
   void setSingleOutputFile(boolean value);
+
+  @Description("File format of predictions and failures: JSONL or PARQUET.")
+  @Default.Enum("JSONL")
+  OutputFormat getOutputFormat();
+
+  void setOutputFormat(OutputFormat value);
+
+  @Description(
+      "Write predictions to this BigQuery table (PROJECT:DATASET.TABLE) instead of files. Its"
+          + " schema follows the prediction fields, the carried fields and the model identity.")
+  String getOutputTable();
+
+  void setOutputTable(String value);
+
+  @Description("Write failures to this BigQuery table instead of files.")
+  String getFailuresTable();
+
+  void setFailuresTable(String value);
+
+  @Description("Also append the run summary, one row per run, to this BigQuery table.")
+  String getSummaryTable();
+
+  void setSummaryTable(String value);
+
+  @Description("How rows reach BigQuery tables: FILE_LOADS or STORAGE_WRITE_API.")
+  @Default.Enum("FILE_LOADS")
+  TableWriteMethod getBigQueryWriteMethod();
+
+  void setBigQueryWriteMethod(TableWriteMethod value);
+
+  @Description("BigQuery tables: CREATE_IF_NEEDED or CREATE_NEVER.")
+  @Default.Enum("CREATE_IF_NEEDED")
+  BigQueryIO.Write.CreateDisposition getCreateDisposition();
+
+  void setCreateDisposition(BigQueryIO.Write.CreateDisposition value);
+
+  @Description(
+      "BigQuery tables: WRITE_APPEND, WRITE_TRUNCATE (replace the table's rows) or WRITE_EMPTY.")
+  @Default.Enum("WRITE_APPEND")
+  BigQueryIO.Write.WriteDisposition getWriteDisposition();
+
+  void setWriteDisposition(BigQueryIO.Write.WriteDisposition value);
+
+  /** BigQuery services to use instead of BigQuery's: Beam's fakes, in tests. */
+  @JsonIgnore
+  @Hidden
+  @Nullable BigQueryServices getBigQueryServices();
+
+  void setBigQueryServices(BigQueryServices value);
 
   @Description(
       "What to predict: EMBED (text embeddings), CLASSIFY (feature vector to class scores) or RAW.")
@@ -222,6 +312,13 @@ public interface BatchInferenceOptions extends PipelineOptions {
   int getCudaDeviceId();
 
   void setCudaDeviceId(int value);
+
+  @Description(
+      "Wait for the job to finish and print its result (the default, except on Dataflow, where the"
+          + " command returns once the job is submitted).")
+  @Nullable Boolean getWaitUntilFinish();
+
+  void setWaitUntilFinish(Boolean value);
 
   @Description("Show progress on the console while the job runs (DirectRunner).")
   @Default.Boolean(true)

@@ -67,6 +67,20 @@ final class CommandLine {
       }
       // Runners that execute inside run() (Flink) throw from here when the job fails.
       PipelineResult result = pipeline.run();
+      if (!waits(options)) {
+        out.println(
+            "Submitted to "
+                + options.getRunner().getSimpleName()
+                + " as job '"
+                + options.getJobName()
+                + "', state "
+                + result.getState()
+                + ". Not waiting for it to finish (--waitUntilFinish=false); its run summary will"
+                + " be "
+                + BatchInference.resolve(options, BatchInference.SUMMARY)
+                + ".");
+        return 0;
+      }
       state = waitWithProgress(result, options.getProgress());
     } catch (RuntimeException e) {
       err.println();
@@ -78,6 +92,19 @@ final class CommandLine {
       return 1;
     }
     return printResult(options, System.currentTimeMillis() - start);
+  }
+
+  /**
+   * Whether to wait for the job to finish: as {@code --waitUntilFinish} says, else everywhere but
+   * on Dataflow, where a launch (a Flex Template launcher among them) returns once the job is
+   * submitted.
+   */
+  static boolean waits(BatchInferenceOptions options) {
+    Boolean wait = options.getWaitUntilFinish();
+    if (wait != null) {
+      return wait;
+    }
+    return !options.getRunner().getSimpleName().equals("DataflowRunner");
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.batchinference.pipelines;
 
 import dev.batchinference.transforms.io.JsonLines;
+import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.ModelFiles;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
@@ -21,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.stream.Collectors;
 import org.apache.beam.sdk.io.FileSystems;
@@ -28,6 +30,7 @@ import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryHelpers;
 
 /**
  * Everything a job needs, checked before it reads any data: the input matches files, the output can
@@ -41,18 +44,21 @@ final class JobPlan {
   final Preprocessor<TensorExample> preprocessor;
   final Postprocessor<TensorExample, TensorExample> postprocessor;
   final ResourceId outputDir;
+  final PredictionRows rows;
 
   private JobPlan(
       OnnxModelHandler handler,
       ModelSignature signature,
       Preprocessor<TensorExample> preprocessor,
       Postprocessor<TensorExample, TensorExample> postprocessor,
-      ResourceId outputDir) {
+      ResourceId outputDir,
+      PredictionRows rows) {
     this.handler = handler;
     this.signature = signature;
     this.preprocessor = preprocessor;
     this.postprocessor = postprocessor;
     this.outputDir = outputDir;
+    this.rows = rows;
   }
 
   /** An option or resource that can never work; the message says which and what to do. */
@@ -70,8 +76,13 @@ final class JobPlan {
     checkRunner(options);
     FileSystems.setDefaultPipelineOptions(options);
     checkCarryFields(options);
-    checkInput(options.getInput());
+    if (readsBigQuery(options)) {
+      checkBigQueryInput(options);
+    } else {
+      checkInput(options.getInput());
+    }
     ResourceId outputDir = checkOutput(options.getOutput());
+    checkTables(options);
 
     OnnxModelHandler handler =
         OnnxModelHandler.of(options.getModel()).withSessionConfig(sessionConfig(options));
@@ -98,12 +109,102 @@ final class JobPlan {
       Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options);
       preprocessor.check(signature);
       postprocessor.check(signature);
-      return new JobPlan(handler, signature, preprocessor, postprocessor, outputDir);
+      PredictionRows rows =
+          PredictionRows.of(
+              EnumSet.of(content(options.getTask())),
+              options.getCarryFields() == null ? List.of() : options.getCarryFields());
+      return new JobPlan(handler, signature, preprocessor, postprocessor, outputDir, rows);
     } catch (InvalidJobException e) {
       throw e;
     } catch (Exception e) {
       throw new InvalidJobException(
           "The model does not fit --task=" + options.getTask() + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Whether the job reads BigQuery ({@code --inputTable} or {@code --inputQuery}), not files. */
+  static boolean readsBigQuery(BatchInferenceOptions options) {
+    return notEmpty(options.getInputTable()) || notEmpty(options.getInputQuery());
+  }
+
+  /** The input as the summary names it. */
+  static String inputName(BatchInferenceOptions options) {
+    if (notEmpty(options.getInputTable())) {
+      return "bigquery:" + options.getInputTable();
+    }
+    return notEmpty(options.getInputQuery()) ? "bigquery:query" : options.getInput();
+  }
+
+  private static boolean notEmpty(String value) {
+    return value != null && !value.isEmpty();
+  }
+
+  private static PredictionRows.Content content(BatchInferenceOptions.Task task) {
+    switch (task) {
+      case EMBED:
+        return PredictionRows.Content.EMBEDDING;
+      case CLASSIFY:
+        return PredictionRows.Content.CLASS;
+      default:
+        return PredictionRows.Content.OUTPUTS;
+    }
+  }
+
+  private static void checkBigQueryInput(BatchInferenceOptions options) {
+    if (notEmpty(options.getInputTable()) && notEmpty(options.getInputQuery())) {
+      throw new InvalidJobException(
+          "--inputTable and --inputQuery are both set: read a table or a query, not both.");
+    }
+    if (notEmpty(options.getInputTable()) && !isTableSpec(options.getInputTable())) {
+      throw new InvalidJobException(
+          "--inputTable="
+              + options.getInputTable()
+              + " is not a table: use PROJECT:DATASET.TABLE or DATASET.TABLE.");
+    }
+    if (!notEmpty(options.getIdField())) {
+      throw new InvalidJobException(
+          "BigQuery rows have no position to name them by: set --idField to a column that"
+              + " identifies each row.");
+    }
+  }
+
+  /** Whether BigQueryIO takes {@code spec}: {@code [PROJECT:|PROJECT.]DATASET.TABLE}. */
+  static boolean isTableSpec(String spec) {
+    try {
+      BigQueryHelpers.parseTableSpec(spec);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private static void checkTables(BatchInferenceOptions options) {
+    boolean anyTable = false;
+    for (String[] t :
+        new String[][] {
+          {"--outputTable", options.getOutputTable()},
+          {"--failuresTable", options.getFailuresTable()},
+          {"--summaryTable", options.getSummaryTable()}
+        }) {
+      if (!notEmpty(t[1])) {
+        continue;
+      }
+      anyTable = true;
+      if (!isTableSpec(t[1])) {
+        throw new InvalidJobException(
+            t[0] + "=" + t[1] + " is not a table: use PROJECT:DATASET.TABLE or DATASET.TABLE.");
+      }
+    }
+    if (anyTable
+        && options.getBigQueryServices() == null
+        && options.getBigQueryWriteMethod() == BatchInferenceOptions.TableWriteMethod.FILE_LOADS
+        && !Tables.loadTempLocation(options).startsWith("gs://")) {
+      throw new InvalidJobException(
+          "--bigQueryWriteMethod=FILE_LOADS stages load files in Cloud Storage, but they would go"
+              + " to "
+              + Tables.loadTempLocation(options)
+              + ". Set --tempLocation=gs://BUCKET/tmp, or use"
+              + " --bigQueryWriteMethod=STORAGE_WRITE_API.");
     }
   }
 

@@ -1,11 +1,13 @@
 package dev.batchinference.pipelines;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.stats.Moments;
 import dev.batchinference.transforms.stats.RunStats;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -13,12 +15,15 @@ import java.util.Map;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.schemas.Schema;
+import org.apache.beam.sdk.schemas.Schema.FieldType;
 import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.Row;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -119,6 +124,46 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     node.put("std", round(m.std()));
     node.put("min", round(m.min()));
     node.put("max", round(m.max()));
+  }
+
+  /** The run summary as one row of a BigQuery table: the headline figures and the whole JSON. */
+  static final Schema ROW_SCHEMA =
+      Schema.builder()
+          .addNullableField("job", FieldType.STRING)
+          .addStringField("task")
+          .addStringField("model_name")
+          .addStringField("model_sha256")
+          .addDateTimeField("started_at")
+          .addDateTimeField("finished_at")
+          .addInt64Field("records_read")
+          .addInt64Field("predictions")
+          .addInt64Field("failures")
+          .addBooleanField("nothing_lost")
+          .addDoubleField("wall_seconds")
+          .addStringField("summary")
+          .build();
+
+  static Row toRow(String summaryJson) {
+    try {
+      JsonNode s = JSON.readTree(summaryJson);
+      return Row.withSchema(ROW_SCHEMA)
+          .addValues(
+              s.path("job").isTextual() ? s.path("job").asText() : null,
+              s.path("task").asText(),
+              s.path("model").path("name").asText(),
+              s.path("model").path("sha256").asText(),
+              org.joda.time.Instant.parse(s.path("started_at").asText()),
+              org.joda.time.Instant.parse(s.path("finished_at").asText()),
+              s.path("records_read").asLong(),
+              s.path("predictions").asLong(),
+              s.path("failures").asLong(),
+              s.path("nothing_lost").asBoolean(),
+              s.path("wall_seconds").asDouble(),
+              summaryJson)
+          .build();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private static double round(double v) {

@@ -22,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import org.apache.avro.generic.GenericRecord;
 import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.metrics.Counter;
@@ -37,6 +38,7 @@ import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
+import org.apache.parquet.hadoop.ParquetReader;
 
 /**
  * Reads the records of every file that matches a pattern (local or any Beam file system, e.g.
@@ -46,7 +48,8 @@ import org.apache.commons.csv.CSVRecord;
  * <p>Files are read whole and in order by one worker each, which is what makes positions stable;
  * spread the records afterwards if the later steps need more parallelism than there are files. A
  * line that is not valid UTF-8, a CSV row whose number of values differs from the header, and the
- * rest of a file that breaks off become {@link Stage#READ} failures. Blank lines are skipped.
+ * rest of a file that breaks off (a truncated or corrupt Parquet file: from the row it could not
+ * read on) become {@link Stage#READ} failures. Blank lines are skipped.
  */
 public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
@@ -55,7 +58,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     /** One JSON object per line. */
     JSONL,
     /** Comma-separated values with a header row (RFC 4180 quoting, newlines inside quotes). */
-    CSV
+    CSV,
+    /** Apache Parquet; each row becomes a JSON object of its columns (see {@link AvroJson}). */
+    PARQUET
   }
 
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
@@ -113,11 +118,11 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver out) {
       String source = file.getMetadata().resourceId().toString();
       long[] next = {0};
-      try (InputStream in = Channels.newInputStream(file.open())) {
-        if (format == Format.JSONL) {
-          readJsonLines(source, in, next, out);
+      try {
+        if (format == Format.PARQUET) {
+          readParquet(source, file, next, out);
         } else {
-          readCsv(source, in, next, out);
+          readText(source, file, next, out);
         }
       } catch (IOException | RuntimeException e) {
         read.inc();
@@ -130,6 +135,31 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                     Stage.READ,
                     e,
                     "the rest of the file from record " + next[0] + " on could not be read"));
+      }
+    }
+
+    private void readText(
+        String source, FileIO.ReadableFile file, long[] next, MultiOutputReceiver out)
+        throws IOException {
+      try (InputStream in = Channels.newInputStream(file.open())) {
+        if (format == Format.JSONL) {
+          readJsonLines(source, in, next, out);
+        } else {
+          readCsv(source, in, next, out);
+        }
+      }
+    }
+
+    private void readParquet(
+        String source, FileIO.ReadableFile file, long[] next, MultiOutputReceiver out)
+        throws IOException {
+      try (ParquetReader<GenericRecord> rows = new ParquetInput(file).open()) {
+        GenericRecord row;
+        while ((row = rows.read()) != null) {
+          long index = next[0]++;
+          read.inc();
+          out.get(RECORDS).output(RawRecord.of(source, index, AvroJson.toJson(row).toString()));
+        }
       }
     }
 

@@ -5,24 +5,34 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.ResourceId;
+import org.checkerframework.checker.nullness.qual.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads model and tokenizer files named by a URI: {@code classpath:name} for a resource that came
  * with the job's jars (the default models come through Maven this way), or anything Beam's {@link
- * FileSystems} reads (a local path, {@code gs://...}).
+ * FileSystems} reads (a local path, {@code gs://...}). Remote files are cached on local disk.
  */
 public final class ModelFiles {
 
   public static final String CLASSPATH_PREFIX = "classpath:";
+
+  /** Environment variable naming the local model cache directory. */
+  public static final String CACHE_ENV = "BATCH_INFERENCE_MODEL_CACHE";
+
+  private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
 
   private ModelFiles() {}
 
@@ -64,8 +74,9 @@ public final class ModelFiles {
   }
 
   /**
-   * A local path holding the file: the file itself when {@code uri} is a local path, else a copy in
-   * the temporary directory (native libraries such as the tokenizer need a path).
+   * A local path holding the file: the file itself when {@code uri} is a local path, a copy in the
+   * temporary directory for a classpath resource, and for any other file system ({@code gs://}) the
+   * copy in the local model cache (see {@link #cached}).
    */
   public static Path localCopy(String uri) throws IOException {
     if (isLocal(uri)) {
@@ -74,6 +85,9 @@ public final class ModelFiles {
         throw new FileNotFoundException("No file at " + uri);
       }
       return path;
+    }
+    if (!uri.startsWith(CLASSPATH_PREFIX)) {
+      return cached(uri, null);
     }
     String base = uri.substring(uri.lastIndexOf('/') + 1).replace(':', '_');
     Path copy = Files.createTempFile("batch-inference-", "-" + base);
@@ -84,13 +98,81 @@ public final class ModelFiles {
     return copy;
   }
 
-  /** Lower-case hex SHA-256 of {@code bytes}. */
-  public static String sha256(byte[] bytes) {
+  /**
+   * The local cache directory for remote model files: {@code $BATCH_INFERENCE_MODEL_CACHE}, else
+   * {@code batch-inference-models} in the temporary directory.
+   */
+  public static Path cacheDirectory() {
+    String configured = System.getenv(CACHE_ENV);
+    return configured != null && !configured.isEmpty()
+        ? Paths.get(configured)
+        : Paths.get(System.getProperty("java.io.tmpdir"), "batch-inference-models");
+  }
+
+  /**
+   * A copy of the remote file {@code uri} on local disk, downloaded once per machine: later calls,
+   * from this JVM or another on the same worker, find it in {@link #cacheDirectory()}. The download
+   * goes to a temporary file that is renamed into place only when whole, so a crash never leaves a
+   * partial model behind.
+   *
+   * @param expectedSha256 when not null, the copy must have this SHA-256 (a cached copy that does
+   *     not is downloaded again; a download that does not fails)
+   */
+  public static Path cached(String uri, @Nullable String expectedSha256) throws IOException {
+    Path dir = cacheDirectory();
+    Files.createDirectories(dir);
+    String key = sha256(uri.getBytes(StandardCharsets.UTF_8)).substring(0, 16);
+    String base = uri.substring(uri.lastIndexOf('/') + 1).replaceAll("[^A-Za-z0-9._-]", "_");
+    Path target = dir.resolve(key + "-" + base);
+    if (Files.isRegularFile(target)
+        && (expectedSha256 == null || expectedSha256.equals(sha256(target)))) {
+      return target;
+    }
+    Path partial = Files.createTempFile(dir, key + "-", ".part");
     try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+      MessageDigest digest = newSha256();
+      try (InputStream in = new DigestInputStream(open(uri), digest)) {
+        Files.copy(in, partial, StandardCopyOption.REPLACE_EXISTING);
+      }
+      String actual = HexFormat.of().formatHex(digest.digest());
+      if (expectedSha256 != null && !expectedSha256.equals(actual)) {
+        throw new IOException(
+            uri
+                + " has SHA-256 "
+                + actual
+                + " but "
+                + expectedSha256
+                + " was expected: the file changed since the job was launched.");
+      }
+      Files.move(
+          partial, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      LOG.info("Downloaded {} ({} bytes) to the model cache: {}", uri, Files.size(target), target);
+      return target;
+    } finally {
+      Files.deleteIfExists(partial);
+    }
+  }
+
+  /** Lower-case hex SHA-256 of a file's contents. */
+  public static String sha256(Path file) throws IOException {
+    MessageDigest digest = newSha256();
+    try (InputStream in = new DigestInputStream(Files.newInputStream(file), digest)) {
+      in.transferTo(java.io.OutputStream.nullOutputStream());
+    }
+    return HexFormat.of().formatHex(digest.digest());
+  }
+
+  private static MessageDigest newSha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** Lower-case hex SHA-256 of {@code bytes}. */
+  public static String sha256(byte[] bytes) {
+    return HexFormat.of().formatHex(newSha256().digest(bytes));
   }
 
   /** The file name of {@code uri} without directories and extension: a default model name. */

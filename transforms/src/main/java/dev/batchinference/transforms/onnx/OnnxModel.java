@@ -22,6 +22,7 @@ import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -50,7 +51,10 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     String uri = handler.modelUri();
     byte[] bytes;
     try {
-      bytes = ModelFiles.readAll(uri);
+      bytes =
+          ModelFiles.isLocal(uri) || uri.startsWith(ModelFiles.CLASSPATH_PREFIX)
+              ? ModelFiles.readAll(uri)
+              : Files.readAllBytes(ModelFiles.cached(uri, handler.expectedSha256()));
     } catch (IOException e) {
       throw new IllegalArgumentException(
           "Cannot read the model at " + uri + ": " + e.getMessage() + ". Check --model.", e);

@@ -89,6 +89,15 @@ public final class RunStats implements Serializable {
     return combine(RunStats::addFailure);
   }
 
+  /**
+   * Takes back predictions that a sink refused (they are failures of stage {@code write} now, and
+   * are counted by {@link #ofFailures()} too), so that records read = predictions + failures still
+   * holds.
+   */
+  public static Combine.CombineFn<Failure, RunStats, RunStats> ofUnwrittenPredictions() {
+    return combine((stats, failure) -> stats.predicted--);
+  }
+
   /** Counts model runs, their sizes, weights and latencies. */
   public static Combine.CombineFn<BatchStats, RunStats, RunStats> ofBatches() {
     return combine(RunStats::addBatch);

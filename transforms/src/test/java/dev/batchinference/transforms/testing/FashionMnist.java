@@ -243,6 +243,46 @@ public final class FashionMnist {
     }
   }
 
+  /** The Avro schema of {@link #writeParquet}: {@code id}, {@code label}, {@code features}. */
+  public static final org.apache.avro.Schema PARQUET_SCHEMA =
+      org.apache.avro.SchemaBuilder.record("image")
+          .fields()
+          .requiredString("id")
+          .requiredString("label")
+          .name("features")
+          .type()
+          .array()
+          .items()
+          .floatType()
+          .noDefault()
+          .endRecord();
+
+  /**
+   * Writes a Parquet file with columns {@code id}, {@code label} and {@code features} (the 784
+   * pixels as a list of floats), one row per image, with parquet-avro directly.
+   */
+  public static void writeParquet(Path file, Dataset data, String idPrefix) {
+    try {
+      createParent(file);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file, e);
+    }
+    List<org.apache.avro.generic.GenericRecord> rows = new java.util.ArrayList<>();
+    for (int i = 0; i < data.size(); i++) {
+      List<Float> pixels = new java.util.ArrayList<>(PIXELS);
+      for (float v : data.images()[i]) {
+        pixels.add(v);
+      }
+      rows.add(
+          new org.apache.avro.generic.GenericRecordBuilder(PARQUET_SCHEMA)
+              .set("id", idPrefix + i)
+              .set("label", LABELS.get(data.labels()[i]))
+              .set("features", pixels)
+              .build());
+    }
+    ParquetFiles.write(file, PARQUET_SCHEMA, rows);
+  }
+
   /**
    * Writes a CSV file with header {@code id,label,px000,...,px783} and one row per image, numbers
    * formatted as in {@link #writeJsonLines}.

@@ -1,0 +1,56 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.pipelines.BatchInferenceOptions.OutputFormat;
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.io.FailureRows;
+import dev.batchinference.transforms.io.JsonLines;
+import dev.batchinference.transforms.io.WriteParquet;
+import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PDone;
+import org.apache.beam.sdk.values.Row;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * Writes failures, the dead letter, where the options say: a BigQuery table ({@code
+ * --failuresTable}), or files in the output directory, {@code failures-*.jsonl} or {@code
+ * failures-*.parquet}.
+ */
+final class WriteFailures extends PTransform<PCollection<Failure>, PDone> {
+
+  private final BatchInferenceOptions options;
+  private final String outputDir;
+
+  WriteFailures(BatchInferenceOptions options, String outputDir) {
+    this.options = options;
+    this.outputDir = outputDir;
+  }
+
+  @Override
+  public PDone expand(PCollection<Failure> failures) {
+    String table = options.getFailuresTable();
+    if (table != null && !table.isEmpty()) {
+      toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
+    } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
+      toRows(failures)
+          .apply(
+              "WriteParquet",
+              WriteParquet.to(outputDir, BatchInference.FAILURES)
+                  .withNumShards(options.getSingleOutputFile() ? 1 : 0));
+    } else {
+      failures
+          .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
+          .apply(
+              "WriteJsonLines",
+              WritePredictions.jsonLines(options, outputDir, BatchInference.FAILURES));
+    }
+    return PDone.in(failures.getPipeline());
+  }
+
+  private static PCollection<Row> toRows(PCollection<Failure> failures) {
+    return failures
+        .apply("ToRows", MapElements.into(TypeDescriptors.rows()).via(FailureRows.of()))
+        .setRowSchema(FailureRows.SCHEMA);
+  }
+}

@@ -1,0 +1,266 @@
+package dev.batchinference.pipelines;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.closeTo;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.is;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.api.services.bigquery.model.Table;
+import com.google.api.services.bigquery.model.TableFieldSchema;
+import com.google.api.services.bigquery.model.TableReference;
+import com.google.api.services.bigquery.model.TableRow;
+import com.google.api.services.bigquery.model.TableSchema;
+import dev.batchinference.pipelines.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.transforms.testing.FashionMnist;
+import dev.batchinference.transforms.testing.Fortunes;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.TypedRead;
+import org.apache.beam.sdk.io.gcp.testing.FakeBigQueryServices;
+import org.apache.beam.sdk.io.gcp.testing.FakeDatasetService;
+import org.apache.beam.sdk.io.gcp.testing.FakeJobService;
+import org.apache.beam.sdk.testing.TestPipeline;
+import org.junit.Before;
+import org.junit.BeforeClass;
+import org.junit.ClassRule;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/**
+ * Jobs that read and write BigQuery, against Beam's own BigQuery fakes: input tables read through
+ * an export job, predictions, failures and summaries written by load jobs and by the Storage Write
+ * API (which runs Beam's real conversion of each row to the table's schema).
+ */
+@RunWith(JUnit4.class)
+public class BigQueryJobTest {
+
+  private static final String PROJECT = "test-project";
+  private static final String DATASET = "nightly";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @ClassRule public static final TemporaryFolder TMP = new TemporaryFolder();
+  @Rule public final transient TestPipeline pipeline = TestPipeline.create();
+
+  private static List<Fortunes.Fortune> fortunes;
+  private FakeDatasetService datasets;
+  private FakeBigQueryServices services;
+
+  @BeforeClass
+  public static void loadFortunes() {
+    fortunes = Fortunes.load(40);
+  }
+
+  @Before
+  public void setUpFakes() throws Exception {
+    FakeDatasetService.setUp();
+    FakeJobService.setUp();
+    datasets = new FakeDatasetService();
+    datasets.createDataset(PROJECT, DATASET, "US", "", null);
+    services =
+        new FakeBigQueryServices()
+            .withDatasetService(datasets)
+            .withJobService(new FakeJobService());
+  }
+
+  /** Fortunes as an input table, plus rows that must fail: no text, no id. */
+  private String fortuneTable() throws Exception {
+    TableReference ref =
+        new TableReference().setProjectId(PROJECT).setDatasetId(DATASET).setTableId("fortunes");
+    datasets.createTable(
+        new Table()
+            .setTableReference(ref)
+            .setSchema(
+                new TableSchema()
+                    .setFields(
+                        List.of(
+                            new TableFieldSchema().setName("id").setType("STRING"),
+                            new TableFieldSchema().setName("category").setType("STRING"),
+                            new TableFieldSchema().setName("length").setType("INTEGER"),
+                            new TableFieldSchema().setName("text").setType("STRING")))));
+    List<TableRow> rows = new ArrayList<>();
+    for (Fortunes.Fortune f : fortunes) {
+      rows.add(
+          new TableRow()
+              .set("id", f.id())
+              .set("category", f.category())
+              .set("length", (long) f.text().length())
+              .set("text", f.text()));
+    }
+    // Beam's fake export writes every column; real BigQuery would write NULLs for missing ones.
+    rows.add(
+        new TableRow()
+            .set("id", "no-text")
+            .set("category", "broken")
+            .set("length", 0L)
+            .set("text", null));
+    rows.add(
+        new TableRow()
+            .set("id", null)
+            .set("category", "broken")
+            .set("length", 19L)
+            .set("text", "a row without an id"));
+    datasets.insertAll(ref, rows, null);
+    return PROJECT + ":" + DATASET + ".fortunes";
+  }
+
+  private BatchInferenceOptions options(Path out) {
+    BatchInferenceOptions options = pipeline.getOptions().as(BatchInferenceOptions.class);
+    options.setBigQueryServices(services);
+    options.setBigQueryReadMethod(TypedRead.Method.EXPORT);
+    options.setTempLocation(TMP.getRoot().getAbsolutePath());
+    options.setOutput(out.toString());
+    options.as(org.apache.beam.sdk.extensions.gcp.options.GcpOptions.class).setProject(PROJECT);
+    return options;
+  }
+
+  /**
+   * Every test writes tables of its own names: Beam's BigQuery sinks remember, per JVM, which
+   * tables they created, and the fakes are reset between tests.
+   */
+  private List<TableRow> rows(String table) throws Exception {
+    return datasets.getAllRows(PROJECT, DATASET, table);
+  }
+
+  @Test
+  public void embedsATableIntoTablesThroughTheStorageWriteApi() throws Exception {
+    BatchInferenceOptions options = options(TMP.newFolder("storage").toPath());
+    options.setInputTable(fortuneTable());
+    options.setCarryFields(List.of("category", "length"));
+    options.setOutputTable(PROJECT + ":" + DATASET + ".embeddings");
+    options.setFailuresTable(PROJECT + ":" + DATASET + ".failures");
+    options.setSummaryTable(PROJECT + ":" + DATASET + ".runs");
+    options.setBigQueryWriteMethod(TableWriteMethod.STORAGE_WRITE_API);
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+
+    // The table was created with the schema derived from the prediction and carried fields.
+    Table created =
+        datasets.getTable(
+            new TableReference()
+                .setProjectId(PROJECT)
+                .setDatasetId(DATASET)
+                .setTableId("embeddings"));
+    Map<String, TableFieldSchema> columns = new HashMap<>();
+    for (TableFieldSchema f : created.getSchema().getFields()) {
+      columns.put(f.getName(), f);
+    }
+    assertThat(columns.get("embedding").getMode(), equalTo("REPEATED"));
+    assertThat(columns.get("embedding").getType(), equalTo("FLOAT64"));
+    assertThat(columns.get("category").getType(), equalTo("STRING"));
+    assertThat(columns.get("model_sha256").getMode(), equalTo("REQUIRED"));
+
+    List<TableRow> predictions = rows("embeddings");
+    assertThat(predictions.size(), equalTo(fortunes.size()));
+    Map<String, Fortunes.Fortune> byId = new HashMap<>();
+    fortunes.forEach(f -> byId.put(f.id(), f));
+    for (TableRow row : predictions) {
+      Fortunes.Fortune f = byId.get((String) row.get("id"));
+      assertThat("a prediction per input row", f != null, is(true));
+      assertThat(row.get("category"), equalTo(f.category()));
+      assertThat(row.get("length"), equalTo(Integer.toString(f.text().length())));
+      assertThat(row.get("source"), equalTo("bigquery:" + PROJECT + ":" + DATASET + ".fortunes"));
+      List<?> embedding = (List<?>) row.get("embedding");
+      assertThat(embedding.size(), equalTo(384));
+      double norm = 0;
+      for (Object v : embedding) {
+        double d = Double.parseDouble(v.toString());
+        norm += d * d;
+      }
+      assertThat(Math.sqrt(norm), closeTo(1.0, 1e-3));
+    }
+
+    List<TableRow> failures = rows("failures");
+    assertThat(failures.size(), equalTo(2));
+    Map<String, TableRow> failureByMessage = new HashMap<>();
+    for (TableRow f : failures) {
+      failureByMessage.put((String) f.get("error"), f);
+    }
+    TableRow noText = failureByMessage.get("record has no 'text' field");
+    assertThat(noText.get("id"), equalTo("no-text"));
+    assertThat(noText.get("stage"), equalTo("preprocess"));
+    TableRow noId = failureByMessage.get("record has no id field 'id'");
+    assertThat(noId.get("stage"), equalTo("parse"));
+    assertThat((String) noId.get("input"), containsString("a row without an id"));
+
+    List<TableRow> runs = rows("runs");
+    assertThat(runs.size(), equalTo(1));
+    assertThat(runs.get(0).get("records_read"), equalTo(Long.toString(fortunes.size() + 2)));
+    assertThat(runs.get(0).get("nothing_lost"), equalTo(true));
+    JsonNode summary = JSON.readTree((String) runs.get(0).get("summary"));
+    assertThat(summary.get("input").asText(), equalTo("bigquery:" + options.getInputTable()));
+    assertThat(summary.get("predictions").asLong(), equalTo((long) fortunes.size()));
+  }
+
+  @Test
+  public void rowsTheStorageWriteApiRefusesBecomeWriteFailures() throws Exception {
+    datasets.setShouldFailRow(
+        (Function<TableRow, Boolean> & Serializable) row -> "computers-3".equals(row.get("id")));
+    Path out = TMP.newFolder("refused").toPath();
+    BatchInferenceOptions options = options(out);
+    options.setInputTable(fortuneTable());
+    options.setOutputTable(PROJECT + ":" + DATASET + ".refused");
+    options.setBigQueryWriteMethod(TableWriteMethod.STORAGE_WRITE_API);
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+
+    assertThat(rows("refused").size(), equalTo(fortunes.size() - 1));
+    JobOutputs outputs = JobOutputs.read(out);
+    Map<String, JsonNode> failures = outputs.failuresByKey();
+    assertThat(failures.size(), equalTo(3));
+    JsonNode refused = failures.get("computers-3");
+    assertThat(refused.get("stage").asText(), equalTo("write"));
+    assertThat(refused.get("error").asText(), containsString("refused the row"));
+    assertThat(outputs.summary.get("predictions").asLong(), equalTo(fortunes.size() - 1L));
+    assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
+  }
+
+  @Test
+  public void classifiesIntoATableByLoadJobsAndTruncatesOnRerun() throws Exception {
+    FashionMnist.Dataset images = FashionMnist.load(false, 120);
+    Path dir = TMP.newFolder("classify").toPath();
+    Path model = FashionMnist.trainedClassifier(dir, 2000);
+    Path input = dir.resolve("images.jsonl");
+    FashionMnist.writeJsonLines(input, images, "img");
+
+    for (int run = 0; run < 2; run++) {
+      TestPipeline p =
+          run == 0 ? pipeline : TestPipeline.create().enableAbandonedNodeEnforcement(false);
+      BatchInferenceOptions options = p.getOptions().as(BatchInferenceOptions.class);
+      options.setBigQueryServices(services);
+      options.setTempLocation(TMP.getRoot().getAbsolutePath());
+      options.setOutput(dir.resolve("out" + run).toString());
+      options.as(org.apache.beam.sdk.extensions.gcp.options.GcpOptions.class).setProject(PROJECT);
+      options.setTask(BatchInferenceOptions.Task.CLASSIFY);
+      options.setModel(model.toString());
+      options.setLabels(FashionMnist.writeLabels(dir.resolve("labels.txt")).toString());
+      options.setInput(input.toString());
+      options.setOutputTable(PROJECT + ":" + DATASET + ".classes");
+      options.setBigQueryWriteMethod(TableWriteMethod.FILE_LOADS);
+      options.setWriteDisposition(BigQueryIO.Write.WriteDisposition.WRITE_TRUNCATE);
+      BatchInference.build(p, options);
+      p.run().waitUntilFinish();
+    }
+
+    List<TableRow> classes = rows("classes");
+    assertThat("the second run replaced the first", classes.size(), equalTo(120));
+    for (TableRow row : classes) {
+      List<?> topK = (List<?>) row.get("top_k");
+      assertThat(topK.size(), equalTo(3));
+      Map<?, ?> best = (Map<?, ?>) topK.get(0);
+      assertThat(best.get("label"), equalTo(row.get("label")));
+      assertThat(FashionMnist.LABELS.contains((String) row.get("label")), is(true));
+    }
+  }
+}

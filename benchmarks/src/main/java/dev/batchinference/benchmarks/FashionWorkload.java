@@ -207,7 +207,7 @@ final class FashionWorkload {
             "--task=CLASSIFY",
             "--input=" + pipelineDir.toAbsolutePath() + "/*.jsonl",
             "--model=" + model.toAbsolutePath(),
-            "--labels=" + labels.toAbsolutePath(),
+            "--classLabels=" + labels.toAbsolutePath(),
             "--batchSize=" + s.fashionBatch,
             "--intraOpThreads=" + s.threads);
     if (s.pipelineWarmup && !PipelineRun.warmedUp) {

@@ -227,9 +227,9 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   @Description(
       "CLASSIFY: file of class names, one per line, in the order of the model's output columns.")
-  String getLabels();
+  String getClassLabels();
 
-  void setLabels(String value);
+  void setClassLabels(String value);
 
   @Description("CLASSIFY: how many of the best classes each prediction lists.")
   @Default.Integer(3)

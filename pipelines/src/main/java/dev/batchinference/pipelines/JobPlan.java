@@ -257,8 +257,8 @@ final class JobPlan {
         if (options.getOutputs() != null && !options.getOutputs().isEmpty()) {
           scores = scores.withOutput(options.getOutputs().get(0));
         }
-        if (options.getLabels() != null && !options.getLabels().isEmpty()) {
-          scores = scores.withLabels(readLabels(options.getLabels()));
+        if (options.getClassLabels() != null && !options.getClassLabels().isEmpty()) {
+          scores = scores.withLabels(readLabels(options.getClassLabels()));
         }
         return scores;
       default:
@@ -275,12 +275,13 @@ final class JobPlan {
               .filter(s -> !s.isEmpty())
               .collect(Collectors.toList());
       if (labels.isEmpty()) {
-        throw new InvalidJobException("The labels file " + uri + " is empty. Check --labels.");
+        throw new InvalidJobException("The labels file " + uri + " is empty. Check --classLabels.");
       }
       return labels;
     } catch (IOException e) {
       throw new InvalidJobException(
-          "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check --labels.", e);
+          "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check --classLabels.",
+          e);
     }
   }
 

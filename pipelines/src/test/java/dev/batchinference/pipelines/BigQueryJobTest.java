@@ -244,7 +244,7 @@ public class BigQueryJobTest {
       options.as(org.apache.beam.sdk.extensions.gcp.options.GcpOptions.class).setProject(PROJECT);
       options.setTask(BatchInferenceOptions.Task.CLASSIFY);
       options.setModel(model.toString());
-      options.setLabels(FashionMnist.writeLabels(dir.resolve("labels.txt")).toString());
+      options.setClassLabels(FashionMnist.writeLabels(dir.resolve("labels.txt")).toString());
       options.setInput(input.toString());
       options.setOutputTable(PROJECT + ":" + DATASET + ".classes");
       options.setBigQueryWriteMethod(TableWriteMethod.FILE_LOADS);

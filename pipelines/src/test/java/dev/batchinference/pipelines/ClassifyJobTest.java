@@ -63,7 +63,7 @@ public class ClassifyJobTest {
     BatchInferenceOptions options = pipeline.getOptions().as(BatchInferenceOptions.class);
     options.setTask(BatchInferenceOptions.Task.CLASSIFY);
     options.setModel(model.toString());
-    options.setLabels(labels.toString());
+    options.setClassLabels(labels.toString());
     options.setInput(input.toString());
     options.setOutput(out.toString());
     options.setBatchSize(64);
@@ -129,7 +129,7 @@ public class ClassifyJobTest {
     BatchInferenceOptions jsonOptions = second.getOptions().as(BatchInferenceOptions.class);
     jsonOptions.setTask(BatchInferenceOptions.Task.CLASSIFY);
     jsonOptions.setModel(model.toString());
-    jsonOptions.setLabels(labels.toString());
+    jsonOptions.setClassLabels(labels.toString());
     jsonOptions.setInput(jsonl.toString());
     jsonOptions.setOutput(outJson.toString());
     BatchInference.build(second, jsonOptions);

@@ -63,6 +63,24 @@ public class CommandLineTest {
   }
 
   @Test
+  public void withoutWaitingItReturnsOnceSubmitted() throws Exception {
+    Path input = TMP.newFile("nowait.jsonl").toPath();
+    Files.writeString(input, "{\"id\":\"a\",\"text\":\"hello\"}\n");
+    Path output = TMP.newFolder("nowait-out").toPath();
+    int status =
+        run(
+            "--input=" + input,
+            "--output=" + output,
+            "--waitUntilFinish=false",
+            "--progress=false");
+    assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
+    String said = out.toString(StandardCharsets.UTF_8);
+    assertThat(said, containsString("Submitted to DirectRunner"));
+    assertThat(said, containsString("Not waiting for it to finish"));
+    assertThat(said, containsString(output.resolve("summary.json").toString()));
+  }
+
+  @Test
   public void anUnknownOptionExitsWithTwo() {
     assertThat(run("--batchSiz=3"), equalTo(2));
     assertThat(err.toString(StandardCharsets.UTF_8), containsString("--help"));

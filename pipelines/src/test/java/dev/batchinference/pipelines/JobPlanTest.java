@@ -125,7 +125,7 @@ public class JobPlanTest {
     Path labels = TMP.newFile("three-labels.txt").toPath();
     Files.writeString(labels, "a\nb\nc\n");
     String message =
-        failure(options("--task=CLASSIFY", "--model=" + classifier, "--labels=" + labels));
+        failure(options("--task=CLASSIFY", "--model=" + classifier, "--classLabels=" + labels));
     assertThat(
         message,
         containsString("The labels list has 3 names but model output 'output' has 10 classes"));

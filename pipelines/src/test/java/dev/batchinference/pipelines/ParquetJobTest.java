@@ -56,7 +56,7 @@ public class ParquetJobTest {
     BatchInferenceOptions options = pipeline.getOptions().as(BatchInferenceOptions.class);
     options.setTask(BatchInferenceOptions.Task.CLASSIFY);
     options.setModel(model.toString());
-    options.setLabels(labels.toString());
+    options.setClassLabels(labels.toString());
     options.setInput(input);
     options.setInputFormat(ReadRecords.Format.PARQUET);
     options.setOutputFormat(OutputFormat.PARQUET);

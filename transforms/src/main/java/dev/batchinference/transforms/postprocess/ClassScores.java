@@ -158,7 +158,7 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
               + name
               + "' has "
               + classes
-              + " classes. Check --labels.");
+              + " classes. Check --classLabels.");
     }
   }
 }

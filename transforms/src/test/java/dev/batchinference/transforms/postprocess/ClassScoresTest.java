@@ -152,7 +152,7 @@ public class ClassScoresTest {
     assertThat(
         count.getMessage(),
         equalTo(
-            "The labels list has 3 names but model output 'output' has 10 classes. Check --labels."));
+            "The labels list has 3 names but model output 'output' has 10 classes. Check --classLabels."));
     IllegalArgumentException output =
         assertThrows(
             IllegalArgumentException.class,

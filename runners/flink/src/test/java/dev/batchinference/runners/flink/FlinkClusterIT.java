@@ -109,7 +109,7 @@ public class FlinkClusterIT {
     return List.of(
         "--task=CLASSIFY",
         "--model=" + model,
-        "--labels=" + labels,
+        "--classLabels=" + labels,
         "--input=" + images,
         "--output=" + out,
         "--batchSize=64",

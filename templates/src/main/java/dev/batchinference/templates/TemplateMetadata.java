@@ -1,0 +1,172 @@
+package dev.batchinference.templates;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.BatchInferenceOptions;
+import java.io.IOException;
+import java.lang.reflect.Method;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import org.apache.beam.sdk.options.Default;
+import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.Hidden;
+
+/**
+ * The Flex Template's metadata ({@code templates/metadata.json}): one parameter per option of
+ * {@link BatchInferenceOptions}, its help text from the option's description and default, and a
+ * type and validation regex from the option's Java type. Dataflow's own options (region, workers,
+ * machine type, service account) are not parameters: {@code gcloud dataflow flex-template run}
+ * takes them as flags.
+ *
+ * <p>{@code mvn -q -pl templates exec:java} rewrites the file; a test fails when it is stale.
+ */
+public final class TemplateMetadata {
+
+  static final String NAME = "batch-inference";
+  static final String DESCRIPTION =
+      "Scores a bounded dataset (JSON Lines, CSV or Parquet files in Cloud Storage, or a BigQuery"
+          + " table or query) with an ONNX model in accelerator-sized batches, and writes each"
+          + " record's prediction, joined with its id, to files or BigQuery. Records that fail go"
+          + " to a dead letter that keeps their input; a run summary checks that nothing was lost.";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private TemplateMetadata() {}
+
+  public static void main(String[] args) throws IOException {
+    Path target = Paths.get(args.length > 0 ? args[0] : "templates/metadata.json");
+    Files.writeString(target, render(), StandardCharsets.UTF_8);
+    System.out.println("Wrote " + target);
+  }
+
+  /** The metadata file's text. */
+  public static String render() throws IOException {
+    return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(metadata()) + "\n";
+  }
+
+  static ObjectNode metadata() {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("name", NAME);
+    root.put("description", DESCRIPTION);
+    root.put("streaming", false);
+    ArrayNode parameters = root.putArray("parameters");
+    for (Method getter : options()) {
+      parameters.add(parameter(getter));
+    }
+    return root;
+  }
+
+  /** The user-facing options: getters with a description that are not hidden, by name. */
+  static List<Method> options() {
+    return Arrays.stream(BatchInferenceOptions.class.getDeclaredMethods())
+        .filter(m -> m.getParameterCount() == 0 && m.getName().startsWith("get"))
+        .filter(m -> m.isAnnotationPresent(Description.class))
+        .filter(m -> !m.isAnnotationPresent(Hidden.class))
+        .sorted(Comparator.comparing(TemplateMetadata::propertyName))
+        .collect(Collectors.toList());
+  }
+
+  static String propertyName(Method getter) {
+    String name = getter.getName().substring(3);
+    return Character.toLowerCase(name.charAt(0)) + name.substring(1);
+  }
+
+  private static ObjectNode parameter(Method getter) {
+    String name = propertyName(getter);
+    ObjectNode p = JSON.createObjectNode();
+    p.put("name", name);
+    p.put("label", label(name));
+    String help = getter.getAnnotation(Description.class).value();
+    String defaultValue = defaultValue(getter);
+    if (defaultValue != null && !help.contains("Default")) {
+      help = help + " Default: " + defaultValue + ".";
+    }
+    p.put("helpText", help);
+    p.put("isOptional", true);
+    Class<?> type = getter.getReturnType();
+    if (type.isEnum()) {
+      p.put("paramType", "ENUM");
+      ArrayNode options = p.putArray("enumOptions");
+      for (Object constant : type.getEnumConstants()) {
+        options.addObject().put("value", ((Enum<?>) constant).name());
+      }
+      p.putArray("regexes")
+          .add(
+              "^("
+                  + Arrays.stream(type.getEnumConstants())
+                      .map(c -> ((Enum<?>) c).name())
+                      .collect(Collectors.joining("|"))
+                  + ")$");
+    } else if (type == boolean.class || type == Boolean.class) {
+      p.put("paramType", "BOOLEAN");
+      p.putArray("regexes").add("^(true|false)$");
+    } else if (type == int.class || type == long.class || type == Integer.class) {
+      p.put("paramType", "NUMBER");
+      p.putArray("regexes").add("^[0-9]+$");
+    } else if (type == List.class) {
+      p.put("paramType", "TEXT");
+      p.putArray("regexes")
+          .add(isListOf(getter, Long.class) ? "^[0-9]+(,[0-9]+)*$" : "^[^,]+(,[^,]+)*$");
+    } else if (name.endsWith("Table")) {
+      p.put("paramType", "BIGQUERY_TABLE");
+      p.putArray("regexes").add("^([^:.]+[:.])?[^:.]+[.][^:.]+$");
+    } else if (name.equals("output")) {
+      p.put("paramType", "GCS_WRITE_FOLDER");
+      p.putArray("regexes").add("^gs://[^/]+(/.*)?$");
+    } else if (name.equals("input")) {
+      p.put("paramType", "TEXT");
+      p.putArray("regexes").add("^gs://[^/]+/.+$");
+    } else if (name.equals("model") || name.equals("tokenizer") || name.equals("classLabels")) {
+      p.put("paramType", "TEXT");
+      p.putArray("regexes").add("^(gs://[^/]+/|classpath:).+$");
+    } else {
+      p.put("paramType", "TEXT");
+    }
+    return p;
+  }
+
+  private static boolean isListOf(Method getter, Class<?> element) {
+    Type t = getter.getGenericReturnType();
+    return t instanceof ParameterizedType
+        && ((ParameterizedType) t).getActualTypeArguments()[0] == element;
+  }
+
+  /** "inputTable" to "Input table", "bigQueryReadMethod" to "BigQuery read method". */
+  static String label(String name) {
+    String words =
+        name.replaceAll("([a-z0-9])([A-Z])", "$1 $2")
+            .toLowerCase(Locale.ROOT)
+            .replace("big query", "BigQuery")
+            .replace("cuda", "CUDA");
+    return Character.toUpperCase(words.charAt(0)) + words.substring(1);
+  }
+
+  private static String defaultValue(Method getter) {
+    if (getter.isAnnotationPresent(Default.String.class)) {
+      return getter.getAnnotation(Default.String.class).value();
+    }
+    if (getter.isAnnotationPresent(Default.Enum.class)) {
+      return getter.getAnnotation(Default.Enum.class).value();
+    }
+    if (getter.isAnnotationPresent(Default.Integer.class)) {
+      return Integer.toString(getter.getAnnotation(Default.Integer.class).value());
+    }
+    if (getter.isAnnotationPresent(Default.Long.class)) {
+      return Long.toString(getter.getAnnotation(Default.Long.class).value());
+    }
+    if (getter.isAnnotationPresent(Default.Boolean.class)) {
+      return Boolean.toString(getter.getAnnotation(Default.Boolean.class).value());
+    }
+    return null;
+  }
+}

@@ -8,6 +8,8 @@ import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.api.services.bigquery.model.JobStatistics;
+import com.google.api.services.bigquery.model.JobStatistics2;
 import com.google.api.services.bigquery.model.Table;
 import com.google.api.services.bigquery.model.TableFieldSchema;
 import com.google.api.services.bigquery.model.TableReference;
@@ -55,6 +57,7 @@ public class BigQueryJobTest {
 
   private static List<Fortunes.Fortune> fortunes;
   private FakeDatasetService datasets;
+  private FakeJobService jobs;
   private FakeBigQueryServices services;
 
   @BeforeClass
@@ -68,10 +71,8 @@ public class BigQueryJobTest {
     FakeJobService.setUp();
     datasets = new FakeDatasetService();
     datasets.createDataset(PROJECT, DATASET, "US", "", null);
-    services =
-        new FakeBigQueryServices()
-            .withDatasetService(datasets)
-            .withJobService(new FakeJobService());
+    jobs = new FakeJobService();
+    services = new FakeBigQueryServices().withDatasetService(datasets).withJobService(jobs);
   }
 
   /** Fortunes as an input table, plus rows that must fail: no text, no id. */
@@ -201,6 +202,44 @@ public class BigQueryJobTest {
     JsonNode summary = JSON.readTree((String) runs.get(0).get("summary"));
     assertThat(summary.get("input").asText(), equalTo("bigquery:" + options.getInputTable()));
     assertThat(summary.get("predictions").asLong(), equalTo((long) fortunes.size()));
+  }
+
+  @Test
+  public void embedsTheResultOfAQuery() throws Exception {
+    fortuneTable();
+    TableReference ref =
+        new TableReference().setProjectId(PROJECT).setDatasetId(DATASET).setTableId("fortunes");
+    List<TableRow> selected = new ArrayList<>();
+    for (TableRow row : rows("fortunes")) {
+      if ("computers".equals(row.get("category"))) {
+        selected.add(row);
+      }
+    }
+    // Beam's fake runs no SQL: the query text encodes its result, and its dry run is expected.
+    String query = FakeBigQueryServices.encodeQueryResult(datasets.getTable(ref), selected);
+    jobs.expectDryRunQuery(
+        PROJECT,
+        query,
+        new JobStatistics()
+            .setQuery(
+                new JobStatistics2()
+                    .setTotalBytesProcessed(100L)
+                    .setReferencedTables(List.of(ref))));
+    Path out = TMP.newFolder("query").toPath();
+    BatchInferenceOptions options = options(out);
+    options.setInputQuery(query);
+    options.setCarryFields(List.of("category"));
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+
+    JobOutputs outputs = JobOutputs.read(out);
+    assertThat(outputs.predictions.size(), equalTo(selected.size()));
+    for (JsonNode p : outputs.predictions) {
+      assertThat(p.get("category").asText(), equalTo("computers"));
+      assertThat(p.get("source").asText(), equalTo("bigquery:query"));
+    }
+    assertThat(outputs.summary.get("input").asText(), equalTo("bigquery:query"));
+    assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
   }
 
   @Test

@@ -75,6 +75,29 @@ public class JobPlanTest {
   }
 
   @Test
+  public void bigQueryInputTakesATableOrAQueryAndAnIdColumn() throws Exception {
+    assertThat(
+        failure(options("--inputTable=my-project:nightly.docs", "--inputQuery=SELECT 1")),
+        containsString("--inputTable and --inputQuery are both set"));
+    assertThat(
+        failure(options("--inputTable=just-a-name")),
+        containsString("--inputTable=just-a-name is not a table"));
+    assertThat(
+        failure(options("--inputTable=my-project:nightly.docs", "--idField=")),
+        containsString("set --idField to a column"));
+  }
+
+  @Test
+  public void tablesAreCheckedBeforeReading() throws Exception {
+    assertThat(
+        failure(options("--outputTable=nodataset")),
+        containsString("--outputTable=nodataset is not a table"));
+    String loads = failure(options("--outputTable=my-project:nightly.out", "--output=" + TMP.newFolder("local")));
+    assertThat(loads, containsString("FILE_LOADS stages load files in Cloud Storage"));
+    assertThat(loads, containsString("--tempLocation=gs://"));
+  }
+
+  @Test
   public void inputThatMatchesNothing() throws Exception {
     String message = failure(options("--input=/nonexistent/dir/*.jsonl"));
     assertThat(message, containsString("--input=/nonexistent/dir/*.jsonl matches no file"));

@@ -18,7 +18,7 @@ import org.apache.parquet.io.SeekableInputStream;
  * A Parquet file read through Beam's file systems (local, {@code gs://}), so that Parquet needs no
  * Hadoop file system: rows come back as Avro records in the file's own schema, in file order.
  */
-final class ParquetInput implements InputFile {
+public final class ParquetInput implements InputFile {
 
   private final FileIO.ReadableFile file;
 
@@ -42,7 +42,11 @@ final class ParquetInput implements InputFile {
 
   @Override
   public SeekableInputStream newStream() throws IOException {
-    SeekableByteChannel channel = file.openSeekable();
+    return stream(file.openSeekable());
+  }
+
+  /** Parquet's view of a seekable channel: reads, positions and seeks go to the channel. */
+  public static SeekableInputStream stream(SeekableByteChannel channel) {
     return new DelegatingSeekableInputStream(Channels.newInputStream(channel)) {
       @Override
       public long getPos() throws IOException {

@@ -32,6 +32,9 @@ public final class ModelFiles {
   /** Environment variable naming the local model cache directory. */
   public static final String CACHE_ENV = "BATCH_INFERENCE_MODEL_CACHE";
 
+  /** System property naming the local model cache directory; wins over {@link #CACHE_ENV}. */
+  public static final String CACHE_PROPERTY = "batchinference.modelCache";
+
   private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
 
   private ModelFiles() {}
@@ -99,11 +102,12 @@ public final class ModelFiles {
   }
 
   /**
-   * The local cache directory for remote model files: {@code $BATCH_INFERENCE_MODEL_CACHE}, else
-   * {@code batch-inference-models} in the temporary directory.
+   * The local cache directory for remote model files: {@code $BATCH_INFERENCE_MODEL_CACHE} (or the
+   * system property {@code batchinference.modelCache}), else {@code batch-inference-models} in the
+   * temporary directory.
    */
   public static Path cacheDirectory() {
-    String configured = System.getenv(CACHE_ENV);
+    String configured = System.getProperty(CACHE_PROPERTY, System.getenv(CACHE_ENV));
     return configured != null && !configured.isEmpty()
         ? Paths.get(configured)
         : Paths.get(System.getProperty("java.io.tmpdir"), "batch-inference-models");

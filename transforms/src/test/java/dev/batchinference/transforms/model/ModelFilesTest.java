@@ -24,6 +24,41 @@ public class ModelFilesTest {
   private static final String TOKENIZER = "classpath:all-minilm-l6-v2-q-tokenizer.json";
 
   @Test
+  public void remoteFilesAreCachedOnceAndCheckedAgainstTheirHash() throws Exception {
+    Path cache = tmp.newFolder("cache").toPath();
+    System.setProperty(ModelFiles.CACHE_PROPERTY, cache.toString());
+    try {
+      // The cache works the same for any URI it is given; GcsJobIT uses it with gs:// models.
+      byte[] content = ModelFiles.readAll(TOKENIZER);
+      String sha = ModelFiles.sha256(content);
+
+      Path first = ModelFiles.cached(TOKENIZER, sha);
+      assertThat(first.getParent(), equalTo(cache));
+      assertThat(Files.readAllBytes(first), equalTo(content));
+      long modified = Files.getLastModifiedTime(first).toMillis();
+      Thread.sleep(20);
+      assertThat("the second call finds it", ModelFiles.cached(TOKENIZER, sha), equalTo(first));
+      assertThat(Files.getLastModifiedTime(first).toMillis(), equalTo(modified));
+
+      // A cached copy that no longer matches the pinned hash is fetched again.
+      Files.write(first, new byte[] {9});
+      assertThat(Files.readAllBytes(ModelFiles.cached(TOKENIZER, sha)), equalTo(content));
+
+      // A source that does not have the pinned hash is refused, and nothing of it is kept.
+      Files.delete(first);
+      String other = ModelFiles.sha256(new byte[] {1});
+      java.io.IOException changed =
+          assertThrows(java.io.IOException.class, () -> ModelFiles.cached(TOKENIZER, other));
+      assertThat(changed.getMessage(), containsString(other + " was expected"));
+      try (java.util.stream.Stream<Path> left = Files.list(cache)) {
+        assertThat("no partial or wrong copy stays", left.count(), equalTo(0L));
+      }
+    } finally {
+      System.clearProperty(ModelFiles.CACHE_PROPERTY);
+    }
+  }
+
+  @Test
   public void readsLocalFilesAndClasspathResources() throws Exception {
     Path file = Files.writeString(tmp.newFile("model.bin").toPath(), "abc");
     assertThat(

@@ -1,10 +1,9 @@
 package dev.batchinference.transforms.testing;
 
+import dev.batchinference.transforms.io.ParquetInput;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -19,7 +18,6 @@ import org.apache.parquet.avro.AvroParquetWriter;
 import org.apache.parquet.hadoop.ParquetFileWriter;
 import org.apache.parquet.hadoop.ParquetReader;
 import org.apache.parquet.hadoop.ParquetWriter;
-import org.apache.parquet.io.DelegatingSeekableInputStream;
 import org.apache.parquet.io.InputFile;
 import org.apache.parquet.io.OutputFile;
 import org.apache.parquet.io.PositionOutputStream;
@@ -133,23 +131,7 @@ public final class ParquetFiles {
 
     @Override
     public SeekableInputStream newStream() throws IOException {
-      SeekableByteChannel channel = Files.newByteChannel(file, StandardOpenOption.READ);
-      return new DelegatingSeekableInputStream(java.nio.channels.Channels.newInputStream(channel)) {
-        @Override
-        public long getPos() throws IOException {
-          return channel.position();
-        }
-
-        @Override
-        public void seek(long newPos) throws IOException {
-          channel.position(newPos);
-        }
-
-        @Override
-        public int read(ByteBuffer buf) throws IOException {
-          return channel.read(buf);
-        }
-      };
+      return ParquetInput.stream(Files.newByteChannel(file, StandardOpenOption.READ));
     }
   }
 }

@@ -1,0 +1,90 @@
+package dev.batchinference.transforms.io;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.equalTo;
+
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.apache.avro.LogicalTypes;
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaBuilder;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.generic.GenericRecordBuilder;
+import org.apache.avro.util.Utf8;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/** Tests of {@link AvroJson}: rows as Parquet and BigQuery reads deliver them. */
+@RunWith(JUnit4.class)
+public class AvroJsonTest {
+
+  @Test
+  public void rendersEveryKindOfColumn() {
+    Schema timestamp = LogicalTypes.timestampMicros().addToSchema(Schema.create(Schema.Type.LONG));
+    Schema date = LogicalTypes.date().addToSchema(Schema.create(Schema.Type.INT));
+    Schema decimal = LogicalTypes.decimal(10, 2).addToSchema(Schema.create(Schema.Type.BYTES));
+    Schema inner = SchemaBuilder.record("inner").fields().requiredDouble("x").endRecord();
+    Schema schema =
+        SchemaBuilder.record("row")
+            .fields()
+            .requiredString("id")
+            .optionalLong("count")
+            .optionalString("missing")
+            .name("when")
+            .type(timestamp)
+            .noDefault()
+            .name("day")
+            .type(date)
+            .noDefault()
+            .name("price")
+            .type(decimal)
+            .noDefault()
+            .requiredBytes("blob")
+            .name("scores")
+            .type()
+            .array()
+            .items()
+            .floatType()
+            .noDefault()
+            .name("tags")
+            .type()
+            .map()
+            .values()
+            .intType()
+            .noDefault()
+            .name("nested")
+            .type(inner)
+            .noDefault()
+            .requiredBoolean("ok")
+            .endRecord();
+    GenericRecord row =
+        new GenericRecordBuilder(schema)
+            .set("id", new Utf8("r1"))
+            .set("count", 7L)
+            .set("missing", null)
+            .set("when", 1_700_000_000_123_456L)
+            .set("day", 19_000)
+            .set("price", ByteBuffer.wrap(new BigDecimal("12.34").unscaledValue().toByteArray()))
+            .set("blob", ByteBuffer.wrap("hi".getBytes(StandardCharsets.UTF_8)))
+            .set(
+                "scores",
+                new GenericData.Array<>(schema.getField("scores").schema(), List.of(0.5f, 1.5f)))
+            .set("tags", Map.of(new Utf8("a"), 1))
+            .set("nested", new GenericRecordBuilder(inner).set("x", 2.25).build())
+            .set("ok", true)
+            .build();
+
+    assertThat(
+        AvroJson.toJson(row).toString(),
+        equalTo(
+            "{\"id\":\"r1\",\"count\":7,\"missing\":null,"
+                + "\"when\":\"2023-11-14T22:13:20.123456Z\",\"day\":\"2022-01-08\","
+                + "\"price\":12.34,\"blob\":\"aGk=\",\"scores\":[0.5,1.5],\"tags\":{\"a\":1},"
+                + "\"nested\":{\"x\":2.25},\"ok\":true}"));
+  }
+}

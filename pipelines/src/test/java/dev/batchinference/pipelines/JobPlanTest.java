@@ -92,7 +92,9 @@ public class JobPlanTest {
     assertThat(
         failure(options("--outputTable=nodataset")),
         containsString("--outputTable=nodataset is not a table"));
-    String loads = failure(options("--outputTable=my-project:nightly.out", "--output=" + TMP.newFolder("local")));
+    String loads =
+        failure(
+            options("--outputTable=my-project:nightly.out", "--output=" + TMP.newFolder("local")));
     assertThat(loads, containsString("FILE_LOADS stages load files in Cloud Storage"));
     assertThat(loads, containsString("--tempLocation=gs://"));
   }

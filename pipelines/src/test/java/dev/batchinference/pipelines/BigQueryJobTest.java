@@ -16,6 +16,7 @@ import com.google.api.services.bigquery.model.TableReference;
 import com.google.api.services.bigquery.model.TableRow;
 import com.google.api.services.bigquery.model.TableSchema;
 import dev.batchinference.pipelines.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.testing.FakeStorageReads;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.io.Serializable;
@@ -42,8 +43,9 @@ import org.junit.runners.JUnit4;
 
 /**
  * Jobs that read and write BigQuery, against Beam's own BigQuery fakes: input tables read through
- * an export job, predictions, failures and summaries written by load jobs and by the Storage Write
- * API (which runs Beam's real conversion of each row to the table's schema).
+ * the Storage Read API (a fake of it: Beam has none), an export job or a query, predictions,
+ * failures and summaries written by load jobs and by the Storage Write API (which runs Beam's real
+ * conversion of each row to the table's schema).
  */
 @RunWith(JUnit4.class)
 public class BigQueryJobTest {
@@ -62,7 +64,7 @@ public class BigQueryJobTest {
 
   @BeforeClass
   public static void loadFortunes() {
-    fortunes = Fortunes.load(40);
+    fortunes = Fortunes.load(6);
   }
 
   @Before
@@ -82,6 +84,7 @@ public class BigQueryJobTest {
     datasets.createTable(
         new Table()
             .setTableReference(ref)
+            .setNumBytes(1L << 20)
             .setSchema(
                 new TableSchema()
                     .setFields(
@@ -202,6 +205,48 @@ public class BigQueryJobTest {
     JsonNode summary = JSON.readTree((String) runs.get(0).get("summary"));
     assertThat(summary.get("input").asText(), equalTo("bigquery:" + options.getInputTable()));
     assertThat(summary.get("predictions").asLong(), equalTo((long) fortunes.size()));
+  }
+
+  @Test
+  public void readsATableThroughTheStorageReadApiByDefault() throws Exception {
+    String table = fortuneTable();
+    org.apache.avro.Schema avro =
+        org.apache.avro.SchemaBuilder.record("fortunes")
+            .fields()
+            .optionalString("id")
+            .optionalString("category")
+            .optionalLong("length")
+            .optionalString("text")
+            .endRecord();
+    List<org.apache.avro.generic.GenericRecord> records = new ArrayList<>();
+    for (TableRow row : rows("fortunes")) {
+      records.add(
+          new org.apache.avro.generic.GenericRecordBuilder(avro)
+              .set("id", row.get("id"))
+              .set("category", row.get("category"))
+              .set("length", row.get("length"))
+              .set("text", row.get("text"))
+              .build());
+    }
+    services = services.withStorageClient(new FakeStorageReads(avro, records));
+    int sessionsBefore = FakeStorageReads.sessionsCreated();
+    Path out = TMP.newFolder("direct").toPath();
+    BatchInferenceOptions options = options(out);
+    options.setBigQueryReadMethod(TypedRead.Method.DIRECT_READ);
+    options.setInputTable(table);
+    options.setCarryFields(List.of("category", "length"));
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+
+    assertThat(FakeStorageReads.sessionsCreated(), equalTo(sessionsBefore + 1));
+    JobOutputs outputs = JobOutputs.read(out);
+    assertThat(outputs.predictions.size(), equalTo(fortunes.size()));
+    Map<String, JsonNode> byId = outputs.predictionsById();
+    Fortunes.Fortune first = fortunes.get(0);
+    assertThat(byId.get(first.id()).get("category").asText(), equalTo(first.category()));
+    assertThat(byId.get(first.id()).get("length").asLong(), equalTo((long) first.text().length()));
+    assertThat(outputs.failures.size(), equalTo(2));
+    assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
   }
 
   @Test

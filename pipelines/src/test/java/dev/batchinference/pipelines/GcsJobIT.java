@@ -72,7 +72,7 @@ public class GcsJobIT {
     }
     FileSystems.setDefaultPipelineOptions(options());
 
-    fortunes = Fortunes.load(25);
+    fortunes = Fortunes.load(8);
     Path local = TMP.getRoot().toPath();
     // Two input files, so the pattern matches more than one object.
     Fortunes.writeJsonLines(local.resolve("a.jsonl"), fortunes.subList(0, fortunes.size() / 2));

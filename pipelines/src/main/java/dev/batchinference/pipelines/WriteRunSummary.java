@@ -96,6 +96,10 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
       histogram.put(Long.toString(e.getKey()), e.getValue());
     }
     s.put("batch_weight_total", stats.batchWeight());
+    s.put("memory_backoffs", stats.memoryBackoffs());
+    if (stats.memoryBackoffs() > 0) {
+      s.put("batch_size_lowered_to", stats.lowestBackoffLimit());
+    }
     ObjectNode latency = s.putObject("inference_batch_latency_ms");
     latency.put("p50", round(stats.latencyQuantileMicros(0.50) / 1000.0));
     latency.put("p95", round(stats.latencyQuantileMicros(0.95) / 1000.0));

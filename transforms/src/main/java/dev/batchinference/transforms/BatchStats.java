@@ -8,21 +8,41 @@ import org.apache.beam.sdk.coders.AtomicCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
-/** One model run: how many records, their total weight, and how long the run took. */
+/**
+ * One model run: how many records, their total weight, and how long the run took. Or, from {@link
+ * #memoryBackoff}, the event of a worker lowering its batch size after running out of memory.
+ */
 public final class BatchStats implements Serializable {
 
   private final long size;
   private final long weight;
   private final long latencyMicros;
+  private final long backoffLimit;
 
-  private BatchStats(long size, long weight, long latencyMicros) {
+  private BatchStats(long size, long weight, long latencyMicros, long backoffLimit) {
     this.size = size;
     this.weight = weight;
     this.latencyMicros = latencyMicros;
+    this.backoffLimit = backoffLimit;
   }
 
   public static BatchStats of(long size, long weight, long latencyMicros) {
-    return new BatchStats(size, weight, latencyMicros);
+    return new BatchStats(size, weight, latencyMicros, 0);
+  }
+
+  /** A worker ran out of memory and now runs at most {@code newLimit} records per batch. */
+  public static BatchStats memoryBackoff(long newLimit) {
+    return new BatchStats(0, 0, 0, newLimit);
+  }
+
+  /** Whether this is a memory back-off event rather than a model run. */
+  public boolean isMemoryBackoff() {
+    return backoffLimit > 0;
+  }
+
+  /** The batch size limit a memory back-off lowered to, or 0 for a model run. */
+  public long backoffLimit() {
+    return backoffLimit;
   }
 
   public long size() {
@@ -42,7 +62,8 @@ public final class BatchStats implements Serializable {
     return o instanceof BatchStats
         && size == ((BatchStats) o).size
         && weight == ((BatchStats) o).weight
-        && latencyMicros == ((BatchStats) o).latencyMicros;
+        && latencyMicros == ((BatchStats) o).latencyMicros
+        && backoffLimit == ((BatchStats) o).backoffLimit;
   }
 
   @Override
@@ -58,6 +79,7 @@ public final class BatchStats implements Serializable {
         + weight
         + ", latencyMicros="
         + latencyMicros
+        + (backoffLimit > 0 ? ", memoryBackoffTo=" + backoffLimit : "")
         + "}";
   }
 
@@ -76,12 +98,16 @@ public final class BatchStats implements Serializable {
       VarLongCoder.of().encode(value.size, out);
       VarLongCoder.of().encode(value.weight, out);
       VarLongCoder.of().encode(value.latencyMicros, out);
+      VarLongCoder.of().encode(value.backoffLimit, out);
     }
 
     @Override
     public BatchStats decode(InputStream in) throws IOException {
       return new BatchStats(
-          VarLongCoder.of().decode(in), VarLongCoder.of().decode(in), VarLongCoder.of().decode(in));
+          VarLongCoder.of().decode(in),
+          VarLongCoder.of().decode(in),
+          VarLongCoder.of().decode(in),
+          VarLongCoder.of().decode(in));
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.batchinference.transforms;
 import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
 
 import dev.batchinference.transforms.model.LoadedModel;
+import dev.batchinference.transforms.model.MemoryBackoff;
 import dev.batchinference.transforms.model.ModelHandler;
 import dev.batchinference.transforms.model.SharedResources;
 import dev.batchinference.transforms.postprocess.Postprocessor;
@@ -28,6 +29,8 @@ import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.checkerframework.checker.nullness.qual.Nullable;
 import org.joda.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs a model over keyed examples in batches and returns predictions, failures and per-batch
@@ -60,6 +63,7 @@ public final class RunInference<ExampleT, OutputT>
   public static final int DEFAULT_BATCH_SIZE = 32;
   public static final int DEFAULT_SHARDS = 8;
 
+  private static final Logger LOG = LoggerFactory.getLogger(RunInference.class);
   private static final TupleTag<Prediction> PREDICTIONS = new TupleTag<Prediction>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<BatchStats> BATCHES = new TupleTag<BatchStats>() {};
@@ -251,6 +255,7 @@ public final class RunInference<ExampleT, OutputT>
         Metrics.distribution(RunInference.class, "model_byte_size");
     private final Counter splits = Metrics.counter(RunInference.class, "batch_splits");
     private final Counter isolated = Metrics.counter(RunInference.class, "isolated_failures");
+    private final Counter memoryBackoffs = Metrics.counter(RunInference.class, "memory_backoffs");
 
     private transient SharedResources.@Nullable Lease<LoadedModel<ExampleT, OutputT>> lease;
 
@@ -273,7 +278,20 @@ public final class RunInference<ExampleT, OutputT>
         @Element KV<Integer, Iterable<KV<RecordMeta, ExampleT>>> batch, MultiOutputReceiver out) {
       List<KV<RecordMeta, ExampleT>> records = new ArrayList<>();
       batch.getValue().forEach(records::add);
-      runIsolating(records, out);
+      runWithinMemoryLimit(records, out);
+    }
+
+    /** Runs {@code records} in pieces no larger than what this worker's memory allows. */
+    private void runWithinMemoryLimit(
+        List<KV<RecordMeta, ExampleT>> records, MultiOutputReceiver out) {
+      int limit = MemoryBackoff.limit(handler.cacheKey());
+      if (records.size() <= limit) {
+        runIsolating(records, out);
+        return;
+      }
+      for (int from = 0; from < records.size(); from += limit) {
+        runIsolating(records.subList(from, Math.min(records.size(), from + limit)), out);
+      }
     }
 
     private void runIsolating(List<KV<RecordMeta, ExampleT>> records, MultiOutputReceiver out) {
@@ -296,8 +314,24 @@ public final class RunInference<ExampleT, OutputT>
                   + examples.size()
                   + " examples");
         }
-      } catch (Exception e) {
+      } catch (Exception | OutOfMemoryError e) {
         failedBatches.inc();
+        if (records.size() > 1 && MemoryBackoff.isOutOfMemory(e)) {
+          int lowered = MemoryBackoff.lower(handler.cacheKey(), records.size());
+          if (lowered > 0) {
+            memoryBackoffs.inc();
+            out.get(BATCHES).output(BatchStats.memoryBackoff(lowered));
+            LOG.warn(
+                "Out of memory running a batch of {} records ({}); this worker now runs at most {}"
+                    + " records per batch of {}.",
+                records.size(),
+                Failure.describe(e),
+                lowered,
+                handler.cacheKey());
+          }
+          runWithinMemoryLimit(records, out);
+          return;
+        }
         if (records.size() == 1) {
           isolated.inc();
           out.get(FAILURES).output(Failure.of(records.get(0).getKey(), Stage.INFER, e));

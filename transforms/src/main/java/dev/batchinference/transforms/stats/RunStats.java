@@ -29,6 +29,8 @@ public final class RunStats implements Serializable {
   final TreeMap<String, Long> failedByError = new TreeMap<>();
   long batches;
   long batchWeight;
+  long memoryBackoffs;
+  long lowestBackoffLimit;
   final TreeMap<Long, Long> batchSizes = new TreeMap<>();
   final ArrayList<Long> batchLatenciesMicros = new ArrayList<>();
   final TreeMap<String, Long> classCounts = new TreeMap<>();
@@ -42,6 +44,11 @@ public final class RunStats implements Serializable {
     other.failedByError.forEach((k, v) -> failedByError.merge(k, v, Long::sum));
     batches += other.batches;
     batchWeight += other.batchWeight;
+    memoryBackoffs += other.memoryBackoffs;
+    if (other.lowestBackoffLimit > 0
+        && (lowestBackoffLimit == 0 || other.lowestBackoffLimit < lowestBackoffLimit)) {
+      lowestBackoffLimit = other.lowestBackoffLimit;
+    }
     other.batchSizes.forEach((k, v) -> batchSizes.merge(k, v, Long::sum));
     batchLatenciesMicros.addAll(other.batchLatenciesMicros);
     other.classCounts.forEach((k, v) -> classCounts.merge(k, v, Long::sum));
@@ -66,7 +73,9 @@ public final class RunStats implements Serializable {
         && batchLatenciesMicros.equals(r.batchLatenciesMicros)
         && classCounts.equals(r.classCounts)
         && scores.equals(r.scores)
-        && embeddingNorms.equals(r.embeddingNorms);
+        && embeddingNorms.equals(r.embeddingNorms)
+        && memoryBackoffs == r.memoryBackoffs
+        && lowestBackoffLimit == r.lowestBackoffLimit;
   }
 
   @Override
@@ -109,6 +118,13 @@ public final class RunStats implements Serializable {
   }
 
   private static void addBatch(RunStats stats, BatchStats batch) {
+    if (batch.isMemoryBackoff()) {
+      stats.memoryBackoffs++;
+      if (stats.lowestBackoffLimit == 0 || batch.backoffLimit() < stats.lowestBackoffLimit) {
+        stats.lowestBackoffLimit = batch.backoffLimit();
+      }
+      return;
+    }
     stats.batches++;
     stats.batchWeight += batch.weight();
     stats.batchSizes.merge(batch.size(), 1L, Long::sum);
@@ -153,6 +169,16 @@ public final class RunStats implements Serializable {
 
   public long batches() {
     return batches;
+  }
+
+  /** How many times a worker lowered its batch size after running out of memory. */
+  public long memoryBackoffs() {
+    return memoryBackoffs;
+  }
+
+  /** The lowest batch size limit a memory back-off set, or 0 when none happened. */
+  public long lowestBackoffLimit() {
+    return lowestBackoffLimit;
   }
 
   public long batchWeight() {

@@ -23,6 +23,7 @@ import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.Reshuffle;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 import org.joda.time.Duration;
 
@@ -92,7 +93,9 @@ public final class BatchInference {
       ReadRecords.Result read =
           pipeline.apply(
               "ReadRecords",
-              ReadRecords.from(options.getInput()).withFormat(options.getInputFormat()));
+              ReadRecords.from(options.getInput())
+                  .withFormat(options.getInputFormat())
+                  .withMaxRecordBytes(options.getMaxRecordBytes()));
       readRecords = read.records();
       readFailures = read.failures();
     }
@@ -128,10 +131,11 @@ public final class BatchInference {
     RunInference.Result inference = examples.examples().apply("RunInference", runInference);
 
     String outputDir = plan.outputDir.toString();
-    PCollection<Failure> refused =
+    WritePredictions.Result written =
         inference
             .predictions()
             .apply("WritePredictions", new WritePredictions(options, plan.rows, outputDir));
+    PCollection<Failure> refused = written.refused();
 
     PCollection<Failure> failures =
         PCollectionList.of(readFailures)
@@ -139,7 +143,19 @@ public final class BatchInference {
             .and(inference.failures())
             .and(refused)
             .apply("CollectFailures", Flatten.pCollections());
-    failures.apply("WriteFailures", new WriteFailures(options, outputDir));
+    int maxFailureChars = options.getMaxFailureChars();
+    PCollection<String> failureFiles =
+        failures
+            .apply(
+                "CapFailures",
+                MapElements.into(TypeDescriptor.of(Failure.class))
+                    .via((Failure f) -> f.capped(maxFailureChars)))
+            .setCoder(Failure.Coder.of())
+            .apply("WriteFailures", new WriteFailures(options, outputDir));
+    PCollectionList.of(written.files())
+        .and(failureFiles)
+        .apply("AllWrittenFiles", Flatten.pCollections())
+        .apply("RemoveStaleOutputs", new RemoveStaleOutputs(outputDir));
 
     PCollectionList<RunStats> stats =
         PCollectionList.of(

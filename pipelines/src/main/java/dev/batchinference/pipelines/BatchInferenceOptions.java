@@ -62,6 +62,22 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setInputFormat(ReadRecords.Format value);
 
   @Description(
+      "Largest record, in bytes (a line, a CSV row, a Parquet row as JSON); a larger one fails"
+          + " alone with a read failure that keeps its first 1,024 characters.")
+  @Default.Long(8L << 20)
+  long getMaxRecordBytes();
+
+  void setMaxRecordBytes(long value);
+
+  @Description(
+      "Most characters of a record's input and of its error kept in its failure record; longer"
+          + " ones are cut, saying how long they were.")
+  @Default.Integer(65536)
+  int getMaxFailureChars();
+
+  void setMaxFailureChars(int value);
+
+  @Description(
       "Read a BigQuery table instead of files: PROJECT:DATASET.TABLE. Records are named by idField.")
   String getInputTable();
 

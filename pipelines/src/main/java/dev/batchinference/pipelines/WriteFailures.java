@@ -5,10 +5,11 @@ import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.WriteParquet;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.PDone;
 import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
@@ -17,7 +18,7 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * --failuresTable}), or files in the output directory, {@code failures-*.jsonl} or {@code
  * failures-*.parquet}.
  */
-final class WriteFailures extends PTransform<PCollection<Failure>, PDone> {
+final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<String>> {
 
   private final BatchInferenceOptions options;
   private final String outputDir;
@@ -27,25 +28,28 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PDone> {
     this.outputDir = outputDir;
   }
 
+  /** Returns the names of the files written (none for a table). */
   @Override
-  public PDone expand(PCollection<Failure> failures) {
+  public PCollection<String> expand(PCollection<Failure> failures) {
     String table = options.getFailuresTable();
     if (table != null && !table.isEmpty()) {
       toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
+      return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
-      toRows(failures)
-          .apply(
-              "WriteParquet",
-              WriteParquet.to(outputDir, BatchInference.FAILURES)
-                  .withNumShards(options.getSingleOutputFile() ? 1 : 0));
+      return WritePredictions.filenames(
+          toRows(failures)
+              .apply(
+                  "WriteParquet",
+                  WriteParquet.to(outputDir, BatchInference.FAILURES)
+                      .withNumShards(options.getSingleOutputFile() ? 1 : 0)));
     } else {
-      failures
-          .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
-          .apply(
-              "WriteJsonLines",
-              WritePredictions.jsonLines(options, outputDir, BatchInference.FAILURES));
+      return WritePredictions.filenames(
+          failures
+              .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
+              .apply(
+                  "WriteJsonLines",
+                  WritePredictions.jsonLines(options, outputDir, BatchInference.FAILURES)));
     }
-    return PDone.in(failures.getPipeline());
   }
 
   private static PCollection<Row> toRows(PCollection<Failure> failures) {

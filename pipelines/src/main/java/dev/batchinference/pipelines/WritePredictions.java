@@ -4,25 +4,51 @@ import dev.batchinference.pipelines.BatchInferenceOptions.OutputFormat;
 import dev.batchinference.pipelines.BatchInferenceOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WriteParquet;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.TextIO;
+import org.apache.beam.sdk.io.WriteFilesResult;
 import org.apache.beam.sdk.io.gcp.bigquery.WriteResult;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.Values;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.Row;
+import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
  * Writes predictions where the options say: a BigQuery table ({@code --outputTable}), or files in
- * the output directory, {@code predictions-*.jsonl} or {@code predictions-*.parquet}. Its output is
- * the predictions the sink refused (rows the Storage Write API rejected), as failures of stage
- * {@code write}; other sinks either take every prediction or fail the job.
+ * the output directory, {@code predictions-*.jsonl} or {@code predictions-*.parquet}. Its outputs
+ * are the predictions the sink refused (rows the Storage Write API rejected), as failures of stage
+ * {@code write} (other sinks either take every prediction or fail the job), and the names of the
+ * files it wrote.
  */
-final class WritePredictions extends PTransform<PCollection<Prediction>, PCollection<Failure>> {
+final class WritePredictions extends PTransform<PCollection<Prediction>, WritePredictions.Result> {
+
+  private static final TupleTag<Failure> REFUSED = new TupleTag<Failure>() {};
+  private static final TupleTag<String> FILES = new TupleTag<String>() {};
+
+  /** What the sink refused, and the files it wrote (none for a table). */
+  static final class Result extends TupleOutput {
+    private Result(PCollectionTuple tuple) {
+      super(tuple);
+    }
+
+    PCollection<Failure> refused() {
+      return tuple.get(REFUSED);
+    }
+
+    PCollection<String> files() {
+      return tuple.get(FILES);
+    }
+  }
 
   private final BatchInferenceOptions options;
   private final PredictionRows rows;
@@ -39,26 +65,50 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, PCollec
   }
 
   @Override
-  public PCollection<Failure> expand(PCollection<Prediction> predictions) {
+  public Result expand(PCollection<Prediction> predictions) {
+    Pipeline pipeline = predictions.getPipeline();
+    PCollection<Failure> refused = null;
+    PCollection<String> files = null;
     String table = options.getOutputTable();
     if (table != null && !table.isEmpty()) {
       WriteResult result =
           toRows(predictions).apply("WriteTable", Tables.write(options, table, rows.schema()));
       if (options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API) {
-        return Tables.refusedRows(result, table);
+        refused = Tables.refusedRows(result, table);
       }
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
-      toRows(predictions)
-          .apply(
-              "WriteParquet",
-              WriteParquet.to(outputDir, BatchInference.PREDICTIONS)
-                  .withNumShards(options.getSingleOutputFile() ? 1 : 0));
+      files =
+          filenames(
+              toRows(predictions)
+                  .apply(
+                      "WriteParquet",
+                      WriteParquet.to(outputDir, BatchInference.PREDICTIONS)
+                          .withNumShards(options.getSingleOutputFile() ? 1 : 0)));
     } else {
-      predictions
-          .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
-          .apply("WriteJsonLines", jsonLines(options, outputDir, BatchInference.PREDICTIONS));
+      files =
+          filenames(
+              predictions
+                  .apply(
+                      "ToJson",
+                      MapElements.into(TypeDescriptors.strings()).via(JsonLines::prediction))
+                  .apply(
+                      "WriteJsonLines", jsonLines(options, outputDir, BatchInference.PREDICTIONS)));
     }
-    return predictions.getPipeline().apply("NothingRefused", Create.empty(Failure.Coder.of()));
+    if (refused == null) {
+      refused = pipeline.apply("NothingRefused", Create.empty(Failure.Coder.of()));
+    }
+    if (files == null) {
+      files = pipeline.apply("NoFiles", Create.empty(StringUtf8Coder.of()));
+    }
+    return new Result(PCollectionTuple.of(REFUSED, refused).and(FILES, files));
+  }
+
+  /** The names of the files a write produced. */
+  static PCollection<String> filenames(WriteFilesResult<Void> written) {
+    return written
+        .getPerDestinationOutputFilenames()
+        .apply("WrittenFiles", Values.create())
+        .setCoder(StringUtf8Coder.of());
   }
 
   private PCollection<Row> toRows(PCollection<Prediction> predictions) {
@@ -68,8 +118,9 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, PCollec
   }
 
   /** JSON Lines files {@code name-*.jsonl} in {@code outputDir}; one file if the options say so. */
-  static TextIO.Write jsonLines(BatchInferenceOptions options, String outputDir, String name) {
+  static TextIO.TypedWrite<String, Void> jsonLines(
+      BatchInferenceOptions options, String outputDir, String name) {
     TextIO.Write write = TextIO.write().to(outputDir + name).withSuffix(".jsonl");
-    return options.getSingleOutputFile() ? write.withoutSharding() : write;
+    return (options.getSingleOutputFile() ? write.withoutSharding() : write).withOutputFilenames();
   }
 }

@@ -128,6 +128,30 @@ public final class Failure implements Serializable {
     return input;
   }
 
+  /**
+   * This failure with its input and message cut to at most {@code maxChars} characters each (and
+   * its id to 1,024), so that one huge bad record cannot flood the dead letter. What was cut is
+   * said at the end: {@code … [cut: N characters in all]}.
+   */
+  public Failure capped(int maxChars) {
+    String cutInput = cut(input, maxChars);
+    String cutMessage = cut(message, maxChars);
+    String cutId = cut(id, 1024);
+    if (Objects.equals(cutInput, input)
+        && cutMessage.equals(message)
+        && Objects.equals(cutId, id)) {
+      return this;
+    }
+    return new Failure(cutId, source, index, stage, errorClass, cutMessage, cutInput);
+  }
+
+  private static String cut(String text, int maxChars) {
+    if (text == null || text.length() <= maxChars) {
+      return text;
+    }
+    return text.substring(0, maxChars) + "… [cut: " + text.length() + " characters in all]";
+  }
+
   @Override
   public boolean equals(@Nullable Object o) {
     if (!(o instanceof Failure)) {

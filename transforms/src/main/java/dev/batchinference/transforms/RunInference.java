@@ -19,11 +19,13 @@ import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.GroupIntoBatches;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
@@ -183,11 +185,23 @@ public final class RunInference<ExampleT, OutputT>
     if (batching.maxBufferingDuration != null) {
       grouping = grouping.withMaxBufferingDuration(batching.maxBufferingDuration);
     }
+    TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded =
+        new TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>>() {};
+    PCollectionTuple assigned =
+        input.apply(
+            "AssignShards",
+            ParDo.of(
+                    new AssignShardFn<>(
+                        handler,
+                        batching.shards,
+                        batching.weightBuckets,
+                        batching.maxBatchWeight,
+                        sharded))
+                .withOutputTags(sharded, TupleTagList.of(FAILURES)));
+    assigned.get(FAILURES).setCoder(Failure.Coder.of());
     PCollectionTuple outputs =
-        input
-            .apply(
-                "AssignShards",
-                ParDo.of(new AssignShardFn<>(handler, batching.shards, batching.weightBuckets)))
+        assigned
+            .get(sharded)
             .setCoder(KvCoder.of(VarIntCoder.of(), recordCoder))
             .apply("GroupIntoBatches", grouping)
             .apply(
@@ -197,7 +211,14 @@ public final class RunInference<ExampleT, OutputT>
     outputs.get(PREDICTIONS).setCoder(Prediction.Coder.of());
     outputs.get(FAILURES).setCoder(Failure.Coder.of());
     outputs.get(BATCHES).setCoder(BatchStats.Coder.of());
-    return new Result(outputs);
+    PCollection<Failure> failures =
+        PCollectionList.of(assigned.get(FAILURES))
+            .and(outputs.get(FAILURES))
+            .apply("CollectFailures", Flatten.pCollections());
+    return new Result(
+        PCollectionTuple.of(PREDICTIONS, outputs.get(PREDICTIONS))
+            .and(FAILURES, failures)
+            .and(BATCHES, outputs.get(BATCHES)));
   }
 
   /**
@@ -209,23 +230,51 @@ public final class RunInference<ExampleT, OutputT>
     private final ModelHandler<ExampleT, OutputT> handler;
     private final int shards;
     private final long @Nullable [] weightBuckets;
+    private final long maxBatchWeight;
+
+    private final TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded;
 
     AssignShardFn(
-        ModelHandler<ExampleT, OutputT> handler, int shards, long @Nullable [] weightBuckets) {
+        ModelHandler<ExampleT, OutputT> handler,
+        int shards,
+        long @Nullable [] weightBuckets,
+        long maxBatchWeight,
+        TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded) {
+      this.sharded = sharded;
       this.handler = handler;
       this.shards = shards;
       this.weightBuckets = weightBuckets;
+      this.maxBatchWeight = maxBatchWeight;
     }
 
     @ProcessElement
     public void processElement(
-        @Element KV<RecordMeta, ExampleT> record,
-        OutputReceiver<KV<Integer, KV<RecordMeta, ExampleT>>> out) {
+        @Element KV<RecordMeta, ExampleT> record, MultiOutputReceiver outputs) {
       RecordMeta meta = record.getKey();
+      long weight = handler.weight(record.getValue());
+      if (maxBatchWeight > 0 && weight > maxBatchWeight) {
+        // A record heavier than a whole batch may be could never run within the limit.
+        outputs
+            .get(FAILURES)
+            .output(
+                Failure.of(
+                    meta.id(),
+                    meta.source(),
+                    meta.index(),
+                    Stage.INFER,
+                    RecordOverLimitException.class.getName(),
+                    "the record weighs "
+                        + weight
+                        + " (tokens or tensor elements), over the batch weight limit of "
+                        + maxBatchWeight
+                        + " (maxBatchWeight)",
+                    meta.carriedJson()));
+        return;
+      }
       int hash = 31 * meta.source().hashCode() + Long.hashCode(meta.index());
       int shard = Math.floorMod(hash, shards);
-      int bucket = weightBuckets == null ? 0 : bucketOf(handler.weight(record.getValue()));
-      out.output(KV.of(bucket * shards + shard, record));
+      int bucket = weightBuckets == null ? 0 : bucketOf(weight);
+      outputs.get(sharded).output(KV.of(bucket * shards + shard, record));
     }
 
     private int bucketOf(long weight) {

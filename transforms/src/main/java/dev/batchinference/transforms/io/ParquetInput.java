@@ -35,6 +35,12 @@ public final class ParquetInput implements InputFile {
         .build();
   }
 
+  /** The file's name: Parquet's errors name their input by it. */
+  @Override
+  public String toString() {
+    return file.getMetadata().resourceId().toString();
+  }
+
   @Override
   public long getLength() {
     return file.getMetadata().sizeBytes();

@@ -5,6 +5,7 @@ import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Pr
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.RecordOverLimitException;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
 import java.io.BufferedInputStream;
@@ -63,25 +64,44 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     PARQUET
   }
 
+  /** The default largest record: 8 MiB. */
+  public static final long DEFAULT_MAX_RECORD_BYTES = 8L << 20;
+
+  /** How much of a record over the size limit its failure keeps. */
+  static final int KEPT_OF_OVERSIZED = 1024;
+
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
 
   private final String filepattern;
   private final Format format;
+  private final long maxRecordBytes;
 
-  private ReadRecords(String filepattern, Format format) {
+  private ReadRecords(String filepattern, Format format, long maxRecordBytes) {
     this.filepattern = filepattern;
     this.format = format;
+    this.maxRecordBytes = maxRecordBytes;
   }
 
   /** Reads JSON Lines files matching {@code filepattern}. */
   public static ReadRecords from(String filepattern) {
     checkArgument(filepattern != null && !filepattern.isEmpty(), "filepattern must be set");
-    return new ReadRecords(filepattern, Format.JSONL);
+    return new ReadRecords(filepattern, Format.JSONL, DEFAULT_MAX_RECORD_BYTES);
   }
 
   public ReadRecords withFormat(Format format) {
-    return new ReadRecords(filepattern, format);
+    return new ReadRecords(filepattern, format, maxRecordBytes);
+  }
+
+  /**
+   * Records larger than this (bytes of a line; characters of a CSV row's values or of a Parquet
+   * row's JSON rendering) become {@link Stage#READ} failures that name the limit and the size, with
+   * only the record's beginning kept. A JSON Lines line over the limit is never held whole in
+   * memory. Default {@value #DEFAULT_MAX_RECORD_BYTES}.
+   */
+  public ReadRecords withMaxRecordBytes(long maxRecordBytes) {
+    checkArgument(maxRecordBytes > 0, "maxRecordBytes must be > 0, got %s", maxRecordBytes);
+    return new ReadRecords(filepattern, format, maxRecordBytes);
   }
 
   @Override
@@ -96,7 +116,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             .apply("OpenFiles", FileIO.readMatches())
             .apply(
                 "ReadFiles",
-                ParDo.of(new ReadFileFn(format))
+                ParDo.of(new ReadFileFn(format, maxRecordBytes))
                     .withOutputTags(RECORDS, TupleTagList.of(FAILURES)));
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
@@ -107,11 +127,17 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   static final class ReadFileFn extends DoFn<FileIO.ReadableFile, RawRecord> {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Format format;
+    private final long maxRecordBytes;
     private final Counter read = Metrics.counter(ReadRecords.class, "records_read");
     private final Counter blank = Metrics.counter(ReadRecords.class, "blank_lines_skipped");
 
     ReadFileFn(Format format) {
+      this(format, DEFAULT_MAX_RECORD_BYTES);
+    }
+
+    ReadFileFn(Format format, long maxRecordBytes) {
       this.format = format;
+      this.maxRecordBytes = maxRecordBytes;
     }
 
     @ProcessElement
@@ -133,8 +159,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                     source,
                     next[0],
                     Stage.READ,
-                    e,
-                    "the rest of the file from record " + next[0] + " on could not be read"));
+                    e.getClass().getName(),
+                    "the rest of the file, from record "
+                        + next[0]
+                        + " on, could not be read: "
+                        + Failure.describe(e),
+                    null));
       }
     }
 
@@ -158,7 +188,18 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         while ((row = rows.read()) != null) {
           long index = next[0]++;
           read.inc();
-          out.get(RECORDS).output(RawRecord.of(source, index, AvroJson.toJson(row).toString()));
+          String json = AvroJson.toJson(row).toString();
+          if (json.length() > maxRecordBytes) {
+            out.get(FAILURES)
+                .output(
+                    oversized(
+                        source,
+                        index,
+                        json.length(),
+                        json.substring(0, Math.min(json.length(), KEPT_OF_OVERSIZED))));
+            continue;
+          }
+          out.get(RECORDS).output(RawRecord.of(source, index, json));
         }
       }
     }
@@ -171,16 +212,27 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       boolean more = true;
       while (more) {
         line.reset();
+        long length = 0;
         int b;
         while ((b = in.read()) != -1 && b != '\n') {
-          line.write(b);
+          if (length++ < maxRecordBytes) {
+            line.write(b);
+          }
         }
         more = b != -1;
-        if (!more && line.size() == 0) {
+        if (!more && length == 0) {
           break;
         }
         long index = next[0]++;
         byte[] bytes = line.toByteArray();
+        if (length > maxRecordBytes) {
+          String kept =
+              new String(
+                  bytes, 0, Math.min(bytes.length, KEPT_OF_OVERSIZED), StandardCharsets.UTF_8);
+          read.inc();
+          out.get(FAILURES).output(oversized(source, index, length, kept));
+          continue;
+        }
         int start = index == 0 && startsWithBom(bytes) ? 3 : 0;
         int end =
             bytes.length > start && bytes[bytes.length - 1] == '\r'
@@ -210,6 +262,23 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         read.inc();
         out.get(RECORDS).output(RawRecord.of(source, index, text));
       }
+    }
+
+    private Failure oversized(String source, long index, long size, String kept) {
+      return Failure.of(
+          null,
+          source,
+          index,
+          Stage.READ,
+          RecordOverLimitException.class.getName(),
+          "the record is "
+              + size
+              + " bytes, over the limit of "
+              + maxRecordBytes
+              + " bytes (maxRecordBytes); its first "
+              + kept.length()
+              + " characters are kept",
+          kept);
     }
 
     /** A decoder that reports bytes that are not UTF-8 instead of replacing them. */
@@ -253,6 +322,21 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           CSVRecord row = rows.next();
           long index = next[0]++;
           read.inc();
+          long size = 0;
+          for (String value : row.values()) {
+            size += value.length();
+          }
+          if (size > maxRecordBytes) {
+            String kept = csv.format(row.values());
+            out.get(FAILURES)
+                .output(
+                    oversized(
+                        source,
+                        index,
+                        size,
+                        kept.substring(0, Math.min(kept.length(), KEPT_OF_OVERSIZED))));
+            continue;
+          }
           if (row.size() != header.size()) {
             out.get(FAILURES)
                 .output(

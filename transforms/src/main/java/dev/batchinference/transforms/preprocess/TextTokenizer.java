@@ -137,7 +137,9 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
     Encoding encoding = lease.get().tokenizer.encode(text);
     if (!truncation && encoding.exceedMaxLength()) {
       throw new InvalidRecordException(
-          "text is longer than maxLength=" + maxLength + " tokens and truncation is off");
+          "text is longer than the limit of "
+              + maxLength
+              + " tokens (maxSequenceLength) and truncation is off");
     }
     Map<String, Tensor> tensors = new LinkedHashMap<>();
     tensors.put(INPUT_IDS, Tensor.vector(encoding.getIds()));

@@ -79,7 +79,9 @@ public class TextTokenizerTest {
             InvalidRecordException.class,
             () -> tokenize(tokenizer.withTruncation(false), "text", text));
     assertThat(
-        e.getMessage(), equalTo("text is longer than maxLength=6 tokens and truncation is off"));
+        e.getMessage(),
+        equalTo(
+            "text is longer than the limit of 6 tokens (maxSequenceLength) and truncation is off"));
   }
 
   @Test

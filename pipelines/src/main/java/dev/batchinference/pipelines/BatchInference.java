@@ -3,6 +3,7 @@ package dev.batchinference.pipelines;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
 import dev.batchinference.transforms.io.ReadBigQuery;
@@ -21,8 +22,11 @@ import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.Reshuffle;
+import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 import org.joda.time.Duration;
@@ -112,6 +116,21 @@ public final class BatchInference {
       preprocess = preprocess.withIdField(options.getIdField());
     }
     Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
+    PCollection<KV<RecordMeta, TensorExample>> toPredict = examples.examples();
+    PCollection<RecordMeta> skipped;
+    String previous = options.getPreviousPredictions();
+    if (previous != null && !previous.isEmpty()) {
+      TupleTag<KV<RecordMeta, TensorExample>> remaining =
+          new TupleTag<KV<RecordMeta, TensorExample>>() {};
+      PCollectionTuple incremental =
+          toPredict.apply(
+              "SkipPredicted",
+              new SkipPredicted<>(previous, plan.signature.identity().sha256(), remaining));
+      toPredict = incremental.get(remaining);
+      skipped = incremental.get(SkipPredicted.SKIPPED);
+    } else {
+      skipped = pipeline.apply("NothingSkipped", Create.empty(RecordMeta.Coder.of()));
+    }
 
     RunInference<TensorExample, TensorExample> runInference =
         RunInference.of(plan.handler, plan.postprocessor)
@@ -128,7 +147,7 @@ public final class BatchInference {
           runInference.withMaxBufferingDuration(
               Duration.standardSeconds(options.getMaxBufferingSeconds()));
     }
-    RunInference.Result inference = examples.examples().apply("RunInference", runInference);
+    RunInference.Result inference = toPredict.apply("RunInference", runInference);
 
     String outputDir = plan.outputDir.toString();
     WritePredictions.Result written =
@@ -172,6 +191,9 @@ public final class BatchInference {
             .and(
                 refused.apply(
                     "TakeBackRefused", Combine.globally(RunStats.ofUnwrittenPredictions())))
+            .and(
+                skipped.apply(
+                    "CountSkipped", Combine.globally(RunStats.<RecordMeta>countingSkipped())))
             .and(
                 inference
                     .batches()

@@ -109,6 +109,15 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setSingleOutputFile(boolean value);
 
+  @Description(
+      "Incremental run: predictions files of a previous run (a pattern; .parquet files are read"
+          + " as Parquet, others as JSON Lines). Records predicted there by the same model from"
+          + " the same content (id, input_sha256) are skipped; only new, changed or failed records"
+          + " are scored.")
+  String getPreviousPredictions();
+
+  void setPreviousPredictions(String value);
+
   @Description("File format of predictions and failures: JSONL or PARQUET.")
   @Default.Enum("JSONL")
   OutputFormat getOutputFormat();

@@ -82,6 +82,12 @@ final class JobPlan {
       checkInput(options.getInput());
     }
     ResourceId outputDir = checkOutput(options.getOutput());
+    if (notEmpty(options.getPreviousPredictions())) {
+      checkPattern(
+          "--previousPredictions",
+          options.getPreviousPredictions(),
+          " For the first run of an incremental job, leave --previousPredictions unset.");
+    }
     checkTables(options);
 
     OnnxModelHandler handler =
@@ -323,11 +329,17 @@ final class JobPlan {
     if (pattern == null || pattern.isEmpty()) {
       throw new InvalidJobException("--input is required: a file pattern such as data/*.jsonl");
     }
+    checkPattern("--input", pattern, "");
+  }
+
+  /** Fails unless {@code pattern} (the value of {@code option}) matches at least one file. */
+  private static void checkPattern(String option, String pattern, String hint) {
     if (ModelFiles.isLocal(pattern) && !hasWildcard(pattern)) {
       // A plain local path: check it directly. Beam's matcher would take a missing file for a
       // pattern and walk its whole parent directory.
       if (!Files.isRegularFile(Paths.get(pattern))) {
-        throw new InvalidJobException("--input=" + pattern + " matches no file. Check the path.");
+        throw new InvalidJobException(
+            option + "=" + pattern + " matches no file. Check the path." + hint);
       }
       return;
     }
@@ -335,15 +347,17 @@ final class JobPlan {
     try {
       match = FileSystems.match(pattern, EmptyMatchTreatment.ALLOW);
     } catch (IOException | IllegalArgumentException e) {
-      throw new InvalidJobException("Cannot list --input=" + pattern + ": " + e.getMessage(), e);
+      throw new InvalidJobException(
+          "Cannot list " + option + "=" + pattern + ": " + e.getMessage(), e);
     }
     try {
       if (match.status() != MatchResult.Status.OK || match.metadata().isEmpty()) {
         throw new InvalidJobException(
-            "--input=" + pattern + " matches no file. Check the path and the pattern.");
+            option + "=" + pattern + " matches no file. Check the path and the pattern." + hint);
       }
     } catch (IOException e) {
-      throw new InvalidJobException("Cannot list --input=" + pattern + ": " + e.getMessage(), e);
+      throw new InvalidJobException(
+          "Cannot list " + option + "=" + pattern + ": " + e.getMessage(), e);
     }
   }
 

@@ -70,7 +70,9 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     s.put("records_read", stats.read());
     s.put("predictions", stats.predicted());
     s.put("failures", stats.failed());
-    boolean nothingLost = stats.read() == stats.predicted() + stats.failed();
+    s.put("skipped_unchanged", stats.skipped());
+    long accounted = stats.predicted() + stats.failed() + stats.skipped();
+    boolean nothingLost = stats.read() == accounted;
     s.put("nothing_lost", nothingLost);
     s.put(
         "nothing_lost_check",
@@ -80,7 +82,8 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
             + stats.predicted()
             + " predictions + "
             + stats.failed()
-            + " failures");
+            + " failures"
+            + (stats.skipped() > 0 ? " + " + stats.skipped() + " skipped unchanged" : ""));
     ObjectNode byStage = s.putObject("failures_by_stage");
     stats.failedByStage().forEach(byStage::put);
     ObjectNode byError = s.putObject("failures_by_error");

@@ -13,8 +13,9 @@ import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * What travels with an example through batching and inference so that its prediction can be joined
- * back to the input: the record's id, its position in the input (source and record index) and the
- * fields the user asked to carry through, as a JSON object text.
+ * back to the input: the record's id, its position in the input (source and record index), the
+ * fields the user asked to carry through, as a JSON object text, and the SHA-256 of the record as
+ * read (what incremental runs compare to tell a changed record from one already scored).
  */
 public final class RecordMeta implements Serializable {
 
@@ -22,16 +23,38 @@ public final class RecordMeta implements Serializable {
   private final String source;
   private final long index;
   private final @Nullable String carriedJson;
+  private final @Nullable String contentSha256;
 
-  private RecordMeta(String id, String source, long index, @Nullable String carriedJson) {
+  private RecordMeta(
+      String id,
+      String source,
+      long index,
+      @Nullable String carriedJson,
+      @Nullable String contentSha256) {
     this.id = Objects.requireNonNull(id, "id");
     this.source = Objects.requireNonNull(source, "source");
     this.index = index;
     this.carriedJson = carriedJson;
+    this.contentSha256 = contentSha256;
   }
 
   public static RecordMeta of(String id, String source, long index, @Nullable String carriedJson) {
-    return new RecordMeta(id, source, index, carriedJson);
+    return new RecordMeta(id, source, index, carriedJson, null);
+  }
+
+  /** With the SHA-256 (lower-case hex) of the record's text as read. */
+  public static RecordMeta of(
+      String id,
+      String source,
+      long index,
+      @Nullable String carriedJson,
+      @Nullable String contentSha256) {
+    return new RecordMeta(id, source, index, carriedJson, contentSha256);
+  }
+
+  /** SHA-256 of the record as read, or null when it was not computed. */
+  public @Nullable String contentSha256() {
+    return contentSha256;
   }
 
   public String id() {
@@ -62,7 +85,8 @@ public final class RecordMeta implements Serializable {
     return index == m.index
         && id.equals(m.id)
         && source.equals(m.source)
-        && Objects.equals(carriedJson, m.carriedJson);
+        && Objects.equals(carriedJson, m.carriedJson)
+        && Objects.equals(contentSha256, m.contentSha256);
   }
 
   @Override
@@ -93,6 +117,7 @@ public final class RecordMeta implements Serializable {
       STRING.encode(value.source, out);
       VarLongCoder.of().encode(value.index, out);
       NULLABLE_STRING.encode(value.carriedJson, out);
+      NULLABLE_STRING.encode(value.contentSha256, out);
     }
 
     @Override
@@ -101,6 +126,7 @@ public final class RecordMeta implements Serializable {
           STRING.decode(in),
           STRING.decode(in),
           VarLongCoder.of().decode(in),
+          NULLABLE_STRING.decode(in),
           NULLABLE_STRING.decode(in));
     }
 

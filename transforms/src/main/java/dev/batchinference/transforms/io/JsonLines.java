@@ -18,10 +18,10 @@ import java.util.Set;
  * JSON Lines renderings of predictions and failures, one object per record.
  *
  * <p>A prediction: {@code id}, {@code source}, {@code index}, the carried fields, {@code
- * model_name}, {@code model_sha256}, then its fields: {@code embedding}; {@code label}, {@code
- * label_index}, {@code score}, {@code top_k} ({@code [{"label", "score"}]}); or {@code outputs}
- * ({@code {name: nested array}}). A failure: {@code id}, {@code source}, {@code index}, {@code
- * stage}, {@code error_class}, {@code error}, {@code input}.
+ * model_name}, {@code model_sha256}, {@code input_sha256} (of the record as read), then its fields:
+ * {@code embedding}; {@code label}, {@code label_index}, {@code score}, {@code top_k} ({@code
+ * [{"label", "score"}]}); or {@code outputs} ({@code {name: nested array}}). A failure: {@code id},
+ * {@code source}, {@code index}, {@code stage}, {@code error_class}, {@code error}, {@code input}.
  */
 public final class JsonLines {
 
@@ -33,6 +33,7 @@ public final class JsonLines {
           "index",
           "model_name",
           "model_sha256",
+          "input_sha256",
           "embedding",
           "label",
           "label_index",
@@ -63,6 +64,9 @@ public final class JsonLines {
       }
       g.writeStringField("model_name", p.model().name());
       g.writeStringField("model_sha256", p.model().sha256());
+      if (p.meta().contentSha256() != null) {
+        g.writeStringField("input_sha256", p.meta().contentSha256());
+      }
       if (p.embedding() != null) {
         g.writeFieldName("embedding");
         writeFloats(g, p.embedding());

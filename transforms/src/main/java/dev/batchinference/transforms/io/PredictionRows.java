@@ -24,7 +24,8 @@ import org.apache.beam.sdk.values.Row;
  *   <li>{@code id}, {@code source}, {@code index}: the record;
  *   <li>one nullable {@code STRING} column per carried field (a string as it is, any other JSON
  *       value as its JSON text: the input's types are not known before it is read);
- *   <li>{@code model_name}, {@code model_sha256}: the model identity;
+ *   <li>{@code model_name}, {@code model_sha256}: the model identity; {@code input_sha256}: the
+ *       record as read, for incremental runs;
  *   <li>{@code embedding} ({@code ARRAY<FLOAT>}); {@code label}, {@code label_index}, {@code score}
  *       and {@code top_k} ({@code ARRAY<ROW<label, score>>}); or {@code outputs} ({@code
  *       ARRAY<ROW<name, shape ARRAY<INT64>, values ARRAY<DOUBLE>>>}, values flattened row-major).
@@ -76,7 +77,9 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
     for (String field : carried) {
       b.addNullableField(field, FieldType.STRING);
     }
-    b.addStringField("model_name").addStringField("model_sha256");
+    b.addStringField("model_name")
+        .addStringField("model_sha256")
+        .addNullableField("input_sha256", FieldType.STRING);
     if (content.contains(Content.EMBEDDING)) {
       b.addArrayField("embedding", FieldType.FLOAT);
     }
@@ -105,7 +108,8 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
     }
     row =
         row.withFieldValue("model_name", p.model().name())
-            .withFieldValue("model_sha256", p.model().sha256());
+            .withFieldValue("model_sha256", p.model().sha256())
+            .withFieldValue("input_sha256", p.meta().contentSha256());
     if (content.contains(Content.EMBEDDING)) {
       row = row.withFieldValue("embedding", floats(p.embedding()));
     }

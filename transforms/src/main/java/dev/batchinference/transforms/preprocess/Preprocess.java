@@ -13,6 +13,8 @@ import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.model.ModelFiles;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
@@ -124,7 +126,13 @@ public final class Preprocess<ExampleT>
       RecordMeta meta;
       try {
         record = parseObject(raw.text());
-        meta = RecordMeta.of(id(record, raw), raw.source(), raw.index(), carried(record));
+        meta =
+            RecordMeta.of(
+                id(record, raw),
+                raw.source(),
+                raw.index(),
+                carried(record),
+                ModelFiles.sha256(raw.text().getBytes(StandardCharsets.UTF_8)));
       } catch (Exception e) {
         out.get(failures)
             .output(Failure.of(null, raw.source(), raw.index(), Stage.PARSE, e, raw.text()));

@@ -25,6 +25,7 @@ public final class RunStats implements Serializable {
 
   long read;
   long predicted;
+  long skipped;
   final TreeMap<String, Long> failedByStage = new TreeMap<>();
   final TreeMap<String, Long> failedByError = new TreeMap<>();
   long batches;
@@ -40,6 +41,7 @@ public final class RunStats implements Serializable {
   public RunStats merge(RunStats other) {
     read += other.read;
     predicted += other.predicted;
+    skipped += other.skipped;
     other.failedByStage.forEach((k, v) -> failedByStage.merge(k, v, Long::sum));
     other.failedByError.forEach((k, v) -> failedByError.merge(k, v, Long::sum));
     batches += other.batches;
@@ -74,6 +76,7 @@ public final class RunStats implements Serializable {
         && classCounts.equals(r.classCounts)
         && scores.equals(r.scores)
         && embeddingNorms.equals(r.embeddingNorms)
+        && skipped == r.skipped
         && memoryBackoffs == r.memoryBackoffs
         && lowestBackoffLimit == r.lowestBackoffLimit;
   }
@@ -86,6 +89,11 @@ public final class RunStats implements Serializable {
   /** Counts the records read: records, and read failures (each was a record that was read). */
   public static <RecordT> Combine.CombineFn<RecordT, RunStats, RunStats> countingReads() {
     return combine((stats, record) -> stats.read++);
+  }
+
+  /** Counts records skipped because a previous run already predicted them unchanged. */
+  public static <RecordT> Combine.CombineFn<RecordT, RunStats, RunStats> countingSkipped() {
+    return combine((stats, record) -> stats.skipped++);
   }
 
   /** Counts predictions, their classes, scores and embedding norms. */
@@ -149,6 +157,11 @@ public final class RunStats implements Serializable {
 
   public long read() {
     return read;
+  }
+
+  /** Records an incremental run skipped: predicted unchanged by the same model before. */
+  public long skipped() {
+    return skipped;
   }
 
   public long predicted() {

@@ -210,10 +210,14 @@ public class BadInputCorpusTest {
                     + "\n" // blank: skipped
                     + "c6,\""
                     + GOOD
-                    + "\"\n"))); // 6
+                    + "\"\n"), // 6
+            utf8("c7,\"caf"),
+            new byte[] {(byte) 0xC3, (byte) 0x28}, // 7: not UTF-8; the rows around it are fine
+            utf8("\"\nc8,\"" + GOOD + "\"\n"))); // 8
     Files.write(dir.resolve("header-only.csv"), utf8("id,text\n"));
-    good = 3;
+    good = 4;
     expect("tickets.csv", 2, "read", "row has 4 values, the header has 2");
+    expect("tickets.csv", 7, "read", "row is not valid UTF-8");
     expect("tickets.csv", 3, "read", "row has 1 values, the header has 2");
     expect("tickets.csv", 4, "preprocess", "field 'text' is empty");
     expect("tickets.csv", 5, "read", "over the limit of 4096 bytes (maxRecordBytes)");

@@ -67,6 +67,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   /** The default largest record: 8 MiB. */
   public static final long DEFAULT_MAX_RECORD_BYTES = 8L << 20;
 
+  /**
+   * What bytes that are not UTF-8 decode to in CSV files: a Unicode noncharacter, which text meant
+   * for interchange does not contain.
+   */
+  static final String NOT_UTF8 = "\uFDD0";
+
   /** How much of a record over the size limit its failure keeps. */
   static final int KEPT_OF_OVERSIZED = 1024;
 
@@ -298,7 +304,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     private void readCsv(String source, InputStream raw, long[] next, MultiOutputReceiver out)
         throws IOException {
-      CharsetDecoder decoder = strictUtf8();
+      // Bytes that are not UTF-8 become a noncharacter, so that the row holding them fails alone:
+      // a decoder that reports them would fail a whole buffer of rows, good ones included.
+      CharsetDecoder decoder =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPLACE)
+              .onUnmappableCharacter(CodingErrorAction.REPLACE)
+              .replaceWith(NOT_UTF8);
       BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
       in.mark(3);
       byte[] bom = in.readNBytes(3);
@@ -325,6 +338,20 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           long size = 0;
           for (String value : row.values()) {
             size += value.length();
+          }
+          String[] values = row.values();
+          if (String.join("", values).contains(NOT_UTF8)) {
+            out.get(FAILURES)
+                .output(
+                    Failure.of(
+                        null,
+                        source,
+                        index,
+                        Stage.READ,
+                        "java.nio.charset.MalformedInputException",
+                        "row is not valid UTF-8",
+                        csv.format(values).replace(NOT_UTF8, "\uFFFD")));
+            continue;
           }
           if (size > maxRecordBytes) {
             String kept = csv.format(row.values());

@@ -330,6 +330,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .build();
       try (CSVParser parser = CSVParser.parse(reader, csv)) {
         List<String> header = parser.getHeaderNames();
+        if (String.join("", header).contains(NOT_UTF8)) {
+          throw new IOException("the header row is not valid UTF-8");
+        }
         Iterator<CSVRecord> rows = parser.iterator();
         while (rows.hasNext()) {
           CSVRecord row = rows.next();

@@ -81,15 +81,20 @@ public final class RawTensors implements Preprocessor<TensorExample> {
                 + " (with the batch dimension)");
       }
     }
-    double[] values = new double[Math.toIntExact(Tensor.elementCount(dims))];
+    JsonNode[] nodes = new JsonNode[Math.toIntExact(Tensor.elementCount(dims))];
+    double[] values = new double[nodes.length];
     int[] next = {0};
-    flatten(name, node, dims, 0, values, next);
+    flatten(name, node, dims, 0, nodes, values, next);
     switch (spec.dtype()) {
       case FLOAT:
         {
           float[] f = new float[values.length];
           for (int i = 0; i < f.length; i++) {
             f[i] = (float) values[i];
+            if (!Float.isFinite(f[i])) {
+              throw new InvalidRecordException(
+                  "field '" + name + "' holds " + values[i] + ", beyond the range of a float");
+            }
           }
           return Tensor.ofFloats(f, dims);
         }
@@ -107,11 +112,23 @@ public final class RawTensors implements Preprocessor<TensorExample> {
         {
           long[] v = new long[values.length];
           for (int i = 0; i < v.length; i++) {
-            v[i] = toIntegral(name, values[i], Long.MIN_VALUE, Long.MAX_VALUE);
+            v[i] = toLong(name, nodes[i], values[i]);
           }
           return Tensor.ofLongs(v, dims);
         }
     }
+  }
+
+  /** An exact 64-bit integer: integral JSON numbers are read without going through a double. */
+  private static long toLong(String name, JsonNode node, double v) throws InvalidRecordException {
+    if (node.isIntegralNumber()) {
+      if (!node.canConvertToLong()) {
+        throw new InvalidRecordException(
+            "field '" + name + "' holds " + node.asText() + " where an integer in range is needed");
+      }
+      return node.longValue();
+    }
+    return toIntegral(name, v, Long.MIN_VALUE, Long.MAX_VALUE);
   }
 
   private static long toIntegral(String name, double v, double min, double max)
@@ -124,7 +141,13 @@ public final class RawTensors implements Preprocessor<TensorExample> {
   }
 
   private static void flatten(
-      String name, JsonNode node, long[] dims, int depth, double[] out, int[] next)
+      String name,
+      JsonNode node,
+      long[] dims,
+      int depth,
+      JsonNode[] nodes,
+      double[] out,
+      int[] next)
       throws InvalidRecordException {
     if (depth == dims.length) {
       if (!node.isNumber()) {
@@ -136,6 +159,7 @@ public final class RawTensors implements Preprocessor<TensorExample> {
         throw new InvalidRecordException(
             "field '" + name + "' holds " + v + "; values must be finite");
       }
+      nodes[next[0]] = node;
       out[next[0]++] = v;
       return;
     }
@@ -151,7 +175,7 @@ public final class RawTensors implements Preprocessor<TensorExample> {
               + (node.isArray() ? node.size() + "" : FeatureVector.kind(node)));
     }
     for (JsonNode child : node) {
-      flatten(name, child, dims, depth + 1, out, next);
+      flatten(name, child, dims, depth + 1, nodes, out, next);
     }
   }
 

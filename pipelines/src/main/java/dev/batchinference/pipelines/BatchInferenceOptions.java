@@ -141,6 +141,43 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setSummaryTable(String value);
 
+  @Description(
+      "Upsert predictions into this PostgreSQL table (created if missing, keyed by id) instead of"
+          + " writing files; needs --jdbcUrl.")
+  String getPredictionsDbTable();
+
+  void setPredictionsDbTable(String value);
+
+  @Description("Upsert failures into this PostgreSQL table instead of writing files.")
+  String getFailuresDbTable();
+
+  void setFailuresDbTable(String value);
+
+  @Description(
+      "PostgreSQL JDBC URL for the *DbTable options: jdbc:postgresql://HOST:PORT/DATABASE.")
+  String getJdbcUrl();
+
+  void setJdbcUrl(String value);
+
+  @Description("PostgreSQL user.")
+  @Default.String("postgres")
+  String getJdbcUser();
+
+  void setJdbcUser(String value);
+
+  @Description(
+      "Environment variable that holds the PostgreSQL password, read where connections open"
+          + " (never pass the password itself as an option).")
+  @Default.String("PGPASSWORD")
+  String getJdbcPasswordEnv();
+
+  void setJdbcPasswordEnv(String value);
+
+  @Description("File that holds the PostgreSQL password; wins over jdbcPasswordEnv.")
+  String getJdbcPasswordFile();
+
+  void setJdbcPasswordFile(String value);
+
   @Description("How rows reach BigQuery tables: FILE_LOADS or STORAGE_WRITE_API.")
   @Default.Enum("FILE_LOADS")
   TableWriteMethod getBigQueryWriteMethod();
@@ -230,6 +267,14 @@ public interface BatchInferenceOptions extends PipelineOptions {
   String getEmbeddingOutput();
 
   void setEmbeddingOutput(String value);
+
+  @Description(
+      "EMBED: also label each text without a classifier. A file of labels, one per line as"
+          + " 'label: a short description'; each text gets the labels whose descriptions are"
+          + " closest (cosine) to it: label, score and the topK best.")
+  String getZeroShotLabels();
+
+  void setZeroShotLabels(String value);
 
   @Description("EMBED: L2-normalise embeddings.")
   @Default.Boolean(true)

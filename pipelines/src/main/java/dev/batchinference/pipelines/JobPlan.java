@@ -2,14 +2,18 @@ package dev.batchinference.pipelines;
 
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
+import dev.batchinference.transforms.io.WritePostgres;
+import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.ModelFiles;
 import dev.batchinference.transforms.model.ModelSignature;
+import dev.batchinference.transforms.model.SharedResources;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
 import dev.batchinference.transforms.onnx.SessionConfig;
 import dev.batchinference.transforms.postprocess.ClassScores;
 import dev.batchinference.transforms.postprocess.MeanPooledEmbedding;
 import dev.batchinference.transforms.postprocess.Postprocessor;
 import dev.batchinference.transforms.postprocess.RawOutputs;
+import dev.batchinference.transforms.postprocess.ZeroShotLabels;
 import dev.batchinference.transforms.preprocess.FeatureVector;
 import dev.batchinference.transforms.preprocess.Preprocessor;
 import dev.batchinference.transforms.preprocess.RawTensors;
@@ -23,7 +27,9 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
@@ -115,10 +121,17 @@ final class JobPlan {
       Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options);
       preprocessor.check(signature);
       postprocessor.check(signature);
+      EnumSet<PredictionRows.Content> content = EnumSet.of(content(options.getTask()));
+      if (options.getTask() == BatchInferenceOptions.Task.EMBED
+          && notEmpty(options.getZeroShotLabels())) {
+        postprocessor =
+            zeroShot(options, handler, preprocessor, (MeanPooledEmbedding) postprocessor);
+        content.add(PredictionRows.Content.CLASS);
+      }
       PredictionRows rows =
           PredictionRows.of(
-              EnumSet.of(content(options.getTask())),
-              options.getCarryFields() == null ? List.of() : options.getCarryFields());
+              content, options.getCarryFields() == null ? List.of() : options.getCarryFields());
+      checkDatabase(options, rows);
       return new JobPlan(handler, signature, preprocessor, postprocessor, outputDir, rows);
     } catch (InvalidJobException e) {
       throw e;
@@ -174,6 +187,41 @@ final class JobPlan {
     }
   }
 
+  /** Checks the PostgreSQL options, connects, and creates the tables they name if missing. */
+  private static void checkDatabase(BatchInferenceOptions options, PredictionRows rows) {
+    boolean any =
+        notEmpty(options.getPredictionsDbTable()) || notEmpty(options.getFailuresDbTable());
+    if (!any) {
+      return;
+    }
+    if (!notEmpty(options.getJdbcUrl())) {
+      throw new InvalidJobException(
+          "--predictionsDbTable/--failuresDbTable need --jdbcUrl=jdbc:postgresql://HOST:PORT/DB.");
+    }
+    for (String table :
+        new String[] {options.getPredictionsDbTable(), options.getFailuresDbTable()}) {
+      if (notEmpty(table) && !WritePostgres.isTableName(table)) {
+        throw new InvalidJobException(
+            "'" + table + "' is not a table name: use NAME or SCHEMA.NAME (letters, digits, _).");
+      }
+    }
+    try {
+      Databases.createTables(options, rows.schema());
+    } catch (Exception e) {
+      throw new InvalidJobException(
+          "Cannot use PostgreSQL at "
+              + options.getJdbcUrl()
+              + " as "
+              + options.getJdbcUser()
+              + ": "
+              + e.getMessage()
+              + ". Check --jdbcUrl, --jdbcUser and the password (environment variable "
+              + options.getJdbcPasswordEnv()
+              + " or --jdbcPasswordFile).",
+          e);
+    }
+  }
+
   /** Whether BigQueryIO takes {@code spec}: {@code [PROJECT:|PROJECT.]DATASET.TABLE}. */
   static boolean isTableSpec(String spec) {
     try {
@@ -211,6 +259,41 @@ final class JobPlan {
               + Tables.loadTempLocation(options)
               + ". Set --tempLocation=gs://BUCKET/tmp, or use"
               + " --bigQueryWriteMethod=STORAGE_WRITE_API.");
+    }
+  }
+
+  /** Embeds the zero-shot label descriptions with the job's own tokenizer and model, once. */
+  private static ZeroShotLabels zeroShot(
+      BatchInferenceOptions options,
+      OnnxModelHandler handler,
+      Preprocessor<TensorExample> tokenizer,
+      MeanPooledEmbedding embedding)
+      throws Exception {
+    Map<String, String> descriptions = new LinkedHashMap<>();
+    for (String line : readLines(options.getZeroShotLabels(), "--zeroShotLabels")) {
+      int colon = line.indexOf(':');
+      String label = (colon < 0 ? line : line.substring(0, colon)).strip();
+      String description = colon < 0 ? label : line.substring(colon + 1).strip();
+      if (label.isEmpty() || description.isEmpty()) {
+        throw new InvalidJobException(
+            "--zeroShotLabels: the line '" + line + "' has no label or no description.");
+      }
+      if (descriptions.put(label, description) != null) {
+        throw new InvalidJobException("--zeroShotLabels lists the label '" + label + "' twice.");
+      }
+    }
+    if (descriptions.size() < 2) {
+      throw new InvalidJobException("--zeroShotLabels needs at least two labels.");
+    }
+    try (SharedResources.Lease<LoadedModel<TensorExample, TensorExample>> model =
+        SharedResources.acquire(handler.cacheKey(), handler::load)) {
+      return ZeroShotLabels.embedLabels(
+          descriptions,
+          options.getTextField(),
+          tokenizer,
+          model.get(),
+          embedding,
+          options.getTopK());
     }
   }
 
@@ -273,20 +356,26 @@ final class JobPlan {
   }
 
   static List<String> readLabels(String uri) {
+    return readLines(uri, "--classLabels");
+  }
+
+  /** The non-blank lines of a labels file, stripped; fails naming the option when it cannot. */
+  static List<String> readLines(String uri, String option) {
     try {
       String text = new String(ModelFiles.readAll(uri), StandardCharsets.UTF_8);
-      List<String> labels =
+      List<String> lines =
           Arrays.stream(text.split("\\R"))
               .map(String::strip)
               .filter(s -> !s.isEmpty())
               .collect(Collectors.toList());
-      if (labels.isEmpty()) {
-        throw new InvalidJobException("The labels file " + uri + " is empty. Check --classLabels.");
+      if (lines.isEmpty()) {
+        throw new InvalidJobException(
+            "The labels file " + uri + " is empty. Check " + option + ".");
       }
-      return labels;
+      return lines;
     } catch (IOException e) {
       throw new InvalidJobException(
-          "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check --classLabels.",
+          "Cannot read the labels file " + uri + ": " + e.getMessage() + ". Check " + option + ".",
           e);
     }
   }

@@ -32,7 +32,12 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
   @Override
   public PCollection<String> expand(PCollection<Failure> failures) {
     String table = options.getFailuresTable();
-    if (table != null && !table.isEmpty()) {
+    String dbTable = options.getFailuresDbTable();
+    if (dbTable != null && !dbTable.isEmpty()) {
+      Databases.onePerKey(toRows(failures), Databases.FAILURE_KEY.toArray(new String[0]))
+          .apply("WritePostgres", Databases.failures(options));
+      return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
+    } else if (table != null && !table.isEmpty()) {
       toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
       return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {

@@ -70,7 +70,11 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
     PCollection<Failure> refused = null;
     PCollection<String> files = null;
     String table = options.getOutputTable();
-    if (table != null && !table.isEmpty()) {
+    String dbTable = options.getPredictionsDbTable();
+    if (dbTable != null && !dbTable.isEmpty()) {
+      Databases.onePerKey(toRows(predictions), "id")
+          .apply("WritePostgres", Databases.predictions(options, rows.schema()));
+    } else if (table != null && !table.isEmpty()) {
       WriteResult result =
           toRows(predictions).apply("WriteTable", Tables.write(options, table, rows.schema()));
       if (options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API) {

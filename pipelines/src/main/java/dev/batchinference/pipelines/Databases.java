@@ -1,0 +1,87 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.transforms.io.FailureRows;
+import dev.batchinference.transforms.io.PostgresConnection;
+import dev.batchinference.transforms.io.WritePostgres;
+import java.util.List;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.schemas.Schema;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.SerializableFunction;
+import org.apache.beam.sdk.transforms.Values;
+import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.Row;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/** PostgreSQL writes configured from the job's options. */
+final class Databases {
+
+  /** Failure rows are keyed by where the record was and the stage it failed at. */
+  static final List<String> FAILURE_KEY = List.of("source", "index", "stage");
+
+  private Databases() {}
+
+  static PostgresConnection connection(BatchInferenceOptions options) {
+    return PostgresConnection.of(
+        options.getJdbcUrl(),
+        options.getJdbcUser(),
+        options.getJdbcPasswordEnv(),
+        options.getJdbcPasswordFile());
+  }
+
+  static WritePostgres predictions(BatchInferenceOptions options, Schema schema) {
+    return WritePostgres.to(connection(options), options.getPredictionsDbTable(), List.of("id"));
+  }
+
+  static WritePostgres failures(BatchInferenceOptions options) {
+    return WritePostgres.to(connection(options), options.getFailuresDbTable(), FAILURE_KEY);
+  }
+
+  /**
+   * One row per key (the one read last: greatest source, then index), since PostgreSQL refuses to
+   * upsert one key twice in a statement. Records with the same id are allowed in the input.
+   */
+  static PCollection<Row> onePerKey(PCollection<Row> rows, String... key) {
+    Schema schema = rows.getSchema();
+    SerializableFunction<Row, String> keyOf =
+        r -> {
+          StringBuilder b = new StringBuilder();
+          for (String k : key) {
+            b.append(String.valueOf((Object) r.getValue(k))).append('\u0000');
+          }
+          return b.toString();
+        };
+    return rows.apply("KeyedByTableKey", WithKeys.of(keyOf).withKeyType(TypeDescriptors.strings()))
+        .setCoder(org.apache.beam.sdk.coders.KvCoder.of(StringUtf8Coder.of(), rows.getCoder()))
+        .apply("OnePerKey", Combine.perKey(new LastRead()))
+        .apply("Rows", Values.create())
+        .setRowSchema(schema);
+  }
+
+  /** Of two rows with one key, the later in the input. */
+  static final class LastRead extends Combine.BinaryCombineFn<Row> {
+    @Override
+    public Row apply(Row a, Row b) {
+      int bySource = a.getString("source").compareTo(b.getString("source"));
+      if (bySource != 0) {
+        return bySource > 0 ? a : b;
+      }
+      return a.getInt64("index") >= b.getInt64("index") ? a : b;
+    }
+  }
+
+  /** Creates the tables the options name, before any data is read. */
+  static void createTables(BatchInferenceOptions options, Schema predictions) throws Exception {
+    if (notEmpty(options.getPredictionsDbTable())) {
+      predictions(options, predictions).createTableIfMissing(predictions);
+    }
+    if (notEmpty(options.getFailuresDbTable())) {
+      failures(options).createTableIfMissing(FailureRows.SCHEMA);
+    }
+  }
+
+  static boolean notEmpty(String value) {
+    return value != null && !value.isEmpty();
+  }
+}

@@ -4,14 +4,16 @@
 #   postgres.sh start [PORT]   initdb (first time) and start; prints the JDBC URL
 #   postgres.sh stop           stop it
 #
-# Data, log and pid live in $POSTGRES_DIR (default <repo>/target/postgres). The server accepts
+# Data, log and pid live in $POSTGRES_DIR (default: a folder in /tmp named after the repository
+# path: the server's system user must be able to reach it, which a checkout under /root is not).
+# The server accepts
 # password logins only (scram-sha-256) on 127.0.0.1 for user 'batchinference', password
 # 'batchinference-test' (a test server: the tests pass the password the way users do, by
 # environment variable or file). Run as root, the server runs as the 'postgres' system user.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
-DIR="${POSTGRES_DIR:-$REPO/target/postgres}"
+DIR="${POSTGRES_DIR:-/tmp/batch-inference-postgres-$(printf '%s' "$REPO" | md5sum | cut -c1-12)}"
 PORT="${2:-${POSTGRES_PORT:-15432}}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 USER_NAME=batchinference

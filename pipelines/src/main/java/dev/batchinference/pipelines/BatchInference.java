@@ -153,7 +153,9 @@ public final class BatchInference {
     WritePredictions.Result written =
         inference
             .predictions()
-            .apply("WritePredictions", new WritePredictions(options, plan.rows, outputDir));
+            .apply(
+                "WritePredictions",
+                new WritePredictions(options, plan.rows, outputDir, plan.inputFiles));
     PCollection<Failure> refused = written.refused();
 
     PCollection<Failure> failures =

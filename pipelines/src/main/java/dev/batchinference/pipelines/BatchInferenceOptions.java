@@ -118,6 +118,16 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setPreviousPredictions(String value);
 
+  @Description(
+      "Write predictions in the order of the input: input file by input file (in name order),"
+          + " record by record; one shard per input file, or one file with singleOutputFile."
+          + " JSON Lines files only; each input file's predictions are sorted in one worker's"
+          + " memory.")
+  @Default.Boolean(false)
+  boolean getOrderedOutput();
+
+  void setOrderedOutput(boolean value);
+
   @Description("File format of predictions and failures: JSONL or PARQUET.")
   @Default.Enum("JSONL")
   OutputFormat getOutputFormat();

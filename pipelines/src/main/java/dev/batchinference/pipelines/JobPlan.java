@@ -52,13 +52,18 @@ final class JobPlan {
   final ResourceId outputDir;
   final PredictionRows rows;
 
+  /** The input files in name order, for --orderedOutput; empty otherwise. */
+  final List<String> inputFiles;
+
   private JobPlan(
       OnnxModelHandler handler,
       ModelSignature signature,
       Preprocessor<TensorExample> preprocessor,
       Postprocessor<TensorExample, TensorExample> postprocessor,
       ResourceId outputDir,
-      PredictionRows rows) {
+      PredictionRows rows,
+      List<String> inputFiles) {
+    this.inputFiles = inputFiles;
     this.handler = handler;
     this.signature = signature;
     this.preprocessor = preprocessor;
@@ -132,7 +137,8 @@ final class JobPlan {
           PredictionRows.of(
               content, options.getCarryFields() == null ? List.of() : options.getCarryFields());
       checkDatabase(options, rows);
-      return new JobPlan(handler, signature, preprocessor, postprocessor, outputDir, rows);
+      return new JobPlan(
+          handler, signature, preprocessor, postprocessor, outputDir, rows, orderedInputs(options));
     } catch (InvalidJobException e) {
       throw e;
     } catch (Exception e) {
@@ -184,6 +190,29 @@ final class JobPlan {
       throw new InvalidJobException(
           "BigQuery rows have no position to name them by: set --idField to a column that"
               + " identifies each row.");
+    }
+  }
+
+  /** The input files in name order when predictions must keep the input order. */
+  private static List<String> orderedInputs(BatchInferenceOptions options) {
+    if (!options.getOrderedOutput()) {
+      return List.of();
+    }
+    if (readsBigQuery(options)
+        || notEmpty(options.getOutputTable())
+        || notEmpty(options.getPredictionsDbTable())
+        || options.getOutputFormat() != BatchInferenceOptions.OutputFormat.JSONL) {
+      throw new InvalidJobException(
+          "--orderedOutput keeps the order of input files in JSON Lines prediction files: it"
+              + " does not apply to BigQuery input, tables or --outputFormat=PARQUET.");
+    }
+    try {
+      return FileSystems.match(options.getInput(), EmptyMatchTreatment.DISALLOW).metadata().stream()
+          .map(m -> m.resourceId().toString())
+          .sorted()
+          .collect(Collectors.toList());
+    } catch (IOException e) {
+      throw new InvalidJobException("Cannot list --input=" + options.getInput() + ": " + e, e);
     }
   }
 

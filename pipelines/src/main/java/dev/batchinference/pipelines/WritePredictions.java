@@ -8,6 +8,7 @@ import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WriteParquet;
+import java.util.List;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.TextIO;
@@ -53,15 +54,21 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
   private final BatchInferenceOptions options;
   private final PredictionRows rows;
   private final String outputDir;
+  private final List<String> inputFiles;
 
   /**
    * @param rows the prediction fields of this job, for the typed sinks
    * @param outputDir the resolved output directory, for file sinks
    */
-  WritePredictions(BatchInferenceOptions options, PredictionRows rows, String outputDir) {
+  WritePredictions(
+      BatchInferenceOptions options,
+      PredictionRows rows,
+      String outputDir,
+      List<String> inputFiles) {
     this.options = options;
     this.rows = rows;
     this.outputDir = outputDir;
+    this.inputFiles = inputFiles;
   }
 
   @Override
@@ -88,6 +95,11 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
                       "WriteParquet",
                       WriteParquet.to(outputDir, BatchInference.PREDICTIONS)
                           .withNumShards(options.getSingleOutputFile() ? 1 : 0)));
+    } else if (options.getOrderedOutput()) {
+      files =
+          predictions.apply(
+              "WriteInInputOrder",
+              new WriteOrderedJsonLines(outputDir, inputFiles, options.getSingleOutputFile()));
     } else {
       files =
           filenames(

@@ -170,6 +170,52 @@ public class FlinkClusterIT {
   }
 
   @Test
+  public void orderedOutputKeepsTheInputOrderAtParallelismTwo() throws Exception {
+    Path in = WORK.resolve("ordered-in");
+    Files.createDirectories(in);
+    FashionMnist.Dataset data = FashionMnist.load(false, 1500);
+    // Three input files, whose names sort in the order of the records they hold.
+    for (int f = 0; f < 3; f++) {
+      float[][] part = java.util.Arrays.copyOfRange(data.images(), f * 500, (f + 1) * 500);
+      int[] partLabels = java.util.Arrays.copyOfRange(data.labels(), f * 500, (f + 1) * 500);
+      FashionMnist.writeJsonLines(
+          in.resolve("part-" + f + ".jsonl"),
+          new FashionMnist.Dataset(part, partLabels),
+          "p" + f + "-");
+    }
+    Path out = WORK.resolve("ordered-flink");
+    List<String> args = new ArrayList<>(classifyArgs(out));
+    args.removeIf(a -> a.startsWith("--input="));
+    args.add("--input=" + in.resolve("*.jsonl"));
+    args.add("--orderedOutput=true");
+    runJob(args, flinkArgs(2), out.resolveSibling("ordered-flink.log"));
+
+    List<Path> shards;
+    try (var listing = Files.list(out)) {
+      shards =
+          listing
+              .filter(p -> p.getFileName().toString().startsWith("predictions-"))
+              .sorted()
+              .collect(java.util.stream.Collectors.toList());
+    }
+    assertThat(shards.size(), equalTo(3));
+    List<String> ids = new ArrayList<>();
+    for (Path shard : shards) {
+      for (String line : Files.readAllLines(shard)) {
+        ids.add(JSON.readTree(line).get("id").asText());
+      }
+    }
+    List<String> expected = new ArrayList<>();
+    for (int f = 0; f < 3; f++) {
+      for (int i = 0; i < 500; i++) {
+        expected.add("p" + f + "-" + i);
+      }
+    }
+    assertThat("the shards' concatenation is the input order", ids, equalTo(expected));
+    assertNothingLost(out, 1500);
+  }
+
+  @Test
   public void aJobSurvivesTheLossOfATaskManager() throws Exception {
     Path out = WORK.resolve("fault");
     List<String> args = new ArrayList<>(embedArgs(out));

@@ -1,0 +1,220 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.io.JsonLines;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.MoveOptions;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
+import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * Writes predictions as JSON Lines in the order of the input: input file by input file (in the
+ * order of their names), record by record. Each input file's predictions are sorted by record index
+ * on one worker, in memory, and written as shard {@code predictions-RRRRR-of-NNNNN.jsonl}, where R
+ * is the input file's rank and N the number of input files (an input file without predictions gets
+ * an empty shard), so the shards' concatenation is in input order whatever the parallelism. With a
+ * single output file, the shards are concatenated into {@code predictions.jsonl} at the end. Its
+ * output is the names of the files written.
+ */
+final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PCollection<String>> {
+
+  private final String outputDir;
+  private final List<String> inputFiles;
+  private final boolean singleFile;
+
+  /**
+   * @param inputFiles the job's input files as the reader names them, in name order
+   */
+  WriteOrderedJsonLines(String outputDir, List<String> inputFiles, boolean singleFile) {
+    this.outputDir = outputDir;
+    this.inputFiles = List.copyOf(inputFiles);
+    this.singleFile = singleFile;
+  }
+
+  @Override
+  public PCollection<String> expand(PCollection<Prediction> predictions) {
+    String tempDir = ".ordered-" + UUID.randomUUID();
+    return predictions
+        .apply(
+            "BySource",
+            MapElements.into(
+                    TypeDescriptors.kvs(
+                        TypeDescriptors.strings(),
+                        TypeDescriptors.kvs(TypeDescriptors.longs(), TypeDescriptors.strings())))
+                .via(
+                    (Prediction p) ->
+                        KV.of(p.meta().source(), KV.of(p.meta().index(), JsonLines.prediction(p)))))
+        .setCoder(
+            KvCoder.of(StringUtf8Coder.of(), KvCoder.of(VarLongCoder.of(), StringUtf8Coder.of())))
+        .apply("GroupBySource", GroupByKey.create())
+        .apply("WriteSortedShards", ParDo.of(new WriteShardFn(outputDir, tempDir, inputFiles)))
+        .setCoder(KvCoder.of(VarIntCoder.of(), StringUtf8Coder.of()))
+        .apply("AllShards", Combine.globally(new JoinShards()).withoutDefaults())
+        .setCoder(StringUtf8Coder.of())
+        .apply(
+            "Publish", ParDo.of(new PublishFn(outputDir, tempDir, inputFiles.size(), singleFile)))
+        .setCoder(StringUtf8Coder.of());
+  }
+
+  /** Sorts one input file's predictions by index and writes them to a temporary shard. */
+  static final class WriteShardFn
+      extends DoFn<KV<String, Iterable<KV<Long, String>>>, KV<Integer, String>> {
+    private final String outputDir;
+    private final String tempDir;
+    private final List<String> inputFiles;
+
+    WriteShardFn(String outputDir, String tempDir, List<String> inputFiles) {
+      this.outputDir = outputDir;
+      this.tempDir = tempDir;
+      this.inputFiles = inputFiles;
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element KV<String, Iterable<KV<Long, String>>> source,
+        OutputReceiver<KV<Integer, String>> out)
+        throws IOException {
+      int rank = inputFiles.indexOf(source.getKey());
+      if (rank < 0) {
+        throw new IllegalStateException(
+            "predictions from " + source.getKey() + ", which is not among the input files");
+      }
+      List<KV<Long, String>> lines = new ArrayList<>();
+      source.getValue().forEach(lines::add);
+      lines.sort(Comparator.comparing(KV::getKey));
+      ResourceId shard = temp(outputDir, tempDir, rank);
+      try (OutputStream os =
+          Channels.newOutputStream(FileSystems.create(shard, "application/jsonl"))) {
+        for (KV<Long, String> line : lines) {
+          os.write(line.getValue().getBytes(StandardCharsets.UTF_8));
+          os.write('\n');
+        }
+      }
+      out.output(KV.of(rank, shard.toString()));
+    }
+  }
+
+  static ResourceId temp(String outputDir, String tempDir, int rank) {
+    return FileSystems.matchNewResource(outputDir, true)
+        .resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY)
+        .resolve(String.format("%05d.jsonl", rank), StandardResolveOptions.RESOLVE_FILE);
+  }
+
+  /** The written shards, as "rank path" lines. */
+  static final class JoinShards
+      extends Combine.CombineFn<KV<Integer, String>, List<String>, String> {
+    @Override
+    public List<String> createAccumulator() {
+      return new ArrayList<>();
+    }
+
+    @Override
+    public List<String> addInput(List<String> acc, KV<Integer, String> shard) {
+      acc.add(shard.getKey() + " " + shard.getValue());
+      return acc;
+    }
+
+    @Override
+    public List<String> mergeAccumulators(Iterable<List<String>> accs) {
+      List<String> all = new ArrayList<>();
+      accs.forEach(all::addAll);
+      return all;
+    }
+
+    @Override
+    public String extractOutput(List<String> acc) {
+      return String.join("\n", acc);
+    }
+  }
+
+  /** Renames the shards into place (or concatenates them into one file) in input order. */
+  static final class PublishFn extends DoFn<String, String> {
+    private final String outputDir;
+    private final String tempDir;
+    private final int inputFiles;
+    private final boolean singleFile;
+
+    PublishFn(String outputDir, String tempDir, int inputFiles, boolean singleFile) {
+      this.outputDir = outputDir;
+      this.tempDir = tempDir;
+      this.inputFiles = inputFiles;
+      this.singleFile = singleFile;
+    }
+
+    @ProcessElement
+    public void processElement(@Element String shards, OutputReceiver<String> out)
+        throws IOException {
+      Map<Integer, ResourceId> byRank = new java.util.TreeMap<>();
+      for (String line : shards.split("\n")) {
+        int space = line.indexOf(' ');
+        byRank.put(
+            Integer.parseInt(line.substring(0, space)),
+            FileSystems.matchNewResource(line.substring(space + 1), false));
+      }
+      ResourceId dir = FileSystems.matchNewResource(outputDir, true);
+      List<ResourceId> temps = new ArrayList<>(byRank.values());
+      if (singleFile) {
+        ResourceId target =
+            dir.resolve(BatchInference.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+        try (OutputStream os =
+            Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
+          for (ResourceId shard : temps) {
+            try (InputStream in = Channels.newInputStream(FileSystems.open(shard))) {
+              in.transferTo(os);
+            }
+          }
+        }
+        FileSystems.delete(temps, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+        out.output(target.toString());
+      } else {
+        List<ResourceId> sources = new ArrayList<>();
+        List<ResourceId> targets = new ArrayList<>();
+        for (int rank = 0; rank < inputFiles; rank++) {
+          ResourceId target =
+              dir.resolve(
+                  String.format(
+                      "%s-%05d-of-%05d.jsonl", BatchInference.PREDICTIONS, rank, inputFiles),
+                  StandardResolveOptions.RESOLVE_FILE);
+          if (byRank.containsKey(rank)) {
+            sources.add(byRank.get(rank));
+            targets.add(target);
+          } else {
+            Channels.newOutputStream(FileSystems.create(target, "application/jsonl")).close();
+          }
+          out.output(target.toString());
+        }
+        FileSystems.rename(sources, targets);
+      }
+      try {
+        FileSystems.delete(
+            List.of(dir.resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY)),
+            MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+      } catch (IOException | RuntimeException e) {
+        // An object store has no directory to remove.
+      }
+    }
+  }
+}

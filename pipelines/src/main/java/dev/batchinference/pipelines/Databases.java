@@ -1,8 +1,11 @@
 package dev.batchinference.pipelines;
 
+import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.PostgresConnection;
 import dev.batchinference.transforms.io.WritePostgres;
+import dev.batchinference.transforms.model.ModelFiles;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.schemas.Schema;
@@ -17,8 +20,35 @@ import org.apache.beam.sdk.values.TypeDescriptors;
 /** PostgreSQL writes configured from the job's options. */
 final class Databases {
 
-  /** Failure rows are keyed by where the record was and the stage it failed at. */
-  static final List<String> FAILURE_KEY = List.of("source", "index", "stage");
+  /**
+   * Failure rows are keyed by a hash of where the record was, the stage, its id and its input: the
+   * same failure again replaces its row, and distinct failures never share one (BigQuery rows all
+   * have index -1, so source and index alone would not do).
+   */
+  static final List<String> FAILURE_KEY = List.of("failure_key");
+
+  /** The failure columns, with the key first. */
+  static final Schema FAILURE_SCHEMA =
+      Schema.builder()
+          .addStringField("failure_key")
+          .addFields(FailureRows.SCHEMA.getFields())
+          .build();
+
+  /** A failure's row for the database: its key, then its fields. */
+  static Row failureRow(Failure f) {
+    String key =
+        ModelFiles.sha256(
+            String.join(
+                    "\u0000",
+                    f.source(),
+                    Long.toString(f.index()),
+                    f.stage().label(),
+                    String.valueOf(f.id()),
+                    String.valueOf(f.input()))
+                .getBytes(StandardCharsets.UTF_8));
+    Row fields = FailureRows.of().apply(f);
+    return Row.withSchema(FAILURE_SCHEMA).addValue(key).addValues(fields.getValues()).build();
+  }
 
   private Databases() {}
 
@@ -77,7 +107,7 @@ final class Databases {
       predictions(options, predictions).createTableIfMissing(predictions);
     }
     if (notEmpty(options.getFailuresDbTable())) {
-      failures(options).createTableIfMissing(FailureRows.SCHEMA);
+      failures(options).createTableIfMissing(FAILURE_SCHEMA);
     }
   }
 

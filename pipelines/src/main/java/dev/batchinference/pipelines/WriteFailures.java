@@ -34,7 +34,13 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
     String table = options.getFailuresTable();
     String dbTable = options.getFailuresDbTable();
     if (dbTable != null && !dbTable.isEmpty()) {
-      Databases.onePerKey(toRows(failures), Databases.FAILURE_KEY.toArray(new String[0]))
+      PCollection<Row> rows =
+          failures
+              .apply(
+                  "ToKeyedRows",
+                  MapElements.into(TypeDescriptors.rows()).via(Databases::failureRow))
+              .setRowSchema(Databases.FAILURE_SCHEMA);
+      Databases.onePerKey(rows, Databases.FAILURE_KEY.toArray(new String[0]))
           .apply("WritePostgres", Databases.failures(options));
       return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
     } else if (table != null && !table.isEmpty()) {

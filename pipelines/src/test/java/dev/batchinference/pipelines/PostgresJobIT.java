@@ -147,6 +147,7 @@ public class PostgresJobIT {
         equalTo((long) good));
     assertThat(count("SELECT count(DISTINCT id) FROM embeddings"), equalTo((long) good));
     assertThat(count("SELECT count(*) FROM embedding_failures"), equalTo(2L));
+    assertThat(count("SELECT count(DISTINCT failure_key) FROM embedding_failures"), equalTo(2L));
 
     try (Connection c = connection().open();
         Statement s = c.createStatement();

@@ -251,13 +251,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           read.inc();
           out.get(FAILURES)
               .output(
-                  Failure.of(
-                      null,
+                  notUtf8(
                       source,
                       index,
-                      Stage.READ,
-                      "java.nio.charset.MalformedInputException",
-                      "line is not valid UTF-8",
+                      "line",
                       new String(bytes, start, end - start, StandardCharsets.UTF_8)));
           continue;
         }
@@ -268,6 +265,17 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         read.inc();
         out.get(RECORDS).output(RawRecord.of(source, index, text));
       }
+    }
+
+    private static Failure notUtf8(String source, long index, String what, String input) {
+      return Failure.of(
+          null,
+          source,
+          index,
+          Stage.READ,
+          "java.nio.charset.MalformedInputException",
+          what + " is not valid UTF-8",
+          input);
     }
 
     private Failure oversized(String source, long index, long size, String kept) {
@@ -346,14 +354,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           if (String.join("", values).contains(NOT_UTF8)) {
             out.get(FAILURES)
                 .output(
-                    Failure.of(
-                        null,
-                        source,
-                        index,
-                        Stage.READ,
-                        "java.nio.charset.MalformedInputException",
-                        "row is not valid UTF-8",
-                        csv.format(values).replace(NOT_UTF8, "\uFFFD")));
+                    notUtf8(source, index, "row", csv.format(values).replace(NOT_UTF8, "\uFFFD")));
             continue;
           }
           if (size > maxRecordBytes) {

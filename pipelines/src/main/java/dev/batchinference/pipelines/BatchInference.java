@@ -84,7 +84,7 @@ public final class BatchInference {
     PCollection<Failure> readFailures;
     if (JobPlan.readsBigQuery(options)) {
       ReadBigQuery bigQuery =
-          options.getInputTable() != null && !options.getInputTable().isEmpty()
+          JobPlan.notEmpty(options.getInputTable())
               ? ReadBigQuery.table(options.getInputTable())
               : ReadBigQuery.query(options.getInputQuery());
       bigQuery = bigQuery.withMethod(options.getBigQueryReadMethod());
@@ -112,14 +112,14 @@ public final class BatchInference {
         Preprocess.with(plan.preprocessor)
             .withCarryFields(
                 options.getCarryFields() == null ? List.of() : options.getCarryFields());
-    if (options.getIdField() != null && !options.getIdField().isEmpty()) {
+    if (JobPlan.notEmpty(options.getIdField())) {
       preprocess = preprocess.withIdField(options.getIdField());
     }
     Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
     PCollection<KV<RecordMeta, TensorExample>> toPredict = examples.examples();
     PCollection<RecordMeta> skipped;
     String previous = options.getPreviousPredictions();
-    if (previous != null && !previous.isEmpty()) {
+    if (JobPlan.notEmpty(previous)) {
       TupleTag<KV<RecordMeta, TensorExample>> remaining =
           new TupleTag<KV<RecordMeta, TensorExample>>() {};
       PCollectionTuple incremental =
@@ -205,7 +205,7 @@ public final class BatchInference {
             "WriteRunSummary",
             new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
     String summaryTable = options.getSummaryTable();
-    if (summaryTable != null && !summaryTable.isEmpty()) {
+    if (JobPlan.notEmpty(summaryTable)) {
       summary
           .apply("SummaryRow", MapElements.into(TypeDescriptors.rows()).via(WriteRunSummary::toRow))
           .setRowSchema(WriteRunSummary.ROW_SCHEMA)

@@ -27,6 +27,9 @@ final class Databases {
    */
   static final List<String> FAILURE_KEY = List.of("failure_key");
 
+  /** Prediction rows are keyed by the record's id: a re-run replaces them. */
+  static final List<String> PREDICTION_KEY = List.of("id");
+
   /** The failure columns, with the key first. */
   static final Schema FAILURE_SCHEMA =
       Schema.builder()
@@ -60,8 +63,8 @@ final class Databases {
         options.getJdbcPasswordFile());
   }
 
-  static WritePostgres predictions(BatchInferenceOptions options, Schema schema) {
-    return WritePostgres.to(connection(options), options.getPredictionsDbTable(), List.of("id"));
+  static WritePostgres predictions(BatchInferenceOptions options) {
+    return WritePostgres.to(connection(options), options.getPredictionsDbTable(), PREDICTION_KEY);
   }
 
   static WritePostgres failures(BatchInferenceOptions options) {
@@ -72,7 +75,7 @@ final class Databases {
    * One row per key (the one read last: greatest source, then index), since PostgreSQL refuses to
    * upsert one key twice in a statement. Records with the same id are allowed in the input.
    */
-  static PCollection<Row> onePerKey(PCollection<Row> rows, String... key) {
+  static PCollection<Row> onePerKey(PCollection<Row> rows, List<String> key) {
     Schema schema = rows.getSchema();
     SerializableFunction<Row, String> keyOf =
         r -> {
@@ -103,15 +106,11 @@ final class Databases {
 
   /** Creates the tables the options name, before any data is read. */
   static void createTables(BatchInferenceOptions options, Schema predictions) throws Exception {
-    if (notEmpty(options.getPredictionsDbTable())) {
-      predictions(options, predictions).createTableIfMissing(predictions);
+    if (JobPlan.notEmpty(options.getPredictionsDbTable())) {
+      predictions(options).createTableIfMissing(predictions);
     }
-    if (notEmpty(options.getFailuresDbTable())) {
+    if (JobPlan.notEmpty(options.getFailuresDbTable())) {
       failures(options).createTableIfMissing(FAILURE_SCHEMA);
     }
-  }
-
-  static boolean notEmpty(String value) {
-    return value != null && !value.isEmpty();
   }
 }

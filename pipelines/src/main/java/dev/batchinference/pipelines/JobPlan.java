@@ -160,7 +160,8 @@ final class JobPlan {
     return notEmpty(options.getInputQuery()) ? "bigquery:query" : options.getInput();
   }
 
-  private static boolean notEmpty(String value) {
+  /** Whether an optional string option is set: not null and not empty. */
+  static boolean notEmpty(String value) {
     return value != null && !value.isEmpty();
   }
 

@@ -6,7 +6,9 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.regex.Pattern;
+import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
@@ -15,10 +17,12 @@ import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
-import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,20 +51,13 @@ final class RemoveStaleOutputs extends PTransform<PCollection<String>, PCollecti
   @Override
   public PCollection<Long> expand(PCollection<String> written) {
     return written
-        .apply("ListWritten", Combine.globally(new JoinLines()).withoutDefaults())
-        .setCoder(StringUtf8Coder.of())
+        .apply("OneKey", WithKeys.of(0))
+        .setCoder(KvCoder.of(VarIntCoder.of(), StringUtf8Coder.of()))
+        .apply("AllWritten", GroupByKey.create())
         .apply("DeleteOthers", ParDo.of(new DeleteFn(outputDir)));
   }
 
-  /** All written names as one newline-separated text (a handful of names per run). */
-  static final class JoinLines extends Combine.BinaryCombineFn<String> {
-    @Override
-    public String apply(String left, String right) {
-      return left + "\n" + right;
-    }
-  }
-
-  static final class DeleteFn extends DoFn<String, Long> {
+  static final class DeleteFn extends DoFn<KV<Integer, Iterable<String>>, Long> {
     /** The temporary directory Beam's FileIO (Parquet) leaves behind, empty, on local disk. */
     private static final String FILEIO_TEMP = ".temp-beam";
 
@@ -74,9 +71,11 @@ final class RemoveStaleOutputs extends PTransform<PCollection<String>, PCollecti
     }
 
     @ProcessElement
-    public void processElement(@Element String writtenNames, OutputReceiver<Long> out)
+    public void processElement(
+        @Element KV<Integer, Iterable<String>> writtenNames, OutputReceiver<Long> out)
         throws IOException {
-      Set<String> written = new HashSet<>(List.of(writtenNames.split("\n")));
+      Set<String> written = new HashSet<>();
+      writtenNames.getValue().forEach(written::add);
       List<ResourceId> stale = new ArrayList<>();
       for (String prefix : List.of(BatchInference.PREDICTIONS, BatchInference.FAILURES)) {
         MatchResult match =

@@ -48,7 +48,7 @@ final class Tables {
   /** Where FILE_LOADS stages its files: {@code --tempLocation}, else under the output directory. */
   static String loadTempLocation(BatchInferenceOptions options) {
     String temp = options.getTempLocation();
-    if (temp != null && !temp.isEmpty()) {
+    if (JobPlan.notEmpty(temp)) {
       return temp;
     }
     String output = options.getOutput();

@@ -33,17 +33,17 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
   public PCollection<String> expand(PCollection<Failure> failures) {
     String table = options.getFailuresTable();
     String dbTable = options.getFailuresDbTable();
-    if (dbTable != null && !dbTable.isEmpty()) {
+    if (JobPlan.notEmpty(dbTable)) {
       PCollection<Row> rows =
           failures
               .apply(
                   "ToKeyedRows",
                   MapElements.into(TypeDescriptors.rows()).via(Databases::failureRow))
               .setRowSchema(Databases.FAILURE_SCHEMA);
-      Databases.onePerKey(rows, Databases.FAILURE_KEY.toArray(new String[0]))
+      Databases.onePerKey(rows, Databases.FAILURE_KEY)
           .apply("WritePostgres", Databases.failures(options));
       return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
-    } else if (table != null && !table.isEmpty()) {
+    } else if (JobPlan.notEmpty(table)) {
       toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
       return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {

@@ -20,12 +20,12 @@ import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
-import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.TypeDescriptors;
@@ -72,8 +72,9 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
         .apply("GroupBySource", GroupByKey.create())
         .apply("WriteSortedShards", ParDo.of(new WriteShardFn(outputDir, tempDir, inputFiles)))
         .setCoder(KvCoder.of(VarIntCoder.of(), StringUtf8Coder.of()))
-        .apply("AllShards", Combine.globally(new JoinShards()).withoutDefaults())
-        .setCoder(StringUtf8Coder.of())
+        .apply("OneKey", WithKeys.of(0))
+        .setCoder(KvCoder.of(VarIntCoder.of(), KvCoder.of(VarIntCoder.of(), StringUtf8Coder.of())))
+        .apply("AllShards", GroupByKey.create())
         .apply(
             "Publish", ParDo.of(new PublishFn(outputDir, tempDir, inputFiles.size(), singleFile)))
         .setCoder(StringUtf8Coder.of());
@@ -123,35 +124,8 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
         .resolve(String.format("%05d.jsonl", rank), StandardResolveOptions.RESOLVE_FILE);
   }
 
-  /** The written shards, as "rank path" lines. */
-  static final class JoinShards
-      extends Combine.CombineFn<KV<Integer, String>, List<String>, String> {
-    @Override
-    public List<String> createAccumulator() {
-      return new ArrayList<>();
-    }
-
-    @Override
-    public List<String> addInput(List<String> acc, KV<Integer, String> shard) {
-      acc.add(shard.getKey() + " " + shard.getValue());
-      return acc;
-    }
-
-    @Override
-    public List<String> mergeAccumulators(Iterable<List<String>> accs) {
-      List<String> all = new ArrayList<>();
-      accs.forEach(all::addAll);
-      return all;
-    }
-
-    @Override
-    public String extractOutput(List<String> acc) {
-      return String.join("\n", acc);
-    }
-  }
-
   /** Renames the shards into place (or concatenates them into one file) in input order. */
-  static final class PublishFn extends DoFn<String, String> {
+  static final class PublishFn extends DoFn<KV<Integer, Iterable<KV<Integer, String>>>, String> {
     private final String outputDir;
     private final String tempDir;
     private final int inputFiles;
@@ -165,14 +139,12 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
     }
 
     @ProcessElement
-    public void processElement(@Element String shards, OutputReceiver<String> out)
+    public void processElement(
+        @Element KV<Integer, Iterable<KV<Integer, String>>> shards, OutputReceiver<String> out)
         throws IOException {
       Map<Integer, ResourceId> byRank = new java.util.TreeMap<>();
-      for (String line : shards.split("\n")) {
-        int space = line.indexOf(' ');
-        byRank.put(
-            Integer.parseInt(line.substring(0, space)),
-            FileSystems.matchNewResource(line.substring(space + 1), false));
+      for (KV<Integer, String> shard : shards.getValue()) {
+        byRank.put(shard.getKey(), FileSystems.matchNewResource(shard.getValue(), false));
       }
       ResourceId dir = FileSystems.matchNewResource(outputDir, true);
       List<ResourceId> temps = new ArrayList<>(byRank.values());

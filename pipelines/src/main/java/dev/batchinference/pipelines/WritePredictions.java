@@ -78,10 +78,10 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
     PCollection<String> files = null;
     String table = options.getOutputTable();
     String dbTable = options.getPredictionsDbTable();
-    if (dbTable != null && !dbTable.isEmpty()) {
-      Databases.onePerKey(toRows(predictions), "id")
-          .apply("WritePostgres", Databases.predictions(options, rows.schema()));
-    } else if (table != null && !table.isEmpty()) {
+    if (JobPlan.notEmpty(dbTable)) {
+      Databases.onePerKey(toRows(predictions), Databases.PREDICTION_KEY)
+          .apply("WritePostgres", Databases.predictions(options));
+    } else if (JobPlan.notEmpty(table)) {
       WriteResult result =
           toRows(predictions).apply("WriteTable", Tables.write(options, table, rows.schema()));
       if (options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API) {

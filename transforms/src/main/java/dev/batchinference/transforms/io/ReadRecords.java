@@ -346,19 +346,21 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           CSVRecord row = rows.next();
           long index = next[0]++;
           read.inc();
-          long size = 0;
-          for (String value : row.values()) {
-            size += value.length();
-          }
           String[] values = row.values();
-          if (String.join("", values).contains(NOT_UTF8)) {
+          long size = 0;
+          boolean notUtf8 = false;
+          for (String value : values) {
+            size += value.length();
+            notUtf8 |= value.indexOf(NOT_UTF8.charAt(0)) >= 0;
+          }
+          if (notUtf8) {
             out.get(FAILURES)
                 .output(
                     notUtf8(source, index, "row", csv.format(values).replace(NOT_UTF8, "\uFFFD")));
             continue;
           }
           if (size > maxRecordBytes) {
-            String kept = csv.format(row.values());
+            String kept = csv.format(values);
             out.get(FAILURES)
                 .output(
                     oversized(

@@ -2,6 +2,7 @@ package dev.batchinference.transforms.postprocess;
 
 import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.model.LoadedModel;
@@ -55,8 +56,7 @@ public final class ZeroShotLabels implements Postprocessor<TensorExample, Tensor
     checkArgument(descriptions.size() >= 2, "zero-shot labelling needs at least 2 labels");
     checkArgument(topK >= 1, "topK must be >= 1");
     List<TensorExample> examples = new ArrayList<>();
-    com.fasterxml.jackson.databind.ObjectMapper json =
-        new com.fasterxml.jackson.databind.ObjectMapper();
+    ObjectMapper json = new ObjectMapper();
     tokenizer.setup();
     try {
       for (String description : descriptions.values()) {

@@ -119,6 +119,14 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setPreviousPredictions(String value);
 
   @Description(
+      "summary.json of the previous run of this job (local or gs://): this run's prediction"
+          + " distribution, failure rate and throughput are compared with it (drift alerts), and"
+          + " --minNewRecords counts the records that arrived since it started.")
+  String getPreviousSummary();
+
+  void setPreviousSummary(String value);
+
+  @Description(
       "Write predictions in the order of the input: input file by input file (in name order),"
           + " record by record; one shard per input file, or one file with singleOutputFile."
           + " JSON Lines files only; each input file's predictions are sorted in one worker's"

@@ -239,6 +239,7 @@ public final class Benchmark {
     "seconds",
     "records/s",
     "vs raw",
+    "CPU ms/record",
     "summary rec/s",
     "peak heap MiB",
     "peak RSS MiB",
@@ -254,6 +255,7 @@ public final class Benchmark {
       String.format(Locale.ROOT, "%.2f", r.seconds),
       String.format(Locale.ROOT, "%,.1f", r.rate()),
       ratio(r),
+      String.format(Locale.ROOT, "%.3f", 1000 * r.cpuSeconds / Math.max(1, r.records)),
       Double.isNaN(r.summaryRate) ? "" : String.format(Locale.ROOT, "%,.1f", r.summaryRate),
       String.format(Locale.ROOT, "%.0f", r.peakHeapMiB),
       r.peakRssMiB < 0

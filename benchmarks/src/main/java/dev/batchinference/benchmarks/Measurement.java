@@ -28,6 +28,8 @@ final class Measurement implements AutoCloseable {
   private volatile long peakHeap;
   private long startNanos;
   private long endNanos;
+  private long startCpuNanos;
+  private long endCpuNanos;
   private double loadAtEnd = -1;
 
   private Measurement() {
@@ -49,6 +51,7 @@ final class Measurement implements AutoCloseable {
             "benchmark-heap-sampler");
     sampler.setDaemon(true);
     sampler.start();
+    startCpuNanos = processCpuNanos();
     startNanos = System.nanoTime();
   }
 
@@ -61,6 +64,7 @@ final class Measurement implements AutoCloseable {
   double stop() {
     if (running) {
       endNanos = System.nanoTime();
+      endCpuNanos = processCpuNanos();
       running = false;
       loadAtEnd = loadAverage();
       peakHeap = Math.max(peakHeap, MEMORY.getHeapMemoryUsage().getUsed());
@@ -70,6 +74,21 @@ final class Measurement implements AutoCloseable {
 
   double seconds() {
     return ((running ? System.nanoTime() : endNanos) - startNanos) / 1e9;
+  }
+
+  /**
+   * CPU seconds this process used while measuring, all threads together: unlike wall time it barely
+   * moves when other processes compete for the cores.
+   */
+  double cpuSeconds() {
+    return ((running ? processCpuNanos() : endCpuNanos) - startCpuNanos) / 1e9;
+  }
+
+  private static long processCpuNanos() {
+    java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+    return os instanceof com.sun.management.OperatingSystemMXBean
+        ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime()
+        : -1;
   }
 
   /** Most heap in use seen while measuring, in MiB. */

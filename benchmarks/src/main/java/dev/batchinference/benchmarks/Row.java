@@ -6,6 +6,7 @@ final class Row {
   final String mode;
   final long records;
   final double seconds;
+  final double cpuSeconds;
   final double peakHeapMiB;
   final double peakRssMiB;
   final boolean rssReset;
@@ -24,6 +25,7 @@ final class Row {
     this.mode = mode;
     this.records = records;
     this.seconds = m.seconds();
+    this.cpuSeconds = m.cpuSeconds();
     this.peakHeapMiB = m.peakHeapMiB();
     this.peakRssMiB = m.peakRssMiB();
     this.rssReset = m.rssWasReset();

@@ -365,6 +365,15 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setLengthBuckets(List<Long> value);
 
   @Description(
+      "Keys that records are spread over after reading (the parallelism of preprocessing)."
+          + " 0: one per core on the DirectRunner (whose cost is per bundle, and it makes a"
+          + " bundle of each key), Beam's random keys on other runners.")
+  @Default.Integer(0)
+  int getRedistributeBuckets();
+
+  void setRedistributeBuckets(int value);
+
+  @Description(
       "Keys that batching spreads records over, per length bucket (the parallelism of inference).")
   @Default.Integer(8)
   int getInferenceShards();

@@ -9,7 +9,6 @@ import dev.batchinference.transforms.RecordOverLimitException;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
 import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -212,38 +211,22 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     private void readJsonLines(String source, InputStream raw, long[] next, MultiOutputReceiver out)
         throws IOException {
-      InputStream in = new BufferedInputStream(raw, 1 << 16);
+      BoundedLines lines = new BoundedLines(raw, maxRecordBytes);
       CharsetDecoder decoder = strictUtf8();
-      ByteArrayOutputStream line = new ByteArrayOutputStream(1024);
-      boolean more = true;
-      while (more) {
-        line.reset();
-        long length = 0;
-        int b;
-        while ((b = in.read()) != -1 && b != '\n') {
-          if (length++ < maxRecordBytes) {
-            line.write(b);
-          }
-        }
-        more = b != -1;
-        if (!more && length == 0) {
-          break;
-        }
+      while (lines.next()) {
         long index = next[0]++;
-        byte[] bytes = line.toByteArray();
+        long length = lines.length();
+        byte[] bytes = lines.bytes();
+        int kept = lines.kept();
         if (length > maxRecordBytes) {
-          String kept =
-              new String(
-                  bytes, 0, Math.min(bytes.length, KEPT_OF_OVERSIZED), StandardCharsets.UTF_8);
+          String head =
+              new String(bytes, 0, Math.min(kept, KEPT_OF_OVERSIZED), StandardCharsets.UTF_8);
           read.inc();
-          out.get(FAILURES).output(oversized(source, index, length, kept));
+          out.get(FAILURES).output(oversized(source, index, length, head));
           continue;
         }
-        int start = index == 0 && startsWithBom(bytes) ? 3 : 0;
-        int end =
-            bytes.length > start && bytes[bytes.length - 1] == '\r'
-                ? bytes.length - 1
-                : bytes.length;
+        int start = index == 0 && startsWithBom(bytes, kept) ? 3 : 0;
+        int end = kept > start && bytes[kept - 1] == '\r' ? kept - 1 : kept;
         String text;
         try {
           text = decoder.decode(ByteBuffer.wrap(bytes, start, end - start)).toString();
@@ -304,7 +287,11 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     private static boolean startsWithBom(byte[] bytes) {
-      return bytes.length >= 3
+      return startsWithBom(bytes, bytes.length);
+    }
+
+    private static boolean startsWithBom(byte[] bytes, int length) {
+      return length >= 3
           && (bytes[0] & 0xff) == 0xEF
           && (bytes[1] & 0xff) == 0xBB
           && (bytes[2] & 0xff) == 0xBF;

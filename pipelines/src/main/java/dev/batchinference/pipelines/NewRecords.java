@@ -47,8 +47,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code java -cp batch-inference-bundled.jar dev.batchinference.pipelines.NewRecords
  * --input=... --previousSummary=... --minNewRecords=N} only checks: exit status 0 when there are
- * enough new records, {@value #TOO_FEW} when there are too few (what Airflow's {@code BashOperator}
- * takes for "skip"), 2 when it cannot tell.
+ * enough new records or no previous run (its summary does not exist yet), {@value #TOO_FEW} when
+ * there are too few (what Airflow's {@code BashOperator} takes for "skip"), 2 when it cannot tell.
  */
 public final class NewRecords {
 
@@ -261,10 +261,18 @@ public final class NewRecords {
       if (options.getMinNewRecords() <= 0) {
         throw new JobPlan.InvalidJobException("set --minNewRecords to the least number to run for");
       }
+      FileSystems.setDefaultPipelineOptions(options);
+      if (JobPlan.notEmpty(options.getPreviousSummary())
+          && FileSystems.match(options.getPreviousSummary()).status()
+              == MatchResult.Status.NOT_FOUND) {
+        System.out.println(
+            "running: no previous run (no " + options.getPreviousSummary() + "), so no threshold");
+        System.exit(0);
+      }
       Check check = check(options);
       System.out.println(check.line());
       status = check.enough() ? 0 : TOO_FEW;
-    } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+    } catch (JobPlan.InvalidJobException | IllegalArgumentException | IOException e) {
       System.err.println("error: " + e.getMessage());
       status = 2;
     }

@@ -119,6 +119,16 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setPreviousPredictions(String value);
 
   @Description(
+      "Threshold trigger for scheduled runs: run only when at least this many records arrived"
+          + " since the run of --previousSummary (records in --input files modified after it"
+          + " started); otherwise print 'skipped: ...', write nothing and exit 0. 0: always run."
+          + " Files only, not BigQuery.")
+  @Default.Long(0)
+  long getMinNewRecords();
+
+  void setMinNewRecords(long value);
+
+  @Description(
       "summary.json of the previous run of this job (local or gs://): this run's prediction"
           + " distribution, failure rate and throughput are compared with it (drift alerts), and"
           + " --minNewRecords counts the records that arrived since it started.")

@@ -55,6 +55,19 @@ final class CommandLine {
       err.println("Run with --help to list the options.");
       return 2;
     }
+    if (options.getMinNewRecords() > 0) {
+      // A scheduled run with too few new records is skipped, not failed: nothing is written.
+      try {
+        NewRecords.Check check = NewRecords.check(options);
+        out.println(check.line());
+        if (!check.enough()) {
+          return 0;
+        }
+      } catch (JobPlan.InvalidJobException e) {
+        err.println("error: " + e.getMessage());
+        return 2;
+      }
+    }
     long start = System.currentTimeMillis();
     PipelineResult.State state;
     try {

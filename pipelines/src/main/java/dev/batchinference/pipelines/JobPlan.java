@@ -100,6 +100,7 @@ final class JobPlan {
           " For the first run of an incremental job, leave --previousPredictions unset.");
     }
     checkTables(options);
+    checkMinNewRecords(options);
 
     OnnxModelHandler handler =
         OnnxModelHandler.of(options.getModel()).withSessionConfig(sessionConfig(options));
@@ -144,6 +145,34 @@ final class JobPlan {
     } catch (Exception e) {
       throw new InvalidJobException(
           "The model does not fit --task=" + options.getTask() + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Checks {@code --minNewRecords}: new records are counted in input files since the run of {@code
+   * --previousSummary}, so it needs both.
+   */
+  static void checkMinNewRecords(BatchInferenceOptions options) {
+    long minimum = options.getMinNewRecords();
+    if (minimum < 0) {
+      throw new InvalidJobException(
+          "--minNewRecords=" + minimum + " is negative: use 0 (always run) or a record count.");
+    }
+    if (minimum == 0) {
+      return;
+    }
+    if (readsBigQuery(options)) {
+      throw new InvalidJobException(
+          "--minNewRecords counts new records in input files by their modification time; a"
+              + " BigQuery input (--inputTable, --inputQuery) has none. Leave --minNewRecords"
+              + " unset, or select only new rows in --inputQuery.");
+    }
+    if (!notEmpty(options.getPreviousSummary())) {
+      throw new InvalidJobException(
+          "--minNewRecords="
+              + minimum
+              + " counts the records that arrived since the previous run: set --previousSummary"
+              + " to that run's summary.json. For the first run, leave --minNewRecords unset.");
     }
   }
 

@@ -109,4 +109,33 @@ public class CommandLineTest {
     String[] flink = CommandLine.withRunnerDefaults(new String[] {"--runner=FlinkRunner"});
     assertThat(Arrays.asList(flink), not(hasItems("--blockOnRun=false")));
   }
+
+  @Test
+  public void tooFewNewRecordsSkipTheRunWritingNothing() throws Exception {
+    Path input = TMP.newFile("threshold.jsonl").toPath();
+    Files.writeString(
+        input, "{\"id\":\"a\",\"text\":\"hello\"}\n{\"id\":\"b\",\"text\":\"bye\"}\n");
+    Path previous = TMP.newFile("threshold-summary.json").toPath();
+    Files.writeString(
+        previous, "{\"started_at\":\"" + java.time.Instant.now().minusSeconds(60) + "\"}");
+    Path output = TMP.getRoot().toPath().resolve("threshold-out");
+    String[] args = {
+      "--input=" + input,
+      "--output=" + output,
+      "--previousSummary=" + previous,
+      "--minNewRecords=3",
+      "--progress=false"
+    };
+    assertThat(err.toString(StandardCharsets.UTF_8), run(args), equalTo(0));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("skipped: 2 new records (in 1 file) since "));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8), containsString("fewer than --minNewRecords=3"));
+    assertThat("nothing written", Files.exists(output), equalTo(false));
+
+    String[] withoutPrevious = {"--input=" + input, "--output=" + output, "--minNewRecords=3"};
+    assertThat(run(withoutPrevious), equalTo(2));
+    assertThat(err.toString(StandardCharsets.UTF_8), containsString("set --previousSummary"));
+  }
 }

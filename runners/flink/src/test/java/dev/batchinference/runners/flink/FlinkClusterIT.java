@@ -249,6 +249,110 @@ public class FlinkClusterIT {
         textCount, predictions.size(), predictions.size() - seen.size(), restarts);
   }
 
+  /**
+   * Beam's metrics in Flink's REST API: after the job, the accumulator {@code __metricscontainers}
+   * ({@code GET /jobs/ID/accumulators}) holds Beam's metric results as JSON (monitoring infos with
+   * base64 payloads), and must count every record read and inferred. Flink operator metrics named
+   * after Beam's ({@code NAMESPACE.NAME}) are looked for while the job runs and reported.
+   */
+  @Test
+  public void beamMetricsAppearInFlinksRestApi() throws Exception {
+    Path out = WORK.resolve("metrics-flink");
+    Path log = WORK.resolve("metrics-flink.log");
+    Process job = startJob(concat(classifyArgs(out), flinkArgs(2)), log);
+    String jobId = waitForRunningJob();
+
+    Map<String, String> live = new java.util.TreeMap<>();
+    while (job.isAlive()) {
+      try {
+        live.putAll(operatorMetrics(jobId));
+      } catch (IOException e) {
+        // the REST API is busy; ask again
+      }
+      Thread.sleep(1000);
+    }
+    assertThat("exit status of the job, see " + log, finish(job, log), equalTo(0));
+    assertNothingLost(out, IMAGE_COUNT);
+    live.putAll(operatorMetrics(jobId));
+
+    JsonNode accumulators = cluster.rest("/jobs/" + jobId + "/accumulators");
+    JsonNode metrics = null;
+    for (JsonNode a : accumulators.path("user-task-accumulators")) {
+      if (a.path("name").asText().equals("__metricscontainers")) {
+        metrics = JSON.readTree(a.path("value").asText());
+      }
+    }
+    assertThat("__metricscontainers in " + accumulators, metrics != null, is(true));
+    Map<String, Long> counters = counters(metrics);
+    System.out.printf("counters in __metricscontainers: %s%n", counters);
+    assertThat(
+        counters.get("dev.batchinference.transforms.RunInference:num_inferences"),
+        equalTo((long) IMAGE_COUNT));
+    assertThat(
+        counters.get("dev.batchinference.transforms.io.ReadRecords:records_read"),
+        equalTo((long) IMAGE_COUNT));
+    // Reported, not asserted: on this cluster (Beam 2.62 batch translation, Flink 1.19, the REST
+    // metric store refreshed every 10 s) no Beam metric was ever listed among the vertices'
+    // operator metrics, while the job ran or after; the accumulator above is what holds them.
+    System.out.printf("Beam metrics among Flink operator metrics: %s%n", live);
+  }
+
+  /**
+   * Every Flink metric of the job's vertices whose id names a Beam metric (namespace {@code
+   * dev.batchinference}) with its value, from {@code GET /jobs/ID/vertices/VID/subtasks/metrics}
+   * (aggregated over subtasks) and {@code GET /jobs/ID/vertices/VID/metrics} (per subtask).
+   */
+  private static Map<String, String> operatorMetrics(String jobId)
+      throws IOException, InterruptedException {
+    Map<String, String> found = new HashMap<>();
+    for (JsonNode vertex : cluster.rest("/jobs/" + jobId).path("vertices")) {
+      String vertexPath = "/jobs/" + jobId + "/vertices/" + vertex.get("id").asText();
+      for (String base : List.of(vertexPath + "/subtasks/metrics", vertexPath + "/metrics")) {
+        JsonNode listing = cluster.rest(base);
+        for (JsonNode metric : listing) {
+          String id = metric.get("id").asText();
+          if (!id.contains("dev.batchinference") && !id.contains("num_inferences")) {
+            continue;
+          }
+          String query = java.net.URLEncoder.encode(id, java.nio.charset.StandardCharsets.UTF_8);
+          found.put(base + "?get=" + id, cluster.rest(base + "?get=" + query).toString());
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The user counters in Beam's metric results as JSON, summed over steps, by {@code
+   * NAMESPACE:NAME}: each payload is a base64 varint.
+   */
+  private static Map<String, Long> counters(JsonNode results) {
+    Map<String, Long> counters = new HashMap<>();
+    for (JsonNode info : results.path("metrics").path("attempted")) {
+      if (!info.path("urn").asText().equals("beam:metric:user:sum_int64:v1")) {
+        continue;
+      }
+      byte[] payload = java.util.Base64.getDecoder().decode(info.path("payload").asText());
+      long value = 0;
+      for (int i = 0, shift = 0; i < payload.length; i++, shift += 7) {
+        value |= (long) (payload[i] & 0x7f) << shift;
+        if ((payload[i] & 0x80) == 0) {
+          break;
+        }
+      }
+      JsonNode labels = info.path("labels");
+      counters.merge(
+          labels.path("NAMESPACE").asText() + ":" + labels.path("NAME").asText(), value, Long::sum);
+    }
+    return counters;
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(b);
+    return all;
+  }
+
   private static String waitForRunningJob() throws Exception {
     long deadline = System.currentTimeMillis() + 120_000;
     while (System.currentTimeMillis() < deadline) {

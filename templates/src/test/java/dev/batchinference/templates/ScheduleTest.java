@@ -1,0 +1,251 @@
+package dev.batchinference.templates;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.not;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/**
+ * The scheduling examples, run for real: {@code runners/schedule/nightly.sh} (dated outputs, the
+ * {@code latest} pointer, the threshold, the lock, exit statuses) and {@code check-new-records.sh}
+ * on the bundled jar, and the Airflow DAG compiled and checked against the template's parameters
+ * (Airflow itself is not installed here).
+ */
+@RunWith(JUnit4.class)
+public class ScheduleTest {
+
+  @Rule public final TemporaryFolder tmp = new TemporaryFolder();
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Path TEMPLATES =
+      Paths.get(System.getProperty("metadataFile", "metadata.json")).toAbsolutePath().getParent();
+  private static final Path SCHEDULE = TEMPLATES.resolveSibling("runners").resolve("schedule");
+  private static final Path DAG = TEMPLATES.resolve("airflow").resolve("batch_inference_dag.py");
+  private static final Path SAMPLE =
+      TEMPLATES.resolveSibling("src").resolve("samples").resolve("fortunes.jsonl");
+
+  private String lastOutput;
+
+  private int run(Map<String, String> env, List<String> command) throws Exception {
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().put("JAR", System.getProperty("bundledJar"));
+    builder.environment().put("DJL_OFFLINE", "true");
+    builder.environment().put("RUST_FLAVOR", "cpu");
+    builder.environment().putAll(env);
+    Path log = Files.createTempFile(tmp.getRoot().toPath(), "run", ".log");
+    builder.redirectOutput(log.toFile());
+    Process process = builder.start();
+    if (!process.waitFor(5, TimeUnit.MINUTES)) {
+      process.destroyForcibly();
+      throw new AssertionError("timed out: " + command);
+    }
+    lastOutput = Files.readString(log, StandardCharsets.UTF_8);
+    return process.exitValue();
+  }
+
+  private int nightly(Path outRoot, String date, String... jobArgs) throws Exception {
+    List<String> command =
+        new ArrayList<>(List.of("bash", SCHEDULE.resolve("nightly.sh").toString()));
+    command.addAll(List.of(jobArgs));
+    return run(
+        Map.of(
+            "OUT_ROOT",
+            outRoot.toString(),
+            "RUN_DATE",
+            date,
+            "MIN_NEW_RECORDS",
+            "5",
+            "JAVA_OPTS",
+            "-Xmx1g"),
+        command);
+  }
+
+  /** Fortunes from the sample corpus, lines {@code from} (inclusive) to {@code to}. */
+  private static void writeSample(Path file, int from, int to) throws Exception {
+    List<String> lines = Files.readAllLines(SAMPLE, StandardCharsets.UTF_8).subList(from, to);
+    Files.write(file, lines, StandardCharsets.UTF_8);
+  }
+
+  @Test
+  public void nightlyRunsSkipsUntilEnoughNewRecordsThenRunsAgain() throws Exception {
+    Path in = tmp.newFolder("in").toPath();
+    Path outRoot = tmp.getRoot().toPath().resolve("out");
+    writeSample(in.resolve("day1.jsonl"), 0, 20);
+    String[] job = {
+      "--input=" + in.resolve("*.jsonl"), "--carryFields=category", "--progress=false"
+    };
+
+    assertThat(lastOutput, nightly(outRoot, "2025-01-01", job), equalTo(0));
+    assertThat(lastOutput, containsString("OK: 20 records read, 20 predicted"));
+    assertThat(Files.readSymbolicLink(outRoot.resolve("latest")).toString(), equalTo("2025-01-01"));
+
+    // Three new records, fewer than MIN_NEW_RECORDS=5: skipped, nothing written, latest stays.
+    writeSample(in.resolve("day2.jsonl"), 20, 23);
+    assertThat(lastOutput, nightly(outRoot, "2025-01-02", job), equalTo(0));
+    assertThat(lastOutput, containsString("skipped: 3 new records (in 1 file) since "));
+    assertThat(lastOutput, containsString("fewer than --minNewRecords=5"));
+    assertThat(Files.exists(outRoot.resolve("2025-01-02")), is(false));
+    assertThat(Files.readSymbolicLink(outRoot.resolve("latest")).toString(), equalTo("2025-01-01"));
+
+    // Three more: six since the last run that ran, so this one runs (on all files: the threshold
+    // decides whether to run, not what to read).
+    writeSample(in.resolve("day3.jsonl"), 23, 26);
+    assertThat(lastOutput, nightly(outRoot, "2025-01-03", job), equalTo(0));
+    assertThat(lastOutput, containsString("running: 6 new records (in 2 files)"));
+    assertThat(lastOutput, containsString("OK: 26 records read, 26 predicted"));
+    assertThat(Files.readSymbolicLink(outRoot.resolve("latest")).toString(), equalTo("2025-01-03"));
+    JsonNode summary = JSON.readTree(outRoot.resolve("latest/summary.json").toFile());
+    assertThat(summary.get("records_read").asLong(), equalTo(26L));
+    try (var logs = Files.list(outRoot.resolve("logs"))) {
+      assertThat("one log per run", logs.count(), equalTo(3L));
+    }
+  }
+
+  @Test
+  public void nightlyPassesExitStatusesThroughAndHoldsALock() throws Exception {
+    Path outRoot = tmp.getRoot().toPath().resolve("out");
+    // A job that cannot start: 2, and no latest.
+    assertThat(
+        lastOutput,
+        nightly(outRoot, "2025-02-01", "--input=" + tmp.getRoot().toPath().resolve("none.jsonl")),
+        equalTo(2));
+    assertThat(lastOutput, containsString("matches no file"));
+    assertThat(Files.exists(outRoot.resolve("latest")), is(false));
+
+    // A run that finished with a drift alert (3, from a stand-in for java that writes a summary):
+    // passed through, and latest moves on, since the run is complete.
+    Path fakeJava = tmp.newFile("java-drift").toPath();
+    Files.writeString(
+        fakeJava,
+        "#!/usr/bin/env bash\n"
+            + "for a; do case $a in --output=*) d=${a#--output=};; esac; done\n"
+            + "mkdir -p \"$d\" && echo '{\"started_at\":\"2025-02-02T02:00:00Z\"}' > \"$d/summary.json\"\n"
+            + "exit 3\n");
+    fakeJava.toFile().setExecutable(true);
+    int drift =
+        run(
+            Map.of(
+                "OUT_ROOT",
+                outRoot.toString(),
+                "RUN_DATE",
+                "2025-02-02",
+                "JAVA",
+                fakeJava.toString()),
+            List.of("bash", SCHEDULE.resolve("nightly.sh").toString()));
+    assertThat(lastOutput, drift, equalTo(3));
+    assertThat(Files.readSymbolicLink(outRoot.resolve("latest")).toString(), equalTo("2025-02-02"));
+
+    // An earlier run still going: 75, nothing started.
+    Process holder =
+        new ProcessBuilder(
+                "bash",
+                "-c",
+                "exec 9>\"$1\" && flock 9 && read -r -t 60 _",
+                "holder",
+                outRoot.resolve(".nightly.lock").toString())
+            .start();
+    try {
+      Thread.sleep(500);
+      int locked =
+          run(
+              Map.of(
+                  "OUT_ROOT",
+                  outRoot.toString(),
+                  "RUN_DATE",
+                  "2025-02-03",
+                  "JAVA",
+                  fakeJava.toString()),
+              List.of("bash", SCHEDULE.resolve("nightly.sh").toString()));
+      assertThat(lastOutput, locked, equalTo(75));
+      assertThat(lastOutput, containsString("still holds"));
+      assertThat(Files.exists(outRoot.resolve("2025-02-03")), is(false));
+    } finally {
+      holder.destroy();
+      holder.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  public void theCheckAloneSaysSkipWithNinetyNine() throws Exception {
+    Path input = tmp.newFile("old.jsonl").toPath();
+    writeSample(input, 0, 10);
+    Path summary = tmp.getRoot().toPath().resolve("summary.json");
+    String[] check = {
+      "bash",
+      SCHEDULE.resolve("check-new-records.sh").toString(),
+      "--input=" + input,
+      "--previousSummary=" + summary,
+      "--minNewRecords=5"
+    };
+    assertThat("no previous run yet: run", run(Map.of(), List.of(check)), equalTo(0));
+    assertThat(lastOutput, containsString("no previous run"));
+    Files.writeString(
+        summary, "{\"started_at\":\"" + java.time.Instant.now().plusSeconds(5) + "\"}");
+    assertThat(lastOutput, run(Map.of(), List.of(check)), equalTo(99));
+    assertThat(lastOutput, containsString("skipped: 0 new records"));
+    Files.writeString(summary, "{\"started_at\":\"2000-01-01T00:00:00Z\"}");
+    assertThat(lastOutput, run(Map.of(), List.of(check)), equalTo(0));
+    assertThat(lastOutput, containsString("running: 10 new records (in 1 file)"));
+  }
+
+  @Test
+  public void theAirflowDagCompilesAndNamesOnlyTemplateParameters() throws Exception {
+    Path compiled = tmp.getRoot().toPath().resolve("dag.pyc");
+    int status =
+        run(
+            Map.of(),
+            List.of(
+                "python3",
+                "-c",
+                "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2],"
+                    + " doraise=True)",
+                DAG.toString(),
+                compiled.toString()));
+    assertThat(lastOutput, status, equalTo(0));
+
+    Set<String> parameters = new HashSet<>();
+    for (JsonNode p :
+        JSON.readTree(TEMPLATES.resolve("metadata.json").toFile()).get("parameters")) {
+      parameters.add(p.get("name").asText());
+    }
+    String dag = Files.readString(DAG, StandardCharsets.UTF_8);
+    Matcher block =
+        Pattern.compile("\"parameters\": \\{(.*?)\\n\\s*\\}", Pattern.DOTALL).matcher(dag);
+    assertThat("the DAG has a parameters block", block.find(), is(true));
+    Matcher names = Pattern.compile("\"(\\w+)\":").matcher(block.group(1));
+    List<String> used = new ArrayList<>();
+    while (names.find()) {
+      used.add(names.group(1));
+    }
+    assertThat(used, not(equalTo(List.of())));
+    for (String name : used) {
+      assertThat("template parameter " + name, parameters.contains(name), is(true));
+    }
+    // The scripts the DAG runs exist.
+    for (String script : List.of("nightly.sh", "check-new-records.sh")) {
+      assertThat(dag, containsString("runners/schedule/" + script));
+      assertThat(Files.isRegularFile(SCHEDULE.resolve(script)), is(true));
+    }
+  }
+}

@@ -39,6 +39,16 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
   private final ModelSignature signature;
   private final Set<String> requestedOutputs;
 
+  /**
+   * Input buffers of each thread, by input name, reused from batch to batch: ONNX Runtime reads a
+   * direct buffer in place, so a batch costs one copy from the examples and no allocation once the
+   * buffers have grown to the largest batch.
+   */
+  private final ThreadLocal<Map<String, ByteBuffer>> inputBuffers =
+      ThreadLocal.withInitial(java.util.HashMap::new);
+
+  private static final byte[] ZEROS = new byte[1 << 16];
+
   private OnnxModel(
       OrtEnvironment env, OrtSession session, ModelSignature signature, Set<String> outputs) {
     this.env = env;
@@ -203,8 +213,10 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
       throws OrtException {
     Tensor first = batch.get(0).get(name);
     long[] padded = first.shape();
+    boolean ragged = false;
     for (TensorExample example : batch) {
       Tensor t = example.get(name);
+      ragged |= !Arrays.equals(t.shape(), padded);
       if (t.dtype() != spec.dtype()) {
         throw new IllegalArgumentException(
             "Model input '" + name + "' takes " + spec.dtype() + ", the example has " + t.dtype());
@@ -239,7 +251,7 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     int perExample = Math.toIntExact(Tensor.elementCount(padded));
     int total = Math.multiplyExact(perExample, batch.size());
     int width = spec.dtype() == Tensor.DType.FLOAT || spec.dtype() == Tensor.DType.INT32 ? 4 : 8;
-    ByteBuffer buffer = ByteBuffer.allocateDirect(total * width).order(ByteOrder.nativeOrder());
+    ByteBuffer buffer = inputBuffer(name, Math.multiplyExact(total, width), ragged);
     switch (spec.dtype()) {
       case FLOAT:
         {
@@ -286,6 +298,30 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           return OnnxTensor.createTensor(env, out, batchShape);
         }
     }
+  }
+
+  /**
+   * This thread's buffer for {@code input}, {@code bytes} long, grown when too small; zeroed when
+   * {@code ragged} (the padding must read as zeros, and a reused buffer holds the last batch).
+   */
+  private ByteBuffer inputBuffer(String input, int bytes, boolean ragged) {
+    Map<String, ByteBuffer> buffers = inputBuffers.get();
+    ByteBuffer buffer = buffers.get(input);
+    if (buffer == null || buffer.capacity() < bytes) {
+      int capacity =
+          Math.max(
+              bytes, buffer == null ? 0 : Math.min(Integer.MAX_VALUE / 2, buffer.capacity()) * 2);
+      buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
+      buffers.put(input, buffer);
+    } else if (ragged) {
+      buffer.clear();
+      for (int at = 0; at < bytes; at += ZEROS.length) {
+        buffer.put(ZEROS, 0, Math.min(ZEROS.length, bytes - at));
+      }
+    }
+    ByteBuffer slice = buffer.duplicate().order(ByteOrder.nativeOrder());
+    slice.clear().limit(bytes);
+    return slice.slice().order(ByteOrder.nativeOrder());
   }
 
   @FunctionalInterface

@@ -21,8 +21,8 @@ import java.util.Map;
  * writes it as Markdown.
  *
  * <pre>
- * mvn -q -pl benchmarks package -DskipTests
- * mvn -q -pl benchmarks exec:java [-Dexec.args="--textRecords=500 --workloads=text"]
+ * mvn -q -DskipTests install
+ * mvn -q -pl benchmarks exec:exec [-Dbenchmark.args="--textRecords=500 --workloads=text"]
  * </pre>
  *
  * <p>Modes: {@code raw session.run} (inputs prepared and batches built before the clock starts,
@@ -42,7 +42,10 @@ public final class Benchmark {
 
   /** The benchmark's arguments. */
   static final class Settings {
-    List<String> workloads = List.of("text", "fashion");
+    List<String> workloads = List.of("text", "fashion", "scale");
+    int[] scale = {1_000, 10_000, 100_000};
+    List<String> scaleRunners = List.of("direct", "flink");
+    String scaleHeap = "2g";
     Path benchmarksDir = Path.of(System.getProperty("benchmarks.dir", "benchmarks"));
     Path corpus = benchmarksDir.resolve("../src/samples/fortunes.jsonl").normalize();
     Path workDir = benchmarksDir.resolve("target/bench-data");
@@ -64,7 +67,10 @@ public final class Benchmark {
         String.join(
             "\n",
             "Arguments (all optional, --name=value):",
-            "  --workloads=text,fashion   which workloads to run",
+            "  --workloads=text,fashion,scale which workloads to run",
+            "  --scale=1000,10000,100000  dataset sizes of the scale workload (generated records)",
+            "  --scaleRunners=direct,flink runners of the scale workload",
+            "  --scaleHeap=2g             -Xmx of each scale run's JVM",
             "  --corpus=PATH              JSON lines with a 'text' field (default src/samples/fortunes.jsonl)",
             "  --textRecords=N            texts to embed; the corpus repeats past its end (default 2000)",
             "  --textBatch=N              (default 32)",
@@ -86,7 +92,12 @@ public final class Benchmark {
 
     static Settings parse(String[] args) {
       Settings s = new Settings();
+      // exec:exec passes -Dbenchmark.args as one argument: split it.
+      List<String> all = new ArrayList<>();
       for (String arg : args) {
+        all.addAll(Arrays.asList(arg.trim().split("\\s+")));
+      }
+      for (String arg : all) {
         if (arg.isBlank()) {
           continue;
         }
@@ -102,6 +113,13 @@ public final class Benchmark {
         String value = arg.substring(eq + 1);
         switch (name) {
           case "workloads" -> s.workloads = Arrays.asList(value.split(","));
+          case "scale" ->
+              s.scale =
+                  Arrays.stream(value.split(","))
+                      .mapToInt(v -> Integer.parseInt(v.trim()))
+                      .toArray();
+          case "scaleRunners" -> s.scaleRunners = Arrays.asList(value.split(","));
+          case "scaleHeap" -> s.scaleHeap = value;
           case "corpus" -> s.corpus = Path.of(value);
           case "textRecords" -> s.textRecords = Integer.parseInt(value);
           case "textBatch" -> s.textBatch = Integer.parseInt(value);
@@ -127,8 +145,8 @@ public final class Benchmark {
         }
       }
       for (String w : s.workloads) {
-        if (!w.equals("text") && !w.equals("fashion")) {
-          throw new IllegalArgumentException("unknown workload '" + w + "' (text, fashion)");
+        if (!w.equals("text") && !w.equals("fashion") && !w.equals("scale")) {
+          throw new IllegalArgumentException("unknown workload '" + w + "' (text, fashion, scale)");
         }
       }
       return s;
@@ -137,6 +155,8 @@ public final class Benchmark {
     Map<String, String> describe() {
       Map<String, String> d = new LinkedHashMap<>();
       d.put("workloads", String.join(",", workloads));
+      d.put("scale", Arrays.toString(scale));
+      d.put("scaleRunners", String.join(",", scaleRunners));
       d.put("textRecords", Integer.toString(textRecords));
       d.put("textBatch", Integer.toString(textBatch));
       d.put("maxTokens", Integer.toString(maxTokens));
@@ -180,6 +200,9 @@ public final class Benchmark {
     if (s.workloads.contains("fashion")) {
       new FashionWorkload(s, rows, notes).run();
     }
+    if (s.workloads.contains("scale")) {
+      new ScaleWorkload(s, rows, notes).run();
+    }
     for (Row r : rows) {
       r.rawRate =
           rows.stream()
@@ -197,7 +220,12 @@ public final class Benchmark {
     String markdown = markdown(s, rows, notes);
     Files.createDirectories(s.report.toAbsolutePath().getParent());
     Files.writeString(s.report, markdown, StandardCharsets.UTF_8);
+    Path chart =
+        s.report.resolveSibling(
+            s.report.getFileName().toString().replaceFirst("\\.md$", "") + ".png");
+    Chart.write(rows, chart);
     System.out.println("Report: " + s.report.toAbsolutePath().normalize());
+    System.out.println("Chart: " + chart.toAbsolutePath().normalize());
   }
 
   /** Encodes and decodes every example with the job's coder, passes until at least a second. */
@@ -255,9 +283,11 @@ public final class Benchmark {
       String.format(Locale.ROOT, "%.2f", r.seconds),
       String.format(Locale.ROOT, "%,.1f", r.rate()),
       ratio(r),
-      String.format(Locale.ROOT, "%.3f", 1000 * r.cpuSeconds / Math.max(1, r.records)),
+      r.child
+          ? ""
+          : String.format(Locale.ROOT, "%.3f", 1000 * r.cpuSeconds / Math.max(1, r.records)),
       Double.isNaN(r.summaryRate) ? "" : String.format(Locale.ROOT, "%,.1f", r.summaryRate),
-      String.format(Locale.ROOT, "%.0f", r.peakHeapMiB),
+      r.child ? "" : String.format(Locale.ROOT, "%.0f", r.peakHeapMiB),
       r.peakRssMiB < 0
           ? "n/a"
           : String.format(Locale.ROOT, "%.0f%s", r.peakRssMiB, r.rssReset ? "" : "*"),

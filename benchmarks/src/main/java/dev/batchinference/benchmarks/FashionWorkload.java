@@ -5,6 +5,10 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.transforms.RunInference;
+import dev.batchinference.transforms.onnx.OnnxModelHandler;
+import dev.batchinference.transforms.onnx.SessionConfig;
+import dev.batchinference.transforms.postprocess.ClassScores;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import dev.batchinference.transforms.testing.FashionMnist;
@@ -183,6 +187,25 @@ final class FashionWorkload {
     }
     Row coder = Benchmark.coderRoundTrip(NAME, examples);
     rows.add(coder);
+
+    // (b') the job's inference step alone, on the featurized images, on each runner.
+    List<TensorExample> featurized =
+        examples.subList(0, Math.min(examples.size(), s.fashionPipelineRecords));
+    RunInference<TensorExample, TensorExample> inference =
+        RunInference.of(
+                OnnxModelHandler.of(model.toAbsolutePath().toString())
+                    .withSessionConfig(SessionConfig.defaults().withIntraOpThreads(s.threads)),
+                ClassScores.of().withLabels(Files.readAllLines(labels, StandardCharsets.UTF_8)))
+            .withBatchSize(s.fashionBatch);
+    for (List<String> runner : InferenceOnly.RUNNERS) {
+      rows.add(
+          InferenceOnly.run(
+              NAME,
+              "inference step only, " + runner.get(0),
+              runner.subList(1, runner.size()),
+              featurized,
+              inference));
+    }
     examples.clear();
 
     // (c) the job, over the first pipelineRecords images (the DirectRunner is slow per record).
@@ -238,6 +261,13 @@ final class FashionWorkload {
         PipelineRun.run(
                 NAME, "pipeline, intra-op " + s.threads, s.workDir.resolve("out-fashion"), job)
             .row);
+    rows.add(
+        JobProcess.run(
+            NAME,
+            "pipeline, Flink [local], intra-op " + s.threads,
+            s.workDir.resolve("out-fashion-flink"),
+            TextWorkload.withFlink(job.subList(0, job.size() - 1), s.threads),
+            "4g"));
   }
 
   private static long runArgmax(

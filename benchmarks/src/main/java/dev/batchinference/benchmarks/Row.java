@@ -8,8 +8,8 @@ final class Row {
   final double seconds;
   final double cpuSeconds;
   final double peakHeapMiB;
-  final double peakRssMiB;
-  final boolean rssReset;
+  double peakRssMiB;
+  boolean rssReset;
   final double load;
 
   /** Records/s from summary.json (pipeline rows); NaN otherwise. */
@@ -35,6 +35,17 @@ final class Row {
 
   double rate() {
     return records / Math.max(1e-9, seconds);
+  }
+
+  /** Whether the row was measured in a child process (heap and CPU figures are not its own). */
+  boolean child;
+
+  /** Marks the row as a child process's, whose peak RSS was {@code mib}. */
+  Row inChildProcess(double mib) {
+    this.peakRssMiB = mib;
+    this.rssReset = true;
+    this.child = true;
+    return this;
   }
 
   Row withSummaryRate(double rate) {

@@ -8,7 +8,11 @@ import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.model.ModelFiles;
+import dev.batchinference.transforms.onnx.OnnxModelHandler;
+import dev.batchinference.transforms.onnx.SessionConfig;
+import dev.batchinference.transforms.postprocess.MeanPooledEmbedding;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import java.io.BufferedWriter;
@@ -119,6 +123,35 @@ final class TextWorkload {
     }
     rows.add(Benchmark.coderRoundTrip(NAME, examples));
 
+    // The job's inference step alone, on the tokenized texts: with the job's default length
+    // buckets, with naive batches (padded to each batch's longest), and with a token budget.
+    OnnxModelHandler handler =
+        OnnxModelHandler.of(MODEL)
+            .withSessionConfig(SessionConfig.defaults().withIntraOpThreads(s.threads))
+            .withOutputs(List.of(OUTPUT));
+    RunInference<TensorExample, TensorExample> naive =
+        RunInference.of(handler, MeanPooledEmbedding.of()).withBatchSize(s.textBatch);
+    Map<String, RunInference<TensorExample, TensorExample>> batchings = new LinkedHashMap<>();
+    batchings.put("length buckets 32/64/128 (default)", naive.withWeightBuckets(32, 64, 128));
+    batchings.put("naive batches", naive);
+    batchings.put(
+        "token budget " + s.textBatch * 32 + " + buckets",
+        naive.withWeightBuckets(32, 64, 128).withMaxBatchWeight(s.textBatch * 32L));
+    for (List<String> runner : InferenceOnly.RUNNERS) {
+      for (Map.Entry<String, RunInference<TensorExample, TensorExample>> b : batchings.entrySet()) {
+        if (!runner.get(0).equals("DirectRunner") && !b.getKey().endsWith("(default)")) {
+          continue;
+        }
+        rows.add(
+            InferenceOnly.run(
+                NAME,
+                "inference step only, " + runner.get(0) + ", " + b.getKey(),
+                runner.subList(1, runner.size()),
+                examples,
+                b.getValue()));
+      }
+    }
+
     // (c) the job, with intra-op threads = cores, then the sweep.
     List<String> job =
         List.of(
@@ -145,6 +178,13 @@ final class TextWorkload {
       PipelineRun.warmedUp = true;
     }
     rows.add(pipeline(job, s.threads, "", s.workDir.resolve("out-text")));
+    rows.add(
+        JobProcess.run(
+            NAME,
+            "pipeline, Flink [local], intra-op " + s.threads,
+            s.workDir.resolve("out-text-flink"),
+            withFlink(job, s.threads),
+            "4g"));
 
     // The intra-op thread sweep, on an evenly spaced sample of the texts (two DoFn threads share
     // one session, so intra-op threads multiply).
@@ -165,6 +205,16 @@ final class TextWorkload {
                 sweepJob, intra, ", sample", s.workDir.resolve("out-text-sweep-intra" + intra)));
       }
     }
+  }
+
+  /** The job's arguments for Flink's embedded cluster, two task slots. */
+  static List<String> withFlink(List<String> job, int intra) {
+    List<String> args = new ArrayList<>(job);
+    args.add("--intraOpThreads=" + intra);
+    args.add("--runner=FlinkRunner");
+    args.add("--flinkMaster=[local]");
+    args.add("--parallelism=2");
+    return args;
   }
 
   private Row pipeline(List<String> job, int intra, String suffix, Path output) {

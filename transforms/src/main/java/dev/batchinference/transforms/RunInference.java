@@ -308,6 +308,9 @@ public final class RunInference<ExampleT, OutputT>
 
     private transient SharedResources.@Nullable Lease<LoadedModel<ExampleT, OutputT>> lease;
 
+    /** Milliseconds @Setup waited for the model; reported with the first bundle, -1 after. */
+    private transient long loadMillis = -1;
+
     InferFn(
         ModelHandler<ExampleT, OutputT> handler, Postprocessor<ExampleT, OutputT> postprocessor) {
       this.handler = handler;
@@ -318,8 +321,20 @@ public final class RunInference<ExampleT, OutputT>
     public void setup() throws Exception {
       long start = System.currentTimeMillis();
       lease = SharedResources.acquire(handler.cacheKey(), handler::load);
-      loadLatency.update(System.currentTimeMillis() - start);
-      modelByteSize.update(lease.get().byteSize());
+      loadMillis = System.currentTimeMillis() - start;
+    }
+
+    /**
+     * Reports the model's loading time and size. Not in @Setup: runners such as Flink only take
+     * metrics from threads that process a bundle.
+     */
+    @StartBundle
+    public void startBundle() {
+      if (loadMillis >= 0) {
+        loadLatency.update(loadMillis);
+        modelByteSize.update(lease.get().byteSize());
+        loadMillis = -1;
+      }
     }
 
     @ProcessElement

@@ -1,0 +1,156 @@
+package dev.batchinference.benchmarks;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import javax.imageio.ImageIO;
+
+/**
+ * The results as a PNG: one panel per workload, one horizontal bar per mode, records/s on a
+ * logarithmic axis (the modes span several orders of magnitude), the raw {@code session.run} rate
+ * as a dashed line, each bar labelled with its rate and its ratio to raw. Drawn with Java 2D,
+ * headless.
+ */
+final class Chart {
+
+  private static final int WIDTH = 1200;
+  private static final int LABEL = 430;
+  private static final int BAR = 22;
+  private static final int GAP = 6;
+  private static final int TITLE = 34;
+  private static final int AXIS = 30;
+  private static final Color RAW_BAR = new Color(0x4C72B0);
+  private static final Color PIPELINE_BAR = new Color(0xDD8452);
+  private static final Color INFERENCE_BAR = new Color(0x55A868);
+  private static final Color OTHER_BAR = new Color(0x8C8C8C);
+
+  private Chart() {}
+
+  static void write(List<Row> rows, Path png) throws IOException {
+    Map<String, List<Row>> byWorkload = new LinkedHashMap<>();
+    for (Row r : rows) {
+      byWorkload.computeIfAbsent(r.workload, w -> new ArrayList<>()).add(r);
+    }
+    int height = 20;
+    for (List<Row> panel : byWorkload.values()) {
+      height += TITLE + panel.size() * (BAR + GAP) + AXIS + 20;
+    }
+    System.setProperty("java.awt.headless", "true");
+    BufferedImage image = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = image.createGraphics();
+    try {
+      g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+      g.setRenderingHint(
+          RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+      g.setColor(Color.WHITE);
+      g.fillRect(0, 0, WIDTH, height);
+      int y = 20;
+      for (Map.Entry<String, List<Row>> e : byWorkload.entrySet()) {
+        y = panel(g, e.getKey(), e.getValue(), y);
+      }
+    } finally {
+      g.dispose();
+    }
+    ImageIO.write(image, "png", png.toFile());
+  }
+
+  private static int panel(Graphics2D g, String workload, List<Row> rows, int top) {
+    double max = rows.stream().mapToDouble(Row::rate).max().orElse(1);
+    double min = rows.stream().mapToDouble(Row::rate).min().orElse(1);
+    double lo = Math.floor(Math.log10(Math.max(1e-3, min)));
+    double hi = Math.ceil(Math.log10(Math.max(max, 10)));
+    if (hi <= lo) {
+      hi = lo + 1;
+    }
+    int x0 = LABEL;
+    int x1 = WIDTH - 30;
+    g.setColor(Color.BLACK);
+    g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
+    g.drawString(workload + "  (records/s, log scale)", 10, top + 20);
+    int y = top + TITLE;
+    g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+    double raw = Double.NaN;
+    for (Row r : rows) {
+      if (r.mode.equals(Benchmark.RAW)) {
+        raw = r.rate();
+      }
+    }
+    for (Row r : rows) {
+      int w = (int) Math.round((Math.log10(Math.max(r.rate(), 1e-3)) - lo) / (hi - lo) * (x1 - x0));
+      g.setColor(colorOf(r.mode));
+      g.fillRect(x0, y, Math.max(1, w), BAR);
+      g.setColor(Color.BLACK);
+      String mode = r.mode.length() > 62 ? r.mode.substring(0, 61) + "…" : r.mode;
+      g.drawString(mode, 10, y + BAR - 7);
+      String value =
+          String.format(Locale.ROOT, "%,.0f/s", r.rate())
+              + (Double.isNaN(raw)
+                  ? ""
+                  : String.format(Locale.ROOT, "  (%s of raw)", ratio(r.rate() / raw)));
+      int tx = x0 + Math.max(1, w) + 6;
+      if (tx + g.getFontMetrics().stringWidth(value) > x1) {
+        tx = x0 + 6;
+        g.setColor(Color.WHITE);
+      }
+      g.drawString(value, tx, y + BAR - 7);
+      y += BAR + GAP;
+    }
+    g.setColor(Color.DARK_GRAY);
+    g.drawLine(x0, y, x1, y);
+    for (int p = (int) lo; p <= hi; p++) {
+      int x = x0 + (int) Math.round((p - lo) / (hi - lo) * (x1 - x0));
+      g.drawLine(x, y, x, y + 5);
+      g.drawString(tick(p), x - 12, y + 18);
+    }
+    if (!Double.isNaN(raw)) {
+      int x = x0 + (int) Math.round((Math.log10(raw) - lo) / (hi - lo) * (x1 - x0));
+      g.setColor(RAW_BAR);
+      g.setStroke(
+          new BasicStroke(
+              1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10, new float[] {5, 4}, 0));
+      g.drawLine(x, top + TITLE - 4, x, y);
+      g.setStroke(new BasicStroke(1));
+    }
+    return y + AXIS + 20;
+  }
+
+  private static Color colorOf(String mode) {
+    if (mode.startsWith("raw")) {
+      return RAW_BAR;
+    }
+    if (mode.startsWith("inference step only")) {
+      return INFERENCE_BAR;
+    }
+    if (mode.startsWith("pipeline") || mode.startsWith("job")) {
+      return PIPELINE_BAR;
+    }
+    return OTHER_BAR;
+  }
+
+  private static String ratio(double r) {
+    return r >= 0.01
+        ? String.format(Locale.ROOT, "%.2f", r)
+        : String.format(Locale.ROOT, "1/%,.0f", 1 / r);
+  }
+
+  private static String tick(int power) {
+    double v = Math.pow(10, power);
+    if (v >= 1e6) {
+      return String.format(Locale.ROOT, "%.0fM", v / 1e6);
+    }
+    if (v >= 1e3) {
+      return String.format(Locale.ROOT, "%.0fk", v / 1e3);
+    }
+    return String.format(Locale.ROOT, "%s", v >= 1 ? String.valueOf((long) v) : String.valueOf(v));
+  }
+}

@@ -404,8 +404,15 @@ final class RunComparison {
     return sha.length() > 12 ? sha.substring(0, 12) : sha;
   }
 
+  /** {@code v} to 4 significant digits, without trailing zeros: 0.2, 2.341, -0.0046. */
   static String format(double v) {
-    return String.format(Locale.ROOT, "%.4g", v);
+    if (!Double.isFinite(v)) {
+      return Double.toString(v);
+    }
+    return new java.math.BigDecimal(v)
+        .round(new java.math.MathContext(4))
+        .stripTrailingZeros()
+        .toPlainString();
   }
 
   private static double round(double v) {

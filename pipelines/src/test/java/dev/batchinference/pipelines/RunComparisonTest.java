@@ -74,7 +74,9 @@ public class RunComparisonTest {
     assertThat(c.at("/class_distribution/b/current_share").asDouble(), closeTo(0.9, 1e-9));
     assertThat(alerts.size(), equalTo(3));
     assertThat(alerts.get(0).get("metric").asText(), equalTo("class_psi"));
-    assertThat(alerts.get(0).get("message").asText(), containsString("past the threshold 0.2000"));
+    assertThat(
+        alerts.get(0).get("message").asText(),
+        containsString("class_psi is 3.516, past the threshold 0.2"));
   }
 
   @Test

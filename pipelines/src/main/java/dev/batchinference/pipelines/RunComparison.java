@@ -131,8 +131,8 @@ final class RunComparison {
     JsonNode curClasses = curDist.path("class_counts");
     if (prevClasses.isObject() && curClasses.isObject()) {
       c.set("class_distribution", classTable(prevClasses, curClasses));
-      double psi = psi(prevClasses, curClasses);
-      check(metrics, alerts, "class_psi", psi, null, null, thresholds.maxPsi, false);
+      long[][] counts = byClass(prevClasses, curClasses);
+      checkPsi(metrics, alerts, "class_psi", counts[0], counts[1], thresholds.maxPsi);
     } else if (prevClasses.isObject() != curClasses.isObject()) {
       notes.add("only one of the runs has a class distribution");
     }
@@ -143,15 +143,13 @@ final class RunComparison {
       JsonNode prevHist = prevScore.path("histogram").path("counts");
       JsonNode curHist = curScore.path("histogram").path("counts");
       if (prevHist.isArray() && curHist.isArray() && prevHist.size() == curHist.size()) {
-        check(
+        checkPsi(
             metrics,
             alerts,
             "top_score_psi",
-            psi(toArray(prevHist), toArray(curHist)),
-            null,
-            null,
-            thresholds.maxPsi,
-            false);
+            toArray(prevHist),
+            toArray(curHist),
+            thresholds.maxPsi);
       } else {
         notes.add("the previous summary has no top-score histogram: no score PSI or quantiles");
       }
@@ -268,20 +266,62 @@ final class RunComparison {
     return psi;
   }
 
-  /** {@link #psi(long[], long[])} of class counts keyed by class name, over both runs' classes. */
-  static double psi(JsonNode before, JsonNode now) {
+  /**
+   * The PSI that sampling alone gives on average when nothing drifted, (k - 1)(1/n1 + 1/n2) for k
+   * categories that either run has and n1, n2 records: about 0.15 for 20 bins and 250 records a
+   * run, next to nothing for large runs. It is added to the PSI threshold so that small runs do not
+   * raise false alarms.
+   */
+  static double psiSamplingAllowance(long[] before, long[] now) {
+    long totalBefore = 0;
+    long totalNow = 0;
+    int categories = 0;
+    for (int i = 0; i < before.length; i++) {
+      totalBefore += before[i];
+      totalNow += now[i];
+      categories += before[i] + now[i] > 0 ? 1 : 0;
+    }
+    if (totalBefore == 0 || totalNow == 0) {
+      return 0;
+    }
+    return Math.max(0, categories - 1) * (1.0 / totalBefore + 1.0 / totalNow);
+  }
+
+  /** Class counts of both runs, over both runs' classes in name order. */
+  static long[][] byClass(JsonNode before, JsonNode now) {
     TreeSet<String> classes = new TreeSet<>();
     before.fieldNames().forEachRemaining(classes::add);
     now.fieldNames().forEachRemaining(classes::add);
-    long[] b = new long[classes.size()];
-    long[] n = new long[classes.size()];
+    long[][] counts = new long[2][classes.size()];
     int i = 0;
     for (String name : classes) {
-      b[i] = before.path(name).asLong(0);
-      n[i] = now.path(name).asLong(0);
+      counts[0][i] = before.path(name).asLong(0);
+      counts[1][i] = now.path(name).asLong(0);
       i++;
     }
-    return psi(b, n);
+    return counts;
+  }
+
+  private static void checkPsi(
+      ObjectNode metrics,
+      ArrayNode alerts,
+      String metric,
+      long[] before,
+      long[] now,
+      double threshold) {
+    double allowance = psiSamplingAllowance(before, now);
+    check(
+        metrics,
+        alerts,
+        metric,
+        psi(before, now),
+        null,
+        null,
+        threshold < 0 ? threshold : threshold + allowance,
+        false);
+    if (threshold >= 0) {
+      ((ObjectNode) metrics.get(metric)).put("sampling_allowance", round(allowance));
+    }
   }
 
   private static ObjectNode classTable(JsonNode before, JsonNode now) {
@@ -349,7 +389,7 @@ final class RunComparison {
     m.put("value", round(value));
     boolean alert = threshold >= 0 && (bothWays ? Math.abs(value) : value) > threshold;
     if (threshold >= 0) {
-      m.put("threshold", threshold);
+      m.put("threshold", round(threshold));
     } else {
       m.putNull("threshold");
     }
@@ -358,7 +398,7 @@ final class RunComparison {
       ObjectNode a = alerts.addObject();
       a.put("metric", metric);
       a.put("value", round(value));
-      a.put("threshold", threshold);
+      a.put("threshold", round(threshold));
       a.put(
           "message",
           String.format(

@@ -56,6 +56,22 @@ public class RunComparisonTest {
   }
 
   @Test
+  public void psiThresholdsAllowForSamplingNoise() {
+    assertThat(
+        RunComparison.psiSamplingAllowance(new long[] {100, 100, 0}, new long[] {150, 50, 0}),
+        closeTo(1 * (1 / 200.0 + 1 / 200.0), 1e-12));
+    ArrayNode alerts = JSON.createArrayNode();
+    // PSI 0.0064 between 52/48 and 48/52: above 0.005 alone, below 0.005 + (1/100 + 1/100).
+    RunComparison.compare(
+        summary(52, 48, 0, 1),
+        summary(48, 52, 0, 1),
+        "p",
+        new RunComparison.Thresholds(0.005, 0.1, 0.05, 0.01, 0.5),
+        alerts);
+    assertThat(alerts.toString(), alerts.size(), equalTo(0));
+  }
+
+  @Test
   public void sameDistributionRaisesNoAlert() {
     ArrayNode alerts = JSON.createArrayNode();
     ObjectNode c = compare(summary(50, 50, 0, 100), summary(500, 500, 0, 90), alerts);
@@ -76,7 +92,7 @@ public class RunComparisonTest {
     assertThat(alerts.get(0).get("metric").asText(), equalTo("class_psi"));
     assertThat(
         alerts.get(0).get("message").asText(),
-        containsString("class_psi is 3.516, past the threshold 0.2"));
+        containsString("class_psi is 3.516, past the threshold 0.22"));
   }
 
   @Test

@@ -37,7 +37,7 @@ import org.joda.time.Duration;
  *
  * <pre>
  * source ─► parse + preprocess ─► RunInference (shard, GroupIntoBatches, infer, postprocess) ─► predictions
- *   └──────────────┴────────────────────────┴──► failures          every stage ──► summary.json
+ *   └──────────────┴────────────────────────┴──► failures          every stage ──► summary.json, report.html
  * </pre>
  *
  * <p>Run it with {@code java -jar batch-inference-bundled.jar [--option=value ...]}; {@code --help}
@@ -48,6 +48,7 @@ public final class BatchInference {
   public static final String PREDICTIONS = "predictions";
   public static final String FAILURES = "failures";
   public static final String SUMMARY = "summary.json";
+  public static final String REPORT = "report.html";
 
   /**
    * The keys that records are spread over after reading: {@code --redistributeBuckets} when set; on
@@ -87,6 +88,10 @@ public final class BatchInference {
   public static void build(Pipeline pipeline, BatchInferenceOptions options) {
     long startMillis = System.currentTimeMillis();
     JobPlan plan = JobPlan.prepare(options);
+    String previousSummary =
+        JobPlan.notEmpty(options.getPreviousSummary())
+            ? RunComparison.readPrevious(options.getPreviousSummary())
+            : null;
 
     PCollection<RawRecord> readRecords;
     PCollection<Failure> readFailures;
@@ -210,10 +215,15 @@ public final class BatchInference {
                 inference
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
-    PCollection<String> summary =
-        stats.apply(
-            "WriteRunSummary",
-            new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis));
+    WriteRunSummary writeSummary =
+        new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis)
+            .withReport(resolve(plan, REPORT));
+    if (previousSummary != null) {
+      writeSummary =
+          writeSummary.withPrevious(
+              options.getPreviousSummary(), previousSummary, RunComparison.Thresholds.of(options));
+    }
+    PCollection<String> summary = stats.apply("WriteRunSummary", writeSummary);
     String summaryTable = options.getSummaryTable();
     if (JobPlan.notEmpty(summaryTable)) {
       summary

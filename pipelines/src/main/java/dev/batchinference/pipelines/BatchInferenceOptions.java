@@ -137,6 +137,46 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setPreviousSummary(String value);
 
   @Description(
+      "Drift alert: population stability index of the class distribution, or of the top-score"
+          + " histogram, against --previousSummary above this. Negative turns the check off.")
+  @Default.Double(0.2)
+  double getMaxPsi();
+
+  void setMaxPsi(double value);
+
+  @Description(
+      "Drift alert: the mean top score moving by more than this (absolute, scores in 0..1)"
+          + " against --previousSummary. Negative turns the check off.")
+  @Default.Double(0.1)
+  double getMaxScoreShift();
+
+  void setMaxScoreShift(double value);
+
+  @Description(
+      "Drift alert: cosine distance between this run's and --previousSummary's mean embedding"
+          + " (centroid) above this. Negative turns the check off.")
+  @Default.Double(0.05)
+  double getMaxCentroidShift();
+
+  void setMaxCentroidShift(double value);
+
+  @Description(
+      "Drift alert: failure rate (failures / records read) rising by more than this (absolute,"
+          + " 0.01 = one percentage point) against --previousSummary. Negative turns it off.")
+  @Default.Double(0.01)
+  double getMaxFailureRateIncrease();
+
+  void setMaxFailureRateIncrease(double value);
+
+  @Description(
+      "Drift alert: throughput (records read per second of wall time) dropping by more than this"
+          + " fraction (0.5 = half) against --previousSummary. Negative turns the check off.")
+  @Default.Double(0.5)
+  double getMaxThroughputDrop();
+
+  void setMaxThroughputDrop(double value);
+
+  @Description(
       "Write predictions in the order of the input: input file by input file (in name order),"
           + " record by record; one shard per input file, or one file with singleOutputFile."
           + " JSON Lines files only; each input file's predictions are sorted in one worker's"

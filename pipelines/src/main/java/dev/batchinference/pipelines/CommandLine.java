@@ -25,9 +25,14 @@ import org.joda.time.Duration;
 /**
  * The command line around {@link BatchInference}: {@code --help}, sensible DirectRunner settings,
  * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
- * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start.
+ * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
+ * ({@link #DRIFT_ALERT}) when it succeeded but its comparison with {@code --previousSummary} raised
+ * drift alerts (the predictions are written all the same).
  */
 final class CommandLine {
+
+  /** Exit status of a job that succeeded and lost nothing, but raised drift alerts. */
+  static final int DRIFT_ALERT = 3;
 
   private final PrintStream out;
   private final PrintStream err;
@@ -241,7 +246,25 @@ final class CommandLine {
             stripSlash(output),
             BatchInference.FAILURES,
             summaryPath));
-    return summary.get("nothing_lost").asBoolean() ? 0 : 1;
+    if (!summary.get("nothing_lost").asBoolean()) {
+      return 1;
+    }
+    JsonNode alerts = summary.path("alerts");
+    if (alerts.size() > 0) {
+      for (JsonNode alert : alerts) {
+        err.println("DRIFT ALERT: " + alert.path("message").asText());
+      }
+      err.println(
+          alerts.size()
+              + " drift alert(s) against "
+              + options.getPreviousSummary()
+              + "; exit status "
+              + DRIFT_ALERT
+              + ". Report: "
+              + BatchInference.resolve(options, BatchInference.REPORT));
+      return DRIFT_ALERT;
+    }
+    return 0;
   }
 
   private static String stripSlash(String path) {

@@ -2,9 +2,12 @@ package dev.batchinference.pipelines;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.stats.FailureExamples;
 import dev.batchinference.transforms.stats.Moments;
 import dev.batchinference.transforms.stats.RunStats;
+import dev.batchinference.transforms.stats.ScoreHistogram;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -24,13 +27,17 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.Row;
+import org.checkerframework.checker.nullness.qual.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
  * checks that nothing was lost: records read = predictions + failures. A run that breaks that check
- * fails after writing the summary, so the summary says what went missing.
+ * fails after writing the summary, so the summary says what went missing. With {@link
+ * #withPrevious} the summary compares the run with the previous one and lists drift alerts (each
+ * also logged as a warning; they do not fail the job, the command line's exit status says so); with
+ * {@link #withReport} an HTML report is written beside it.
  */
 final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
 
@@ -40,6 +47,10 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   private final String summaryPath;
   private final String jobInfoJson;
   private final long startMillis;
+  private final @Nullable String reportPath;
+  private final @Nullable String previousPath;
+  private final @Nullable String previousJson;
+  private final RunComparison.Thresholds thresholds;
 
   /**
    * @param summaryPath where the summary JSON goes
@@ -47,9 +58,40 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
    * @param startMillis when the job started, for wall time and throughput
    */
   WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
+    this(summaryPath, jobInfo.toString(), startMillis, null, null, null, null);
+  }
+
+  private WriteRunSummary(
+      String summaryPath,
+      String jobInfoJson,
+      long startMillis,
+      @Nullable String reportPath,
+      @Nullable String previousPath,
+      @Nullable String previousJson,
+      RunComparison.@Nullable Thresholds thresholds) {
     this.summaryPath = summaryPath;
-    this.jobInfoJson = jobInfo.toString();
+    this.jobInfoJson = jobInfoJson;
     this.startMillis = startMillis;
+    this.reportPath = reportPath;
+    this.previousPath = previousPath;
+    this.previousJson = previousJson;
+    this.thresholds = thresholds == null ? RunComparison.Thresholds.defaults() : thresholds;
+  }
+
+  /** Also writes the run report, an HTML page, to {@code reportPath}. */
+  WriteRunSummary withReport(String reportPath) {
+    return new WriteRunSummary(
+        summaryPath, jobInfoJson, startMillis, reportPath, previousPath, previousJson, thresholds);
+  }
+
+  /**
+   * Compares the run with the previous run's summary ({@code previousJson}, read from {@code
+   * previousPath} before the job started) and adds the comparison and its alerts to the summary.
+   */
+  WriteRunSummary withPrevious(
+      String previousPath, String previousJson, RunComparison.Thresholds thresholds) {
+    return new WriteRunSummary(
+        summaryPath, jobInfoJson, startMillis, reportPath, previousPath, previousJson, thresholds);
   }
 
   @Override
@@ -57,7 +99,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     return partials
         .apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
         .apply("MergeStats", Combine.globally(RunStats.merging()))
-        .apply("WriteSummary", ParDo.of(new WriteSummaryFn(summaryPath, jobInfoJson, startMillis)))
+        .apply("WriteSummary", ParDo.of(new WriteSummaryFn(this)))
         .setCoder(StringUtf8Coder.of());
   }
 
@@ -108,6 +150,15 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     latency.put("p95", round(stats.latencyQuantileMicros(0.95) / 1000.0));
     latency.put("p99", round(stats.latencyQuantileMicros(0.99) / 1000.0));
     latency.put("total", round(stats.totalLatencyMicros() / 1000.0));
+    long[] latencyBins = stats.latencyHistogramMicros(LATENCY_BINS);
+    if (latencyBins.length > 0) {
+      ObjectNode latencyHistogram = latency.putObject("histogram");
+      latencyHistogram.put("bin_width_ms", round(latencyBins[0] / 1000.0));
+      ArrayNode counts = latencyHistogram.putArray("counts");
+      for (int i = 1; i < latencyBins.length; i++) {
+        counts.add(latencyBins[i]);
+      }
+    }
 
     double wallSeconds = Math.max(1, endMillis - startMillis) / 1000.0;
     s.put("wall_seconds", round(wallSeconds));
@@ -117,11 +168,53 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     if (!stats.classCounts().isEmpty()) {
       ObjectNode classes = distribution.putObject("class_counts");
       stats.classCounts().forEach(classes::put);
-      moments(distribution.putObject("score"), stats.scores());
+      ObjectNode score = distribution.putObject("score");
+      moments(score, stats.scores());
+      ScoreHistogram topScores = stats.topScores();
+      score.put("p05", round(topScores.quantile(0.05)));
+      score.put("p50", round(topScores.quantile(0.50)));
+      score.put("p95", round(topScores.quantile(0.95)));
+      ObjectNode scoreHistogram = score.putObject("histogram");
+      scoreHistogram.put("bin_width", 1.0 / ScoreHistogram.BINS);
+      ArrayNode counts = scoreHistogram.putArray("counts");
+      for (long count : topScores.counts()) {
+        counts.add(count);
+      }
     }
     if (stats.embeddingNorms().count() > 0) {
       moments(distribution.putObject("embedding_norm"), stats.embeddingNorms());
     }
+    double[] centroid = stats.embeddingCentroid().mean();
+    if (centroid.length > 0) {
+      ObjectNode c = distribution.putObject("embedding_centroid");
+      c.put("count", stats.embeddingCentroid().count());
+      double norm = 0;
+      for (double v : centroid) {
+        norm += v * v;
+      }
+      c.put("norm", round(Math.sqrt(norm)));
+      ArrayNode mean = c.putArray("mean");
+      for (double v : centroid) {
+        mean.add(Math.round(v * 1e6) / 1e6);
+      }
+    }
+    ObjectNode examples = s.putObject("failure_examples");
+    stats
+        .failureExamples()
+        .byError()
+        .forEach(
+            (error, list) -> {
+              ArrayNode array = examples.putArray(error);
+              for (FailureExamples.Example e : list) {
+                ObjectNode o = array.addObject();
+                o.put("id", e.id());
+                o.put("source", e.source());
+                o.put("index", e.index());
+                o.put("error", e.message());
+                o.put("input", e.input());
+              }
+            });
+    s.putArray("alerts");
     return s;
   }
 
@@ -177,38 +270,62 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     return Math.round(v * 10000.0) / 10000.0;
   }
 
-  static final class WriteSummaryFn extends DoFn<RunStats, String> {
-    private final String summaryPath;
-    private final String jobInfoJson;
-    private final long startMillis;
+  /** Bins of the latency histogram in the summary and the report. */
+  static final int LATENCY_BINS = 20;
 
-    WriteSummaryFn(String summaryPath, String jobInfoJson, long startMillis) {
-      this.summaryPath = summaryPath;
-      this.jobInfoJson = jobInfoJson;
-      this.startMillis = startMillis;
+  static final class WriteSummaryFn extends DoFn<RunStats, String> {
+    private final WriteRunSummary spec;
+
+    WriteSummaryFn(WriteRunSummary spec) {
+      this.spec = spec;
     }
 
     @ProcessElement
     public void processElement(@Element RunStats stats, OutputReceiver<String> out)
         throws IOException {
-      ObjectNode jobInfo = (ObjectNode) JSON.readTree(jobInfoJson);
-      ObjectNode summary = toJson(stats, jobInfo, startMillis, System.currentTimeMillis());
-      String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary);
-      ResourceId target = FileSystems.matchNewResource(summaryPath, false);
-      try (OutputStream os =
-          Channels.newOutputStream(FileSystems.create(target, "application/json"))) {
-        os.write(text.getBytes(StandardCharsets.UTF_8));
-        os.write('\n');
+      ObjectNode jobInfo = (ObjectNode) JSON.readTree(spec.jobInfoJson);
+      ObjectNode summary = toJson(stats, jobInfo, spec.startMillis, System.currentTimeMillis());
+      JsonNode previous = null;
+      if (spec.previousJson != null) {
+        previous = JSON.readTree(spec.previousJson);
+        ArrayNode alerts = (ArrayNode) summary.get("alerts");
+        ObjectNode comparison =
+            RunComparison.compare(previous, summary, spec.previousPath, spec.thresholds, alerts);
+        summary.set("comparison", comparison);
+        if (!comparison.get("comparable").asBoolean()) {
+          LOG.warn(
+              "Not compared with the previous run ({}): {}",
+              spec.previousPath,
+              comparison.get("reason").asText());
+        }
+        for (JsonNode alert : alerts) {
+          LOG.warn(
+              "DRIFT ALERT: {} (previous run: {})",
+              alert.get("message").asText(),
+              spec.previousPath);
+        }
       }
-      LOG.info("Run summary ({}): {}", summaryPath, summary);
+      String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary);
+      write(spec.summaryPath, "application/json", text + "\n");
+      if (spec.reportPath != null) {
+        write(spec.reportPath, "text/html", RunReport.render(summary, previous));
+      }
+      LOG.info("Run summary ({}): {}", spec.summaryPath, summary);
       if (!summary.get("nothing_lost").asBoolean()) {
         throw new IllegalStateException(
             "Nothing-lost check failed: "
                 + summary.get("nothing_lost_check").asText()
                 + ". See "
-                + summaryPath);
+                + spec.summaryPath);
       }
       out.output(summary.toString());
+    }
+
+    private static void write(String path, String mimeType, String text) throws IOException {
+      ResourceId target = FileSystems.matchNewResource(path, false);
+      try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, mimeType))) {
+        os.write(text.getBytes(StandardCharsets.UTF_8));
+      }
     }
   }
 }

@@ -92,6 +92,7 @@ public class OrderedOutputTest {
                   "predictions-00000-of-00003.jsonl",
                   "predictions-00001-of-00003.jsonl",
                   "predictions-00002-of-00003.jsonl",
+                  "report.html",
                   "summary.json")));
     }
   }

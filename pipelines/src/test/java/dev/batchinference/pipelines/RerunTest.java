@@ -76,7 +76,11 @@ public class RerunTest {
         files(out),
         equalTo(
             List.of(
-                "failures.jsonl", "predictions-notes.txt", "predictions.jsonl", "summary.json")));
+                "failures.jsonl",
+                "predictions-notes.txt",
+                "predictions.jsonl",
+                "report.html",
+                "summary.json")));
     JobOutputs second = JobOutputs.read(out);
     assertThat("no prediction twice", second.predictions.size(), equalTo(records));
     assertThat(second.failures.size(), equalTo(1));
@@ -90,6 +94,7 @@ public class RerunTest {
                 "failures-00000-of-00001.parquet",
                 "predictions-00000-of-00001.parquet",
                 "predictions-notes.txt",
+                "report.html",
                 "summary.json")));
   }
 }

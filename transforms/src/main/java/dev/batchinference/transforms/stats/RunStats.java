@@ -18,8 +18,9 @@ import org.apache.beam.sdk.transforms.SerializableBiConsumer;
 /**
  * What a run did, accumulated from its collections: records read, predictions, failures by stage
  * and error class, model runs (size and latency), and the distribution of the predictions (class
- * counts, score and embedding-norm moments). Mergeable, so each collection is folded by its own
- * {@link Combine} and the partial results are merged into one.
+ * counts, score moments and a histogram of top scores, embedding-norm moments and the embeddings'
+ * centroid), and a few example failures per error. Mergeable, so each collection is folded by its
+ * own {@link Combine} and the partial results are merged into one.
  */
 public final class RunStats implements Serializable {
 
@@ -37,6 +38,9 @@ public final class RunStats implements Serializable {
   final TreeMap<String, Long> classCounts = new TreeMap<>();
   final Moments scores = new Moments();
   final Moments embeddingNorms = new Moments();
+  final ScoreHistogram topScores = new ScoreHistogram();
+  final EmbeddingCentroid embeddingCentroid = new EmbeddingCentroid();
+  final FailureExamples failureExamples = new FailureExamples();
 
   public RunStats merge(RunStats other) {
     read += other.read;
@@ -56,6 +60,9 @@ public final class RunStats implements Serializable {
     other.classCounts.forEach((k, v) -> classCounts.merge(k, v, Long::sum));
     scores.merge(other.scores);
     embeddingNorms.merge(other.embeddingNorms);
+    topScores.merge(other.topScores);
+    embeddingCentroid.merge(other.embeddingCentroid);
+    failureExamples.merge(other.failureExamples);
     return this;
   }
 
@@ -76,6 +83,9 @@ public final class RunStats implements Serializable {
         && classCounts.equals(r.classCounts)
         && scores.equals(r.scores)
         && embeddingNorms.equals(r.embeddingNorms)
+        && topScores.equals(r.topScores)
+        && embeddingCentroid.equals(r.embeddingCentroid)
+        && failureExamples.equals(r.failureExamples)
         && skipped == r.skipped
         && memoryBackoffs == r.memoryBackoffs
         && lowestBackoffLimit == r.lowestBackoffLimit;
@@ -121,8 +131,10 @@ public final class RunStats implements Serializable {
   }
 
   private static void addFailure(RunStats stats, Failure failure) {
+    String error = failure.stage().label() + ": " + failure.errorClass();
     stats.failedByStage.merge(failure.stage().label(), 1L, Long::sum);
-    stats.failedByError.merge(failure.stage().label() + ": " + failure.errorClass(), 1L, Long::sum);
+    stats.failedByError.merge(error, 1L, Long::sum);
+    stats.failureExamples.add(error, failure);
   }
 
   private static void addBatch(RunStats stats, BatchStats batch) {
@@ -144,6 +156,7 @@ public final class RunStats implements Serializable {
     if (prediction.label() != null) {
       stats.classCounts.merge(prediction.label(), 1L, Long::sum);
       stats.scores.add(prediction.score());
+      stats.topScores.add(prediction.score());
     }
     float[] embedding = prediction.embedding();
     if (embedding != null) {
@@ -152,6 +165,7 @@ public final class RunStats implements Serializable {
         norm += v * v;
       }
       stats.embeddingNorms.add(Math.sqrt(norm));
+      stats.embeddingCentroid.add(embedding);
     }
   }
 
@@ -229,6 +243,39 @@ public final class RunStats implements Serializable {
 
   public Moments embeddingNorms() {
     return embeddingNorms;
+  }
+
+  /** Top scores (the best class's) in fixed bins over [0, 1], for quantiles and drift. */
+  public ScoreHistogram topScores() {
+    return topScores;
+  }
+
+  /** The sum of the embeddings, for their centroid. */
+  public EmbeddingCentroid embeddingCentroid() {
+    return embeddingCentroid;
+  }
+
+  /** The first few failures of each error, by source and index. */
+  public FailureExamples failureExamples() {
+    return failureExamples;
+  }
+
+  /**
+   * Model-run latencies in {@code bins} bins of equal width from 0 to the slowest run, as counts;
+   * {@code [0]} is the bin width in microseconds, {@code [1..bins]} the counts. Empty when none.
+   */
+  public long[] latencyHistogramMicros(int bins) {
+    if (batchLatenciesMicros.isEmpty()) {
+      return new long[0];
+    }
+    long max = Collections.max(batchLatenciesMicros);
+    long width = Math.max(1, (max + bins) / bins);
+    long[] out = new long[bins + 1];
+    out[0] = width;
+    for (long latency : batchLatenciesMicros) {
+      out[1 + (int) Math.min(bins - 1, latency / width)]++;
+    }
+    return out;
   }
 
   /**

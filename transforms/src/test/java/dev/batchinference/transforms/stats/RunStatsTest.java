@@ -130,6 +130,71 @@ public class RunStatsTest {
   }
 
   @Test
+  public void topScoreHistogramGivesQuantilesToWithinABin() {
+    RecordMeta meta = RecordMeta.of("r", "s", 0, null);
+    List<Prediction> predictions = new ArrayList<>();
+    for (int i = 0; i < 1000; i++) {
+      predictions.add(Prediction.builder(meta, MODEL).label("c", 0, i / 1000f).build());
+    }
+    RunStats whole = fold(RunStats.ofPredictions(), predictions);
+    RunStats merged =
+        fold(RunStats.ofPredictions(), predictions.subList(0, 300))
+            .merge(fold(RunStats.ofPredictions(), predictions.subList(300, 1000)));
+    assertThat("merged halves", merged.topScores(), equalTo(whole.topScores()));
+    long[] counts = whole.topScores().counts();
+    assertThat("bins", counts.length, equalTo(ScoreHistogram.BINS));
+    assertThat("values 0.000..0.049 in the first bin", counts[0], equalTo(50L));
+    assertThat("p05", whole.topScores().quantile(0.05), closeTo(0.05, 0.05));
+    assertThat("p50", whole.topScores().quantile(0.50), closeTo(0.50, 0.05));
+    assertThat("p95", whole.topScores().quantile(0.95), closeTo(0.95, 0.05));
+  }
+
+  @Test
+  public void embeddingCentroidIsTheMeanAndMerges() {
+    RecordMeta meta = RecordMeta.of("r", "s", 0, null);
+    RunStats a =
+        fold(
+            RunStats.ofPredictions(),
+            List.of(Prediction.builder(meta, MODEL).embedding(new float[] {1, 0}).build()));
+    RunStats b =
+        fold(
+            RunStats.ofPredictions(),
+            List.of(
+                Prediction.builder(meta, MODEL).embedding(new float[] {0, 1}).build(),
+                Prediction.builder(meta, MODEL).embedding(new float[] {0, 1, 0}).build()));
+    EmbeddingCentroid centroid = a.merge(b).embeddingCentroid();
+    assertThat("count", centroid.count(), equalTo(2L));
+    assertThat("other dimensions left out", centroid.mismatched(), equalTo(1L));
+    assertThat("mean[0]", centroid.mean()[0], closeTo(0.5, 1e-9));
+    assertThat("mean[1]", centroid.mean()[1], closeTo(0.5, 1e-9));
+    assertThat(
+        "orthogonal vectors are 1 apart",
+        EmbeddingCentroid.cosineDistance(new double[] {1, 0}, new double[] {0, 2}),
+        closeTo(1, 1e-9));
+  }
+
+  @Test
+  public void failureExamplesAreTheFirstThreeBySourceAndIndexWhateverTheOrder() {
+    List<Failure> failures = new ArrayList<>();
+    for (int i = 9; i >= 0; i--) {
+      failures.add(
+          Failure.of(
+              "id" + i, "s", i, Stage.PARSE, "E", "bad " + i, i == 0 ? "x".repeat(5000) : "in"));
+    }
+    RunStats one = fold(RunStats.ofFailures(), failures);
+    RunStats split =
+        fold(RunStats.ofFailures(), failures.subList(5, 10))
+            .merge(fold(RunStats.ofFailures(), failures.subList(0, 5)));
+    assertThat("order does not matter", split.failureExamples(), equalTo(one.failureExamples()));
+    List<FailureExamples.Example> examples = one.failureExamples().byError().get("parse: E");
+    assertThat("kept", examples.size(), equalTo(FailureExamples.PER_ERROR));
+    assertThat("first", examples.get(0).index(), equalTo(0L));
+    assertThat("third", examples.get(2).index(), equalTo(2L));
+    assertThat(
+        "input capped", examples.get(0).input().length(), equalTo(FailureExamples.MAX_CHARS + 1));
+  }
+
+  @Test
   public void momentsAddAndMerge() {
     Moments all = new Moments();
     Moments low = new Moments();

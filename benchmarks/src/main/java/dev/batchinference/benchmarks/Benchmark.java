@@ -61,7 +61,7 @@ public final class Benchmark {
     double minRawSeconds = 3;
     boolean pipelineWarmup = false;
     int sweepRecords = 500;
-    int fashionPipelineRecords = 2000;
+    int fashionPipelineRecords = 10_000;
 
     static final String HELP =
         String.join(
@@ -81,8 +81,7 @@ public final class Benchmark {
             "  --threads=N                intra-op threads for raw loops and the pipeline (default: cores)",
             "  --sweep=1,2,0              pipeline text runs with these intra-op threads (0: ORT default; empty: none)",
             "  --sweepRecords=N           texts for the sweep, evenly spaced over the input (default 500)",
-            "  --fashionPipelineRecords=N images the pipeline runs over: the first N (default 2000;"
-                + " the DirectRunner makes one bundle per record after the job's Reshuffle)",
+            "  --fashionPipelineRecords=N images the pipelines run over: the first N (default 10000)",
             "  --minRawSeconds=S          raw session.run loops repeat passes for at least S seconds (default 3)",
             "  --pipelineWarmup=false     run the job once on "
                 + WARMUP_RECORDS

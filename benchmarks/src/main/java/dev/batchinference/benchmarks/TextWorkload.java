@@ -131,12 +131,16 @@ final class TextWorkload {
             .withOutputs(List.of(OUTPUT));
     RunInference<TensorExample, TensorExample> naive =
         RunInference.of(handler, MeanPooledEmbedding.of()).withBatchSize(s.textBatch);
+    long budget = (long) s.textBatch * 32;
     Map<String, RunInference<TensorExample, TensorExample>> batchings = new LinkedHashMap<>();
-    batchings.put("length buckets 32/64/128 (default)", naive.withWeightBuckets(32, 64, 128));
-    batchings.put("naive batches", naive);
+    batchings.put("naive batches (padded to each batch's longest)", naive);
+    batchings.put("length buckets 32/64/128", naive.withWeightBuckets(32, 64, 128));
     batchings.put(
-        "token budget " + s.textBatch * 32 + " + buckets",
-        naive.withWeightBuckets(32, 64, 128).withMaxBatchWeight(s.textBatch * 32L));
+        "token budget " + budget + " + buckets 32/64/128",
+        naive.withWeightBuckets(32, 64, 128).withMaxBatchWeight(budget));
+    batchings.put(
+        "token budget " + budget + " + buckets 16/24/32/48/64/96/128/192 (default)",
+        naive.withWeightBuckets(16, 24, 32, 48, 64, 96, 128, 192).withMaxBatchWeight(budget));
     for (List<String> runner : InferenceOnly.RUNNERS) {
       for (Map.Entry<String, RunInference<TensorExample, TensorExample>> b : batchings.entrySet()) {
         if (!runner.get(0).equals("DirectRunner") && !b.getKey().endsWith("(default)")) {

@@ -394,11 +394,12 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setBatchSize(int value);
 
   @Description(
-      "Most total weight per model run (tokens for text, elements for tensors); 0: no bound.")
-  @Default.Long(0)
-  long getMaxBatchWeight();
+      "Most total weight per model run (tokens for text, elements for tensors): a token budget,"
+          + " so batches of long texts hold fewer records. Default: 32 tokens per record of"
+          + " batchSize (at least maxSequenceLength) for EMBED, none otherwise; 0: no bound.")
+  @Nullable Long getMaxBatchWeight();
 
-  void setMaxBatchWeight(long value);
+  void setMaxBatchWeight(@Nullable Long value);
 
   @Description("Emit a partial batch after its first record waited this many seconds; 0: no limit.")
   @Default.Integer(0)
@@ -409,7 +410,7 @@ public interface BatchInferenceOptions extends PipelineOptions {
   @Description(
       "Comma-separated upper bounds of weight buckets (tokens for EMBED): batches are made of"
           + " records of one bucket, so short texts do not pay for the padding of long ones."
-          + " Default: 32,64,128 for EMBED, none otherwise; 0 turns buckets off.")
+          + " Default: 16,24,32,48,64,96,128,192 for EMBED, none otherwise; 0 turns buckets off.")
   List<Long> getLengthBuckets();
 
   void setLengthBuckets(List<Long> value);
@@ -424,8 +425,10 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setRedistributeBuckets(int value);
 
   @Description(
-      "Keys that batching spreads records over, per length bucket (the parallelism of inference).")
-  @Default.Integer(8)
+      "Keys that batching spreads records over, per length bucket (the parallelism of inference);"
+          + " each ends the input with a partial batch. 0: one per core on the DirectRunner, 8"
+          + " elsewhere.")
+  @Default.Integer(0)
   int getInferenceShards();
 
   void setInferenceShards(int value);

@@ -3,6 +3,7 @@ package dev.batchinference.pipelines;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.emptyArray;
+import static org.hamcrest.Matchers.equalTo;
 import static org.junit.Assert.assertThrows;
 
 import dev.batchinference.transforms.onnx.SessionConfig;
@@ -177,9 +178,21 @@ public class JobPlanTest {
   }
 
   @Test
+  public void textBatchesHaveATokenBudgetThatNoTruncatedTextExceeds() throws Exception {
+    assertThat(BatchInference.maxBatchWeight(options()), equalTo(32L * 32));
+    assertThat(BatchInference.maxBatchWeight(options("--batchSize=4")), equalTo(256L));
+    assertThat(
+        BatchInference.maxBatchWeight(options("--batchSize=4", "--maxSequenceLength=512")),
+        equalTo(512L));
+    assertThat(BatchInference.maxBatchWeight(options("--maxBatchWeight=0")), equalTo(0L));
+    assertThat(BatchInference.maxBatchWeight(options("--task=CLASSIFY")), equalTo(0L));
+  }
+
+  @Test
   public void textsAreBucketedByLengthUnlessTurnedOff() throws Exception {
     assertThat(
-        BatchInference.lengthBuckets(options()), org.hamcrest.Matchers.contains(32L, 64L, 128L));
+        BatchInference.lengthBuckets(options()),
+        org.hamcrest.Matchers.contains(16L, 24L, 32L, 48L, 64L, 96L, 128L, 192L));
     assertThat(
         BatchInference.lengthBuckets(options("--lengthBuckets=0")), org.hamcrest.Matchers.empty());
     assertThat(

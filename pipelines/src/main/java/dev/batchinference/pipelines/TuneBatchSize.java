@@ -24,10 +24,11 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 /**
  * Finds the batch size for a model on this machine's device (CPU, or the CUDA device with {@code
  * --executionProvider=CUDA}): it turns the first records of the input into examples with the job's
- * own preprocessing, runs the model on batches of 1, 2, 4, … records until a batch no longer fits
- * in memory (or {@code --maxTuneBatchSize}), and prints records/s per batch size, the largest batch
- * that fits, and the knee: the smallest batch within 10% of the best throughput, which is the
- * {@code --batchSize} it recommends (bigger batches add memory and padding for little gain).
+ * own preprocessing and runs the model on batches of 1, 2, 4, … copies of the longest one (the
+ * worst case for memory, with no padding to blur the curve) until a batch no longer fits in memory
+ * (or {@code --maxTuneBatchSize}), and prints records/s per batch size, the largest batch that
+ * fits, and the knee: the smallest batch within 10% of the best throughput, which is the {@code
+ * --batchSize} it recommends (bigger batches add memory and padding for little gain).
  *
  * <pre>
  * java -cp runners/target/batch-inference-bundled.jar dev.batchinference.pipelines.TuneBatchSize \
@@ -75,15 +76,16 @@ public final class TuneBatchSize {
   static List<Point> tune(Options options) throws Exception {
     JobPlan plan = JobPlan.prepare(options);
     List<TensorExample> examples = examples(options, plan);
-    // Longest first: the batch that decides whether memory suffices is the one with the most
-    // padding, and the same records lead every batch size.
-    examples.sort(Comparator.comparingLong(plan.handler::weight).reversed());
+    // Every batch is the longest example repeated: the worst case for memory, and no padding, so
+    // that the curve shows what the batch size alone changes.
+    TensorExample longest =
+        examples.stream().max(Comparator.comparingLong(plan.handler::weight)).orElseThrow();
     List<Point> curve = new ArrayList<>();
     try (LoadedModel<TensorExample, TensorExample> model = plan.handler.load()) {
       for (int size = 1; size <= options.getMaxTuneBatchSize(); size *= 2) {
         List<TensorExample> batch = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
-          batch.add(examples.get(i % examples.size()));
+          batch.add(longest);
         }
         Point point;
         try {

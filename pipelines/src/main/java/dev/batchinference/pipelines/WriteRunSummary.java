@@ -310,7 +310,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
       if (spec.reportPath != null) {
         write(spec.reportPath, "text/html", RunReport.render(summary, previous));
       }
-      LOG.info("Run summary ({}): {}", spec.summaryPath, summary);
+      LOG.info("Run summary ({}): {}", spec.summaryPath, forLog(summary));
       if (!summary.get("nothing_lost").asBoolean()) {
         throw new IllegalStateException(
             "Nothing-lost check failed: "
@@ -327,5 +327,19 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
         os.write(text.getBytes(StandardCharsets.UTF_8));
       }
     }
+  }
+
+  /**
+   * The summary for one log line: without the embedding centroid's vector (hundreds of numbers;
+   * summary.json keeps it) and the per-failure examples.
+   */
+  static ObjectNode forLog(ObjectNode summary) {
+    ObjectNode copy = summary.deepCopy();
+    JsonNode centroid = copy.path("prediction_distribution").path("embedding_centroid");
+    if (centroid instanceof ObjectNode) {
+      ((ObjectNode) centroid).remove("mean");
+    }
+    copy.remove("failure_examples");
+    return copy;
   }
 }

@@ -49,6 +49,23 @@ public class WriteRunSummaryTest {
   }
 
   @Test
+  public void theLoggedSummaryLeavesOutTheCentroidVectorAndFailureExamples() throws Exception {
+    com.fasterxml.jackson.databind.node.ObjectNode summary =
+        (com.fasterxml.jackson.databind.node.ObjectNode)
+            new ObjectMapper()
+                .readTree(
+                    "{\"records_read\":2,\"failure_examples\":{\"E\":[]},"
+                        + "\"prediction_distribution\":{\"embedding_centroid\":"
+                        + "{\"count\":2,\"norm\":0.5,\"mean\":[0.1,0.2]}}}");
+    assertThat(
+        WriteRunSummary.forLog(summary).toString(),
+        equalTo(
+            "{\"records_read\":2,\"prediction_distribution\":{\"embedding_centroid\":"
+                + "{\"count\":2,\"norm\":0.5}}}"));
+    assertThat("summary.json keeps them", summary.has("failure_examples"), is(true));
+  }
+
+  @Test
   public void aRunThatAccountsForEveryRecordPasses() throws Exception {
     Path summary = tmp.getRoot().toPath().resolve("summary.json");
     summarize(

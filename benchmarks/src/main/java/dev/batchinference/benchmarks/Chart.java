@@ -23,8 +23,8 @@ import javax.imageio.ImageIO;
  */
 final class Chart {
 
-  private static final int WIDTH = 1200;
-  private static final int LABEL = 430;
+  private static final int WIDTH = 1500;
+  private static final int LABEL = 700;
   private static final int BAR = 22;
   private static final int GAP = 6;
   private static final int TITLE = 34;
@@ -35,6 +35,29 @@ final class Chart {
   private static final Color OTHER_BAR = new Color(0x8C8C8C);
 
   private Chart() {}
+
+  /**
+   * Redraws the chart of a saved Markdown report: {@code Chart REPORT.md OUT.png} (its table's
+   * workload, mode, records, seconds and peak RSS columns; fresh-JVM rows are those whose notes say
+   * so).
+   */
+  public static void main(String[] args) throws IOException {
+    List<Row> rows = new ArrayList<>();
+    for (String line : java.nio.file.Files.readAllLines(Path.of(args[0]))) {
+      String[] cells = line.split("\\|", -1);
+      if (cells.length < 13 || !cells[3].matches("[0-9,]+")) {
+        continue;
+      }
+      long records = Long.parseLong(cells[3].replace(",", ""));
+      double seconds = Double.parseDouble(cells[4]);
+      Row row = new Row(cells[1], cells[2], records, seconds, cells[cells.length - 2]);
+      if (cells[cells.length - 2].contains("fresh JVM")) {
+        row.inChildProcess(Double.parseDouble(cells[10].replace(",", "")));
+      }
+      rows.add(row);
+    }
+    write(rows, Path.of(args[1]));
+  }
 
   static void write(List<Row> rows, Path png) throws IOException {
     Map<String, List<Row>> byWorkload = new LinkedHashMap<>();
@@ -90,13 +113,14 @@ final class Chart {
       g.setColor(colorOf(r.mode));
       g.fillRect(x0, y, Math.max(1, w), BAR);
       g.setColor(Color.BLACK);
-      String mode = r.mode.length() > 62 ? r.mode.substring(0, 61) + "…" : r.mode;
+      String mode = r.mode.length() > 105 ? r.mode.substring(0, 104) + "…" : r.mode;
       g.drawString(mode, 10, y + BAR - 7);
       String value =
           String.format(Locale.ROOT, "%,.0f/s", r.rate())
               + (Double.isNaN(raw)
                   ? ""
-                  : String.format(Locale.ROOT, "  (%s of raw)", ratio(r.rate() / raw)));
+                  : String.format(Locale.ROOT, "  (%s of raw)", ratio(r.rate() / raw)))
+              + (r.child ? String.format(Locale.ROOT, "  peak RSS %.0f MiB", r.peakRssMiB) : "");
       int tx = x0 + Math.max(1, w) + 6;
       if (tx + g.getFontMetrics().stringWidth(value) > x1) {
         tx = x0 + 6;

@@ -33,6 +33,20 @@ final class Row {
     this.notes = notes;
   }
 
+  /** A row read back from a saved report (only what the chart draws). */
+  Row(String workload, String mode, long records, double seconds, String notes) {
+    this.workload = workload;
+    this.mode = mode;
+    this.records = records;
+    this.seconds = seconds;
+    this.cpuSeconds = Double.NaN;
+    this.peakHeapMiB = Double.NaN;
+    this.peakRssMiB = Double.NaN;
+    this.rssReset = false;
+    this.load = Double.NaN;
+    this.notes = notes;
+  }
+
   double rate() {
     return records / Math.max(1e-9, seconds);
   }

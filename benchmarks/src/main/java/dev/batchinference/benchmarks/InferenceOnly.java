@@ -32,18 +32,17 @@ final class InferenceOnly {
   /** The runners the inference-only pipeline is measured on, by the mode's name. */
   static final List<List<String>> RUNNERS =
       List.of(
-          List.of(
-              "DirectRunner",
-              "--runner=DirectRunner",
-              "--targetParallelism=2",
-              "--enforceImmutability=false",
-              "--enforceEncodability=false"),
-          List.of(
-              "Flink [local]",
-              "--runner=FlinkRunner",
-              "--flinkMaster=[local]",
-              "--parallelism=2",
-              "--objectReuse=true"));
+          named("DirectRunner", PipelineRun.DIRECT_RUNNER),
+          named(
+              "Flink [local]", PipelineRun.concat(PipelineRun.FLINK_LOCAL, "--objectReuse=true")));
+
+  /** The mode's name, then the runner's arguments. */
+  private static List<String> named(String name, List<String> args) {
+    List<String> named = new ArrayList<>();
+    named.add(name);
+    named.addAll(args);
+    return List.copyOf(named);
+  }
 
   private InferenceOnly() {}
 

@@ -2,7 +2,6 @@ package dev.batchinference.benchmarks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -83,15 +82,7 @@ final class JobProcess {
   }
 
   private static long highWaterMarkKb(Path status) {
-    try {
-      for (String line : Files.readAllLines(status)) {
-        if (line.startsWith("VmHWM:")) {
-          return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // the process just ended
-    }
-    return 0;
+    Long kb = Measurement.statusKb(status, "VmHWM:");
+    return kb == null ? 0 : kb;
   }
 }

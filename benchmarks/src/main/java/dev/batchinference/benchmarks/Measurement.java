@@ -135,8 +135,13 @@ final class Measurement implements AutoCloseable {
   }
 
   static Long statusKb(String key) {
+    return statusKb(STATUS, key);
+  }
+
+  /** A {@code kB} figure of a process's {@code /proc/PID/status}; null when it cannot be read. */
+  static Long statusKb(Path status, String key) {
     try {
-      List<String> lines = Files.readAllLines(STATUS);
+      List<String> lines = Files.readAllLines(status);
       for (String line : lines) {
         if (line.startsWith(key)) {
           String[] parts = line.substring(key.length()).trim().split("\\s+");

@@ -19,15 +19,27 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 /** Runs the batch inference job on the DirectRunner and reads back its summary.json. */
 final class PipelineRun {
 
-  /** The runner settings every measured pipeline run uses. */
-  static final List<String> RUNNER_ARGS =
+  /** The DirectRunner as every measured run uses it: two threads, no test-only checks. */
+  static final List<String> DIRECT_RUNNER =
       List.of(
           "--runner=DirectRunner",
           "--targetParallelism=2",
           "--enforceImmutability=false",
-          "--enforceEncodability=false",
-          "--blockOnRun=true",
-          "--progress=false");
+          "--enforceEncodability=false");
+
+  /** Flink's embedded cluster as every measured run uses it: two task slots. */
+  static final List<String> FLINK_LOCAL =
+      List.of("--runner=FlinkRunner", "--flinkMaster=[local]", "--parallelism=2");
+
+  /** The runner settings every measured in-process job run uses. */
+  static final List<String> RUNNER_ARGS =
+      concat(DIRECT_RUNNER, "--blockOnRun=true", "--progress=false");
+
+  static List<String> concat(List<String> args, String... more) {
+    List<String> all = new ArrayList<>(args);
+    all.addAll(List.of(more));
+    return List.copyOf(all);
+  }
 
   /** Whether a job already ran in this JVM (classes loaded, code compiled, reflection cached). */
   static boolean warmedUp;

@@ -74,9 +74,7 @@ final class ScaleWorkload {
         args.add("--intraOpThreads=1");
         Path output = dir.resolve("out-" + runner + "-" + size).toAbsolutePath();
         if (runner.equals("flink")) {
-          args.add("--runner=FlinkRunner");
-          args.add("--flinkMaster=[local]");
-          args.add("--parallelism=2");
+          args.addAll(PipelineRun.FLINK_LOCAL);
         }
         String mode =
             String.format(

@@ -215,9 +215,7 @@ final class TextWorkload {
   static List<String> withFlink(List<String> job, int intra) {
     List<String> args = new ArrayList<>(job);
     args.add("--intraOpThreads=" + intra);
-    args.add("--runner=FlinkRunner");
-    args.add("--flinkMaster=[local]");
-    args.add("--parallelism=2");
+    args.addAll(PipelineRun.FLINK_LOCAL);
     return args;
   }
 

@@ -53,22 +53,28 @@ public final class BatchInference {
   /**
    * The keys that records are spread over after reading: {@code --redistributeBuckets} when set; on
    * the DirectRunner, which makes a bundle of each key and pays a fixed cost per bundle and step
-   * (its evaluators re-translate the step), one per thread; elsewhere 0, Beam's random keys.
+   * (its evaluators re-translate the step), one per core; elsewhere 0, Beam's random keys.
    */
   static int redistributeBuckets(BatchInferenceOptions options) {
-    if (options.getRedistributeBuckets() > 0) {
-      return options.getRedistributeBuckets();
-    }
-    if (options.getRunner().getSimpleName().equals("DirectRunner")) {
-      return Math.max(2, Runtime.getRuntime().availableProcessors());
-    }
-    return 0;
+    return options.getRedistributeBuckets() > 0
+        ? options.getRedistributeBuckets()
+        : coresOnDirectRunner(options);
+  }
+
+  /**
+   * The cores of this machine when the job runs on the DirectRunner (whose threads are all here), 0
+   * on other runners.
+   */
+  private static int coresOnDirectRunner(BatchInferenceOptions options) {
+    return options.getRunner().getSimpleName().equals("DirectRunner")
+        ? Math.max(2, Runtime.getRuntime().availableProcessors())
+        : 0;
   }
 
   /**
    * Token-count buckets for texts, about 1.5 apart. With the token budget below they took the
-   * inference step on 2,000 fortunes (MiniLM int8, batch 32, DirectRunner) from 91 records/s
-   * (padded to each batch's longest) and 190 (buckets 32/64/128) to 290; see the README's
+   * inference step on 2,000 fortunes (MiniLM int8, batch 32, DirectRunner) from 84 records/s
+   * (padded to each batch's longest) and 227 (buckets 32/64/128) to 282; see the README's
    * performance section.
    */
   static final List<Long> DEFAULT_TEXT_LENGTH_BUCKETS =
@@ -98,9 +104,8 @@ public final class BatchInference {
     if (options.getInferenceShards() > 0) {
       return options.getInferenceShards();
     }
-    return options.getRunner().getSimpleName().equals("DirectRunner")
-        ? Math.max(2, Runtime.getRuntime().availableProcessors())
-        : RunInference.DEFAULT_SHARDS;
+    int cores = coresOnDirectRunner(options);
+    return cores > 0 ? cores : RunInference.DEFAULT_SHARDS;
   }
 
   private BatchInference() {}
@@ -148,11 +153,12 @@ public final class BatchInference {
       readRecords = read.records();
       readFailures = read.failures();
     }
+    int redistribute = redistributeBuckets(options);
     PCollection<RawRecord> records =
         readRecords.apply(
             "Redistribute",
-            redistributeBuckets(options) > 0
-                ? Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(redistributeBuckets(options))
+            redistribute > 0
+                ? Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(redistribute)
                 : Reshuffle.<RawRecord>viaRandomKey());
 
     Preprocess<TensorExample> preprocess =

@@ -1,7 +1,6 @@
 package dev.batchinference.pipelines;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.io.ParquetInput;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
@@ -23,7 +22,6 @@ import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
-import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
 import org.apache.parquet.hadoop.ParquetFileReader;
@@ -56,7 +54,6 @@ public final class NewRecords {
   public static final int TOO_FEW = 99;
 
   private static final Logger LOG = LoggerFactory.getLogger(NewRecords.class);
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /** What the check found: the count, since when, and whether it is enough. */
   static final class Check {
@@ -125,15 +122,7 @@ public final class NewRecords {
 
   /** The {@code started_at} of a run summary. */
   static Instant previousStart(String summaryPath) {
-    JsonNode summary;
-    try (InputStream in =
-        Channels.newInputStream(
-            FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
-      summary = JSON.readTree(in);
-    } catch (IOException | RuntimeException e) {
-      throw new JobPlan.InvalidJobException(
-          "Cannot read --previousSummary=" + summaryPath + ": " + e, e);
-    }
+    JsonNode summary = RunComparison.readSummary(summaryPath);
     try {
       return Instant.parse(summary.path("started_at").asText());
     } catch (DateTimeParseException e) {
@@ -203,15 +192,8 @@ public final class NewRecords {
             .newDecoder()
             .onMalformedInput(CodingErrorAction.REPLACE)
             .onUnmappableCharacter(CodingErrorAction.REPLACE);
-    CSVFormat csv =
-        CSVFormat.RFC4180
-            .builder()
-            .setHeader()
-            .setSkipHeaderRecord(true)
-            .setIgnoreEmptyLines(true)
-            .build();
     try (Reader reader = new InputStreamReader(open(file), decoder);
-        CSVParser parser = CSVParser.parse(reader, csv)) {
+        CSVParser parser = CSVParser.parse(reader, ReadRecords.CSV_FORMAT)) {
       Iterator<CSVRecord> rows = parser.iterator();
       while (rows.hasNext()) {
         rows.next();

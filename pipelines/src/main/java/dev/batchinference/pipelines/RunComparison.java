@@ -66,9 +66,26 @@ final class RunComparison {
 
   /**
    * Reads the previous run's summary, before the job reads any data; a missing, unreadable or
-   * foreign file fails the job with what to do.
+   * foreign file fails the job with what to do. Returned as text, which the summary step carries.
    */
   static String readPrevious(String path) {
+    JsonNode summary = readSummary(path);
+    if (!summary.isObject() || !summary.path("records_read").isNumber()) {
+      throw new JobPlan.InvalidJobException(
+          "--previousSummary "
+              + path
+              + " is not a run summary (a JSON object with records_read). Point it at the"
+              + " summary.json of the previous run.");
+    }
+    return summary.toString();
+  }
+
+  /**
+   * The JSON of {@code --previousSummary}, read through Beam's file systems; the run comparison and
+   * {@code --minNewRecords} ({@link NewRecords}) both read it through here, each then checking the
+   * fields it needs.
+   */
+  static JsonNode readSummary(String path) {
     JsonNode summary;
     try (InputStream in =
         Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(path, false)))) {
@@ -85,14 +102,7 @@ final class RunComparison {
               + " first run.",
           e);
     }
-    if (summary == null || !summary.isObject() || !summary.path("records_read").isNumber()) {
-      throw new JobPlan.InvalidJobException(
-          "--previousSummary "
-              + path
-              + " is not a run summary (a JSON object with records_read). Point it at the"
-              + " summary.json of the previous run.");
-    }
-    return summary.toString();
+    return summary == null ? JSON.missingNode() : summary;
   }
 
   /**

@@ -75,6 +75,19 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   /** How much of a record over the size limit its failure keeps. */
   static final int KEPT_OF_OVERSIZED = 1024;
 
+  /**
+   * How CSV input is parsed: RFC 4180 with a header row, fields untrimmed, and empty lines (which
+   * RFC 4180 keeps as one-value rows) skipped as the blank lines they are.
+   */
+  public static final CSVFormat CSV_FORMAT =
+      CSVFormat.RFC4180
+          .builder()
+          .setHeader()
+          .setSkipHeaderRecord(true)
+          .setTrim(false)
+          .setIgnoreEmptyLines(true)
+          .build();
+
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
 
@@ -314,16 +327,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         in.reset();
       }
       Reader reader = new InputStreamReader(in, decoder);
-      CSVFormat csv =
-          CSVFormat.RFC4180
-              .builder()
-              .setHeader()
-              .setSkipHeaderRecord(true)
-              .setTrim(false)
-              // RFC4180 keeps empty lines as one-value rows; they are blank lines, not records.
-              .setIgnoreEmptyLines(true)
-              .build();
-      try (CSVParser parser = CSVParser.parse(reader, csv)) {
+      try (CSVParser parser = CSVParser.parse(reader, CSV_FORMAT)) {
         List<String> header = parser.getHeaderNames();
         if (String.join("", header).contains(NOT_UTF8)) {
           throw new IOException("the header row is not valid UTF-8");
@@ -343,11 +347,15 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           if (notUtf8) {
             out.get(FAILURES)
                 .output(
-                    notUtf8(source, index, "row", csv.format(values).replace(NOT_UTF8, "\uFFFD")));
+                    notUtf8(
+                        source,
+                        index,
+                        "row",
+                        CSV_FORMAT.format(values).replace(NOT_UTF8, "\uFFFD")));
             continue;
           }
           if (size > maxRecordBytes) {
-            String kept = csv.format(values);
+            String kept = CSV_FORMAT.format(values);
             out.get(FAILURES)
                 .output(
                     oversized(
@@ -367,7 +375,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                         Stage.READ,
                         "dev.batchinference.transforms.io.RaggedRowException",
                         "row has " + row.size() + " values, the header has " + header.size(),
-                        csv.format(row.values())));
+                        CSV_FORMAT.format(row.values())));
             continue;
           }
           ObjectNode object = JSON.createObjectNode();

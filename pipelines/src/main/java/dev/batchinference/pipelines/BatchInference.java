@@ -310,6 +310,11 @@ public final class BatchInference {
     model.put("sha256", plan.signature.identity().sha256());
     model.put("bytes", plan.signature.byteSize());
     info.put("batch_size_limit", options.getBatchSize());
+    if (options.getMaxFailureRate() >= 0) {
+      info.put("max_failure_rate", options.getMaxFailureRate());
+    } else {
+      info.putNull("max_failure_rate");
+    }
     return info;
   }
 

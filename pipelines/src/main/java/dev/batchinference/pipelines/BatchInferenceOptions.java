@@ -78,6 +78,15 @@ public interface BatchInferenceOptions extends PipelineOptions {
   void setMaxFailureChars(int value);
 
   @Description(
+      "Failure gate: when failures / records read exceed this, the run still writes everything but"
+          + " ends with exit status 4 (too many failures) and says which rate was exceeded and the"
+          + " most frequent failure reason. Negative turns the gate off.")
+  @Default.Double(0.1)
+  double getMaxFailureRate();
+
+  void setMaxFailureRate(double value);
+
+  @Description(
       "Read a BigQuery table instead of files: PROJECT:DATASET.TABLE. Records are named by idField.")
   String getInputTable();
 

@@ -27,12 +27,19 @@ import org.joda.time.Duration;
  * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
  * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
  * ({@link #DRIFT_ALERT}) when it succeeded but its comparison with {@code --previousSummary} raised
- * drift alerts (the predictions are written all the same).
+ * drift alerts (the predictions are written all the same), 4 ({@link #TOO_MANY_FAILURES}) when it
+ * wrote everything but more records failed than {@code --maxFailureRate} allows.
  */
 final class CommandLine {
 
   /** Exit status of a job that succeeded and lost nothing, but raised drift alerts. */
   static final int DRIFT_ALERT = 3;
+
+  /**
+   * Exit status of a job that lost nothing but failed more records than {@code --maxFailureRate}
+   * allows. A retry would not help: the inputs (or the model) are the problem.
+   */
+  static final int TOO_MANY_FAILURES = 4;
 
   private final PrintStream out;
   private final PrintStream err;
@@ -228,15 +235,22 @@ final class CommandLine {
       return 1;
     }
     long read = summary.get("records_read").asLong();
+    long predicted = summary.get("predictions").asLong();
+    boolean nothingLost = summary.get("nothing_lost").asBoolean();
+    boolean tooManyFailures = FailureGate.exceeded(summary);
     double seconds = wallMillis / 1000.0;
     out.println(
         String.format(
             Locale.ROOT,
             "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."
                 + " Predictions: %s/%s*.jsonl  Failures: %s/%s*.jsonl  Summary: %s",
-            summary.get("nothing_lost").asBoolean() ? "OK" : "LOST RECORDS",
+            !nothingLost
+                ? "LOST RECORDS"
+                : tooManyFailures
+                    ? "TOO MANY FAILURES"
+                    : predicted == 0 && read > 0 ? "NO PREDICTIONS" : "OK",
             read,
-            summary.get("predictions").asLong(),
+            predicted,
             summary.get("failures").asLong(),
             summary.get("failures_by_stage"),
             seconds,
@@ -246,8 +260,20 @@ final class CommandLine {
             stripSlash(output),
             BatchInference.FAILURES,
             summaryPath));
-    if (!summary.get("nothing_lost").asBoolean()) {
+    if (!nothingLost) {
       return 1;
+    }
+    if (tooManyFailures) {
+      err.println(
+          "error: "
+              + summary.path("failure_gate").path("message").asText()
+              + "; exit status "
+              + TOO_MANY_FAILURES
+              + ". Failures: "
+              + stripSlash(output)
+              + "/"
+              + BatchInference.FAILURES
+              + "*");
     }
     JsonNode alerts = summary.path("alerts");
     if (alerts.size() > 0) {
@@ -258,13 +284,14 @@ final class CommandLine {
           alerts.size()
               + " drift alert(s) against "
               + options.getPreviousSummary()
-              + "; exit status "
-              + DRIFT_ALERT
+              + (tooManyFailures ? "" : "; exit status " + DRIFT_ALERT)
               + ". Report: "
               + BatchInference.resolve(options, BatchInference.REPORT));
-      return DRIFT_ALERT;
     }
-    return 0;
+    if (tooManyFailures) {
+      return TOO_MANY_FAILURES;
+    }
+    return alerts.size() > 0 ? DRIFT_ALERT : 0;
   }
 
   private static String stripSlash(String path) {

@@ -214,6 +214,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
                 o.put("input", e.input());
               }
             });
+    FailureGate.addTo(s);
     s.putArray("alerts");
     return s;
   }

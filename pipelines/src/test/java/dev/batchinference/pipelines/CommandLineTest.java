@@ -6,6 +6,7 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.hasItems;
 import static org.hamcrest.Matchers.not;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -54,7 +55,9 @@ public class CommandLineTest {
             + "{\"id\":\"b\",\"text\":\"\"}\n"
             + "{\"id\":\"c\",\"text\":\"Jumps over the lazy dog.\"}\n");
     Path output = TMP.newFolder("out").toPath();
-    int status = run("--input=" + input, "--output=" + output, "--progress=false");
+    // One failure in three records is above the default failure gate (0.1): raise it.
+    int status =
+        run("--input=" + input, "--output=" + output, "--progress=false", "--maxFailureRate=0.5");
     assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
     String result = out.toString(StandardCharsets.UTF_8);
     assertThat(
@@ -137,5 +140,117 @@ public class CommandLineTest {
     String[] withoutPrevious = {"--input=" + input, "--output=" + output, "--minNewRecords=3"};
     assertThat(run(withoutPrevious), equalTo(2));
     assertThat(err.toString(StandardCharsets.UTF_8), containsString("set --previousSummary"));
+  }
+
+  /** Two good texts and three that fail in preprocessing: 60% failed. */
+  private static Path mostlyBad() throws Exception {
+    Path input = TMP.getRoot().toPath().resolve("mostly-bad.jsonl");
+    if (!Files.exists(input)) {
+      Files.writeString(
+          input,
+          "{\"id\":\"a\",\"text\":\"The quick brown fox.\"}\n"
+              + "{\"id\":\"b\",\"text\":\"\"}\n"
+              + "{\"id\":\"c\"}\n"
+              + "{\"id\":\"d\",\"text\":\"   \"}\n"
+              + "{\"id\":\"e\",\"text\":\"Jumps over the lazy dog.\"}\n");
+    }
+    return input;
+  }
+
+  @Test
+  public void aRunThatMostlyFailedWritesEverythingAndExitsWithFour() throws Exception {
+    Path output = TMP.newFolder("mostly-bad-out").toPath();
+    int status = run("--input=" + mostlyBad(), "--output=" + output, "--progress=false");
+    String said = err.toString(StandardCharsets.UTF_8);
+    assertThat(said, status, equalTo(CommandLine.TOO_MANY_FAILURES));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("TOO MANY FAILURES: 5 records read, 2 predicted, 3 failed"));
+    assertThat(
+        said,
+        containsString(
+            "error: too many failures: 3 of 5 records failed (60.0%), above --maxFailureRate=0.1;"
+                + " most frequent: preprocess:"
+                + " dev.batchinference.transforms.preprocess.InvalidRecordException (3), e.g. \""));
+    assertThat(said, containsString("exit status 4"));
+    assertThat(
+        "one line says it", said.lines().filter(l -> l.contains("too many")).count(), equalTo(1L));
+    JobOutputs written = JobOutputs.read(output);
+    assertThat("everything is written", written.predictions.size(), equalTo(2));
+    assertThat(written.failures.size(), equalTo(3));
+    JsonNode summary = written.summary;
+    assertThat(summary.path("failure_rate").asDouble(), equalTo(0.6));
+    assertThat(summary.path("failure_gate").path("exceeded").asBoolean(), equalTo(true));
+    assertThat(summary.path("nothing_lost").asBoolean(), equalTo(true));
+  }
+
+  @Test
+  public void theFailureGateCanBeRaisedOrTurnedOff() throws Exception {
+    assertThat(
+        run(
+            "--input=" + mostlyBad(),
+            "--output=" + TMP.newFolder("gate-raised"),
+            "--progress=false",
+            "--maxFailureRate=0.6"),
+        equalTo(0));
+    assertThat(out.toString(StandardCharsets.UTF_8), containsString("OK: 5 records read"));
+    Path off = TMP.newFolder("gate-off").toPath();
+    assertThat(
+        run("--input=" + mostlyBad(), "--output=" + off, "--progress=false", "--maxFailureRate=-1"),
+        equalTo(0));
+    JsonNode summary = JobOutputs.read(off).summary;
+    assertThat(summary.path("failure_gate").path("max_failure_rate").isNull(), equalTo(true));
+    assertThat(summary.path("failure_gate").path("exceeded").asBoolean(), equalTo(false));
+  }
+
+  /**
+   * A RAW model whose batch dimension is fixed (ONNX's own {@code test_relu}: {@code x[3,4,5]})
+   * fails every batch of other sizes: with batches of 2, every record fails at infer. That run is
+   * not OK: without the gate it still says {@code NO PREDICTIONS}, with it, it exits 4.
+   */
+  @Test
+  public void aModelThatFailsEveryRecordIsNotOk() throws Exception {
+    Path model = Path.of("/usr/share/libonnx-testdata/data/node/test_relu/model.onnx");
+    assertThat("Debian package libonnx-testdata is installed", Files.exists(model), equalTo(true));
+    Path input = TMP.newFile("relu.jsonl").toPath();
+    StringBuilder lines = new StringBuilder();
+    java.util.Random random = new java.util.Random(13);
+    for (int i = 0; i < 6; i++) {
+      StringBuilder x = new StringBuilder("[");
+      for (int r = 0; r < 4; r++) {
+        x.append(r == 0 ? "[" : ",[");
+        for (int c = 0; c < 5; c++) {
+          x.append(c == 0 ? "" : ",").append(random.nextGaussian());
+        }
+        x.append(']');
+      }
+      lines.append("{\"id\":\"r").append(i).append("\",\"x\":").append(x).append("]}\n");
+    }
+    Files.writeString(input, lines);
+    String[] args = {
+      "--task=RAW", "--model=" + model, "--input=" + input, "--batchSize=2", "--progress=false"
+    };
+    int status = run(concat(args, "--output=" + TMP.newFolder("relu-out")));
+    assertThat(
+        err.toString(StandardCharsets.UTF_8), status, equalTo(CommandLine.TOO_MANY_FAILURES));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("TOO MANY FAILURES: 6 records read, 0 predicted, 6 failed {\"infer\":6}"));
+    assertThat(
+        err.toString(StandardCharsets.UTF_8),
+        containsString("most frequent: infer: ai.onnxruntime.OrtException (6)"));
+
+    out.reset();
+    status = run(concat(args, "--output=" + TMP.newFolder("relu-off"), "--maxFailureRate=-1"));
+    assertThat(status, equalTo(0));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("NO PREDICTIONS: 6 records read, 0 predicted, 6 failed"));
+  }
+
+  private static String[] concat(String[] args, String... more) {
+    String[] all = Arrays.copyOf(args, args.length + more.length);
+    System.arraycopy(more, 0, all, args.length, more.length);
+    return all;
   }
 }

@@ -56,6 +56,8 @@ final class RunReport {
     h.append("<h1>Run report: ").append(esc(job)).append(' ');
     if (lost) {
       h.append("<span class=\"badge bad\" id=\"status\">LOST RECORDS</span>");
+    } else if (FailureGate.exceeded(summary)) {
+      h.append("<span class=\"badge bad\" id=\"status\">TOO MANY FAILURES</span>");
     } else if (alerts.size() > 0) {
       h.append("<span class=\"badge warn\" id=\"status\">")
           .append(alerts.size())
@@ -102,6 +104,9 @@ final class RunReport {
     numberRow(h, "Batches", s.path("batches").asLong());
     numberRow(h, "Memory back-offs", s.path("memory_backoffs").asLong());
     row(h, "Nothing lost", s.path("nothing_lost_check").asText(""));
+    if (FailureGate.exceeded(s)) {
+      row(h, "Failure gate", s.path("failure_gate").path("message").asText(""));
+    }
     for (Iterator<Map.Entry<String, JsonNode>> it = s.path("failures_by_stage").fields();
         it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();

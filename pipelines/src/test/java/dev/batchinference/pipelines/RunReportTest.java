@@ -71,4 +71,15 @@ public class RunReportTest {
     assertThat(html, not(containsString("id=\"drift\"")));
     assertThat(html, containsString("<svg id=\"class-chart\""));
   }
+
+  @Test
+  public void aRunPastTheFailureGateSaysSoAtTheTop() {
+    ObjectNode s = summary(1, 1);
+    s.put("max_failure_rate", 0.1);
+    FailureGate.addTo(s);
+    String html = RunReport.render(s, null);
+    assertThat(
+        html, containsString("<span class=\"badge bad\" id=\"status\">TOO MANY FAILURES</span>"));
+    assertThat(html, containsString("1 of 3 records failed (33.3%), above --maxFailureRate=0.1"));
+  }
 }

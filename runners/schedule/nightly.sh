@@ -15,9 +15,10 @@
 # DAG sets 99 to mark its task skipped).
 #
 # Exit status, the job's own: 0 done (or skipped), 1 failed, 2 could not start (bad options), 3 the
-# run finished but its drift check alerted (latest moves on: the run is complete); and 75 when an
-# earlier run still holds the lock (nothing was started). Each run's console goes to
-# OUT_ROOT/logs/ as well.
+# run finished but its drift check alerted (latest moves on: the run is complete), 4 the run
+# finished but more records failed than --maxFailureRate allows (a failed run: latest stays, and a
+# scheduler should not retry it, the inputs are the problem); and 75 when an earlier run still
+# holds the lock (nothing was started). Each run's console goes to OUT_ROOT/logs/ as well.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -75,6 +76,9 @@ if { [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; } && [ -f "$out/summary.json" ]
 elif [ "$status" -eq 0 ] && grep -q '^skipped: ' "$log"; then
   echo "nightly.sh: skipped; latest stays $(readlink "$OUT_ROOT/latest" 2>/dev/null || echo unset)" | tee -a "$log"
   status=$SKIPPED_EXIT
+elif [ "$status" -eq 4 ]; then
+  # Its summary names the failures; it is no base for the next run's comparison or threshold.
+  echo "nightly.sh: the run finished with too many failed records (exit 4, --maxFailureRate); latest stays $(readlink "$OUT_ROOT/latest" 2>/dev/null || echo unset); see $out" | tee -a "$log" >&2
 elif [ "$status" -eq 0 ]; then
   echo "nightly.sh: submitted without waiting (--waitUntilFinish=false): latest not moved" | tee -a "$log"
 else

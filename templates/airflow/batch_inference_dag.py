@@ -6,14 +6,19 @@ records arrived since the last run) and both calling the scripts that the reposi
 
 - batch_inference_dataflow: check_new_records (runners/schedule/check-new-records.sh; too few new
   records skips the rest of the run) >> launch (DataflowStartFlexTemplateOperator, waits for the
-  job) >> promote_summary (copies the run's summary.json to RUNS/latest/summary.json, which the
-  next check and the next job's --previousSummary read).
+  job, compares with RUNS/latest/summary.json) or, on the first night, when there is no
+  RUNS/latest/summary.json yet, launch_first_run (the same job without --previousSummary: nothing
+  to compare with) >> promote_summary (copies the run's summary.json to RUNS/latest/summary.json,
+  which the next check and the next job's --previousSummary read).
 - batch_inference_flink: one task running runners/schedule/nightly.sh with --runner=FlinkRunner,
-  which does the threshold, dated output directories, the latest pointer and the lock itself.
+  which does the threshold, the first run, dated output directories, the latest pointer and the
+  lock itself.
 
 Exit statuses: 0 done; 99 too few new records (the task is skipped); 3 the run finished but its
 drift check alerted (the task fails without retrying: a retry would find no new records and hide
-the alert); 75 an earlier run still holds the lock, 1 or 2 failures (retried).
+the alert); 4 the run finished but more records failed than --maxFailureRate allows (fails without
+retrying: the inputs are the problem, a retry reads the same ones); 75 an earlier run still holds
+the lock, 1 or 2 failures (retried).
 
 Needs Airflow 2.4+ with apache-airflow-providers-google, Java 17 and the bundled jar on the
 workers (for the check), and Google credentials for the Dataflow DAG. Settings come from Airflow
@@ -26,9 +31,10 @@ from datetime import timedelta
 import pendulum
 from airflow import DAG
 from airflow.exceptions import AirflowFailException, AirflowSkipException
-from airflow.operators.python import PythonOperator
+from airflow.operators.python import BranchPythonOperator, PythonOperator
 from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexTemplateOperator
 from airflow.providers.google.cloud.transfers.gcs_to_gcs import GCSToGCSOperator
+from airflow.utils.trigger_rule import TriggerRule
 
 REPO = "{{ var.value.get('batch_inference_repo', '/opt/batch-inference') }}"
 JAR = "{{ var.value.get('batch_inference_jar', '/opt/batch-inference/runners/target/batch-inference-bundled.jar') }}"
@@ -42,6 +48,9 @@ TEMPLATE = "gs://" + BUCKET + "/templates/batch-inference.json"
 
 SKIPPED = 99
 DRIFT_ALERT = 3
+TOO_MANY_FAILURES = 4
+# What check-new-records.sh prints when the previous summary does not exist (the first night).
+NO_PREVIOUS_RUN = "running: no previous run"
 
 DEFAULT_ARGS = {
     "owner": "batch-inference",
@@ -53,12 +62,59 @@ DEFAULT_ARGS = {
 def run_script(command, env=None):
     """Runs one of runners/schedule/*.sh and turns its exit status into the task's state."""
     status = subprocess.run(["bash", "-c", command], env=env, check=False).returncode
+    raise_for_status(status)
+
+
+def raise_for_status(status):
+    """Turns an exit status of the job or its scripts into the task's state (0: success)."""
     if status == SKIPPED:
         raise AirflowSkipException("too few new records since the last run")
     if status == DRIFT_ALERT:
         raise AirflowFailException("the run finished, but its drift check alerted")
+    if status == TOO_MANY_FAILURES:
+        raise AirflowFailException(
+            "the run finished, but more records failed than --maxFailureRate allows;"
+            " see its failures output (not retried: a retry would read the same inputs)"
+        )
     if status != 0:
         raise RuntimeError(f"exit status {status}")
+
+
+def check_then_choose_launch(command):
+    """Runs check-new-records.sh; follows launch_first_run when there is no previous summary yet
+    (the first night: nothing to compare with), else launch."""
+    result = subprocess.run(
+        ["bash", "-c", command], check=False, stdout=subprocess.PIPE, text=True
+    )
+    print(result.stdout, end="")
+    raise_for_status(result.returncode)
+    return "launch_first_run" if NO_PREVIOUS_RUN in result.stdout else "launch"
+
+
+def flex_template_launch(task_id, previous_summary):
+    """The job launched from the Flex Template; with previous_summary None, without a comparison."""
+    # Template parameters: names of templates/metadata.json (ScheduleTest checks them).
+    parameters = {
+        "input": INPUT,
+        "output": RUNS + "/{{ ds }}/",
+        "carryFields": "url",
+        "waitUntilFinish": "false",
+    }
+    if previous_summary is not None:
+        parameters["previousSummary"] = previous_summary
+    return DataflowStartFlexTemplateOperator(
+        task_id=task_id,
+        project_id=PROJECT,
+        location=REGION,
+        wait_until_finished=True,
+        body={
+            "launchParameter": {
+                "jobName": "batch-inference-{{ ds_nodash }}",
+                "containerSpecGcsPath": TEMPLATE,
+                "parameters": parameters,
+            }
+        },
+    )
 
 
 with DAG(
@@ -70,9 +126,11 @@ with DAG(
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
 ) as dataflow_dag:
-    check_new_records = PythonOperator(
+    # A Flex Template launch cannot leave out a parameter by templating, so the first night (no
+    # RUNS/latest/summary.json yet: passing it would fail the job) takes its own launch task.
+    check_new_records = BranchPythonOperator(
         task_id="check_new_records",
-        python_callable=run_script,
+        python_callable=check_then_choose_launch,
         op_kwargs={
             "command": (
                 f"JAR={JAR} {REPO}/runners/schedule/check-new-records.sh"
@@ -82,26 +140,8 @@ with DAG(
         },
     )
 
-    launch = DataflowStartFlexTemplateOperator(
-        task_id="launch",
-        project_id=PROJECT,
-        location=REGION,
-        wait_until_finished=True,
-        body={
-            "launchParameter": {
-                "jobName": "batch-inference-{{ ds_nodash }}",
-                "containerSpecGcsPath": TEMPLATE,
-                # Template parameters: names of templates/metadata.json (ScheduleTest checks them).
-                "parameters": {
-                    "input": INPUT,
-                    "output": RUNS + "/{{ ds }}/",
-                    "carryFields": "url",
-                    "previousSummary": RUNS + "/latest/summary.json",
-                    "waitUntilFinish": "false",
-                },
-            }
-        },
-    )
+    launch = flex_template_launch("launch", RUNS + "/latest/summary.json")
+    launch_first_run = flex_template_launch("launch_first_run", None)
 
     promote_summary = GCSToGCSOperator(
         task_id="promote_summary",
@@ -109,9 +149,11 @@ with DAG(
         source_object="runs/{{ ds }}/summary.json",
         destination_bucket=BUCKET,
         destination_object="runs/latest/summary.json",
+        # After whichever launch ran; the other one was skipped by the branch.
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )
 
-    check_new_records >> launch >> promote_summary
+    check_new_records >> [launch, launch_first_run] >> promote_summary
 
 
 with DAG(

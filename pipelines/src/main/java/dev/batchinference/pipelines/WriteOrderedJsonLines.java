@@ -17,6 +17,7 @@ import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
@@ -124,7 +125,12 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
         .resolve(String.format("%05d.jsonl", rank), StandardResolveOptions.RESOLVE_FILE);
   }
 
-  /** Renames the shards into place (or concatenates them into one file) in input order. */
+  /**
+   * Renames the shards into place (or concatenates them into one file) in input order. A runner may
+   * run it again after an attempt that failed part way (a worker lost, a bundle retried): shards
+   * already renamed, or already concatenated and deleted, are then found in place and left as they
+   * are, so a second attempt on the same input ends with the same files as one that ran once.
+   */
   static final class PublishFn extends DoFn<KV<Integer, Iterable<KV<Integer, String>>>, String> {
     private final String outputDir;
     private final String tempDir;
@@ -151,15 +157,20 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
       if (singleFile) {
         ResourceId target =
             dir.resolve(BatchInference.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
-        try (OutputStream os =
-            Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
-          for (ResourceId shard : temps) {
-            try (InputStream in = Channels.newInputStream(FileSystems.open(shard))) {
-              in.transferTo(os);
-            }
-          }
+        List<ResourceId> present = existing(temps);
+        if (present.size() == temps.size()) {
+          concatenate(temps, target);
+        } else if (!exists(target)) {
+          throw new IOException(
+              "cannot publish "
+                  + target
+                  + ": shards "
+                  + missing(temps, present)
+                  + " are gone and the file was never written");
         }
-        FileSystems.delete(temps, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+        // Else an earlier attempt wrote the whole file (shards are deleted only after it is
+        // closed) and was deleting the shards: the file stands, the rest of the shards go.
+        FileSystems.delete(present, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
         out.output(target.toString());
       } else {
         List<ResourceId> sources = new ArrayList<>();
@@ -178,7 +189,7 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
           }
           out.output(target.toString());
         }
-        FileSystems.rename(sources, targets);
+        renameUnlessDone(sources, targets);
       }
       try {
         FileSystems.delete(
@@ -187,6 +198,75 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
       } catch (IOException | RuntimeException e) {
         // An object store has no directory to remove.
       }
+    }
+
+    private static void concatenate(List<ResourceId> shards, ResourceId target) throws IOException {
+      try (OutputStream os =
+          Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
+        for (ResourceId shard : shards) {
+          try (InputStream in = Channels.newInputStream(FileSystems.open(shard))) {
+            in.transferTo(os);
+          }
+        }
+      }
+    }
+
+    /**
+     * Renames each shard still in the temporary directory; a shard that is gone must have been
+     * renamed by an earlier attempt, so its target must exist (else the shard is lost: fail).
+     */
+    private static void renameUnlessDone(List<ResourceId> sources, List<ResourceId> targets)
+        throws IOException {
+      List<ResourceId> present = existing(sources);
+      List<ResourceId> from = new ArrayList<>();
+      List<ResourceId> to = new ArrayList<>();
+      List<ResourceId> done = new ArrayList<>();
+      for (int i = 0; i < sources.size(); i++) {
+        if (present.contains(sources.get(i))) {
+          from.add(sources.get(i));
+          to.add(targets.get(i));
+        } else {
+          done.add(targets.get(i));
+        }
+      }
+      List<ResourceId> renamed = existing(done);
+      if (renamed.size() != done.size()) {
+        throw new IOException(
+            "cannot publish "
+                + missing(done, renamed)
+                + ": neither the file nor its shard in the temporary directory exists");
+      }
+      FileSystems.rename(from, to);
+    }
+
+    private static boolean exists(ResourceId file) throws IOException {
+      return !existing(List.of(file)).isEmpty();
+    }
+
+    /** The files of {@code files} that exist, in the same order. */
+    private static List<ResourceId> existing(List<ResourceId> files) throws IOException {
+      List<ResourceId> found = new ArrayList<>();
+      if (files.isEmpty()) {
+        return found;
+      }
+      List<String> specs = new ArrayList<>();
+      files.forEach(f -> specs.add(f.toString()));
+      List<MatchResult> matches = FileSystems.match(specs);
+      for (int i = 0; i < files.size(); i++) {
+        MatchResult match = matches.get(i);
+        if (match.status() == MatchResult.Status.OK) {
+          found.add(files.get(i));
+        } else if (match.status() != MatchResult.Status.NOT_FOUND) {
+          throw new IOException("cannot tell whether " + files.get(i) + " exists: " + match);
+        }
+      }
+      return found;
+    }
+
+    private static List<ResourceId> missing(List<ResourceId> all, List<ResourceId> present) {
+      List<ResourceId> gone = new ArrayList<>(all);
+      gone.removeAll(present);
+      return gone;
     }
   }
 }

@@ -44,6 +44,8 @@ public class ScheduleTest {
   private static final Path DAG = TEMPLATES.resolve("airflow").resolve("batch_inference_dag.py");
   private static final Path SAMPLE =
       TEMPLATES.resolveSibling("src").resolve("samples").resolve("fortunes.jsonl");
+  private static final Path AIRFLOW_EMULATOR =
+      TEMPLATES.resolve("src").resolve("test").resolve("python").resolve("airflow_emulator.py");
 
   private String lastOutput;
 
@@ -230,13 +232,17 @@ public class ScheduleTest {
       parameters.add(p.get("name").asText());
     }
     String dag = Files.readString(DAG, StandardCharsets.UTF_8);
-    Matcher block =
-        Pattern.compile("\"parameters\": \\{(.*?)\\n\\s*\\}", Pattern.DOTALL).matcher(dag);
+    // The launch's parameters: the dict literal and the ones added to it.
+    Matcher block = Pattern.compile("parameters = \\{(.*?)\\n\\s*\\}", Pattern.DOTALL).matcher(dag);
     assertThat("the DAG has a parameters block", block.find(), is(true));
     Matcher names = Pattern.compile("\"(\\w+)\":").matcher(block.group(1));
     List<String> used = new ArrayList<>();
     while (names.find()) {
       used.add(names.group(1));
+    }
+    Matcher added = Pattern.compile("parameters\\[\"(\\w+)\"\\] =").matcher(dag);
+    while (added.find()) {
+      used.add(added.group(1));
     }
     assertThat(used, not(equalTo(List.of())));
     for (String name : used) {
@@ -247,5 +253,133 @@ public class ScheduleTest {
       assertThat(dag, containsString("runners/schedule/" + script));
       assertThat(Files.isRegularFile(SCHEDULE.resolve(script)), is(true));
     }
+  }
+
+  /** Runs one DAG of the Airflow file for one date with the emulator; returns its output. */
+  private String airflow(String dagId, String date, Path gcsRoot) throws Exception {
+    String jar = System.getProperty("bundledJar");
+    int status =
+        run(
+            Map.of(),
+            List.of(
+                "python3",
+                AIRFLOW_EMULATOR.toString(),
+                DAG.toString(),
+                dagId,
+                date,
+                jar,
+                gcsRoot.toString(),
+                "batch_inference_bucket=b",
+                "batch_inference_project=p",
+                "batch_inference_repo=" + TEMPLATES.getParent(),
+                "batch_inference_jar=" + jar,
+                "batch_inference_min_new_records=5"));
+    assertThat(lastOutput, status, equalTo(0));
+    return lastOutput;
+  }
+
+  /** Sample fortunes {@code from} to {@code to}, with the {@code url} the DAG carries through. */
+  private static void writeDocs(Path file, int from, int to) throws Exception {
+    List<String> lines = new ArrayList<>();
+    for (String line : Files.readAllLines(SAMPLE, StandardCharsets.UTF_8).subList(from, to)) {
+      com.fasterxml.jackson.databind.node.ObjectNode doc =
+          (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(line);
+      doc.put("url", "https://example.org/" + doc.get("id").asText());
+      lines.add(doc.toString());
+    }
+    Files.createDirectories(file.getParent());
+    Files.write(file, lines, StandardCharsets.UTF_8);
+  }
+
+  @Test
+  public void theDataflowDagRunsItsFirstNightWithoutAComparisonThenCompares() throws Exception {
+    // An empty bucket (a local stand-in for gs://b): no runs/latest/summary.json yet.
+    Path gcs = tmp.newFolder("gcs").toPath();
+    Path runs = gcs.resolve("b").resolve("runs");
+    writeDocs(gcs.resolve("b/docs/day1.jsonl"), 0, 20);
+
+    String first = airflow("batch_inference_dataflow", "2025-03-01", gcs);
+    assertThat(first, containsString("running: no previous run"));
+    assertThat(first, containsString("task check_new_records: success"));
+    assertThat(first, containsString("task launch: skipped"));
+    assertThat(first, containsString("task launch_first_run: success"));
+    assertThat(first, containsString("task promote_summary: success"));
+    assertThat(first, not(containsString("--previousSummary")));
+    JsonNode summary = JSON.readTree(runs.resolve("latest/summary.json").toFile());
+    assertThat(summary.get("records_read").asLong(), equalTo(20L));
+    assertThat("nothing to compare with", summary.has("comparison"), is(false));
+
+    // The next night, with enough new records, compares with the first.
+    writeDocs(gcs.resolve("b/docs/day2.jsonl"), 20, 26);
+    String second = airflow("batch_inference_dataflow", "2025-03-02", gcs);
+    assertThat(second, containsString("running: 6 new records (in 1 file)"));
+    assertThat(second, containsString("task launch: success"));
+    assertThat(second, containsString("task launch_first_run: skipped"));
+    assertThat(second, containsString("task promote_summary: success"));
+    summary = JSON.readTree(runs.resolve("latest/summary.json").toFile());
+    assertThat(summary.get("records_read").asLong(), equalTo(26L));
+    assertThat(
+        summary.path("comparison").path("previous_summary").asText(),
+        containsString("runs/latest/summary.json"));
+
+    // No new records: the check skips, and so does everything after it.
+    String third = airflow("batch_inference_dataflow", "2025-03-03", gcs);
+    assertThat(third, containsString("task check_new_records: skipped"));
+    assertThat(third, containsString("task launch: skipped"));
+    assertThat(third, containsString("task launch_first_run: skipped"));
+    assertThat(third, containsString("task promote_summary: skipped"));
+    assertThat(Files.exists(runs.resolve("2025-03-03")), is(false));
+  }
+
+  @Test
+  public void theDagsFailWithoutRetryOnTooManyFailuresAndDriftOnly() throws Exception {
+    Map<String, String> expected =
+        Map.of(
+            "0", "success",
+            "99", "skipped",
+            "3", "failed",
+            "4", "failed",
+            "75", "up_for_retry",
+            "1", "up_for_retry",
+            "2", "up_for_retry");
+    for (Map.Entry<String, String> e : expected.entrySet()) {
+      int status =
+          run(
+              Map.of(),
+              List.of(
+                  "python3", AIRFLOW_EMULATOR.toString(), "--status", DAG.toString(), e.getKey()));
+      assertThat(lastOutput, status, equalTo(0));
+      assertThat(lastOutput, containsString("status " + e.getKey() + ": " + e.getValue()));
+    }
+  }
+
+  @Test
+  public void nightlyTreatsTooManyFailuresAsAFailedRun() throws Exception {
+    Path outRoot = tmp.getRoot().toPath().resolve("out");
+    // A run that finished and wrote its summary but failed more records than --maxFailureRate.
+    Path fakeJava = tmp.newFile("java-failures").toPath();
+    Files.writeString(
+        fakeJava,
+        "#!/usr/bin/env bash\n"
+            + "for a; do case $a in --output=*) d=${a#--output=};; esac; done\n"
+            + "mkdir -p \"$d\" && echo '{\"started_at\":\"2025-04-01T02:00:00Z\"}' > \"$d/summary.json\"\n"
+            + "exit 4\n");
+    fakeJava.toFile().setExecutable(true);
+    int status =
+        run(
+            Map.of(
+                "OUT_ROOT",
+                outRoot.toString(),
+                "RUN_DATE",
+                "2025-04-01",
+                "JAVA",
+                fakeJava.toString()),
+            List.of("bash", SCHEDULE.resolve("nightly.sh").toString()));
+    assertThat(lastOutput, status, equalTo(4));
+    assertThat(lastOutput, containsString("too many failed records"));
+    assertThat(
+        "a run over --maxFailureRate is no base for the next comparison",
+        Files.exists(outRoot.resolve("latest")),
+        is(false));
   }
 }

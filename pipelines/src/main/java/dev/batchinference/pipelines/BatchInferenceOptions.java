@@ -384,7 +384,9 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setTopK(int value);
 
-  @Description("CLASSIFY: AUTO (softmax unless scores already are probabilities), SOFTMAX or NONE.")
+  @Description(
+      "CLASSIFY: AUTO (softmax unless scores already are probabilities; one output column is a"
+          + " binary P(class 1), sigmoid unless already in [0,1]), SOFTMAX, SIGMOID or NONE.")
   @Default.Enum("AUTO")
   ClassScores.Activation getActivation();
 

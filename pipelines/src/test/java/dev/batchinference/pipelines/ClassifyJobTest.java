@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.FashionMnist;
 import java.io.BufferedWriter;
 import java.nio.charset.StandardCharsets;
@@ -105,6 +106,45 @@ public class ClassifyJobTest {
       total += count.asLong();
     }
     assertThat(total, equalTo((long) IMAGES));
+    assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
+  }
+
+  @Test
+  public void aBinaryClassifierWithOneSigmoidOutputPredictsBothClasses() throws Exception {
+    Path dir = TMP.newFolder("binary").toPath();
+    Path binary = BreastCancer.trainedClassifier(dir);
+    Path binaryLabels = dir.resolve("labels.txt");
+    Files.writeString(binaryLabels, String.join("\n", BreastCancer.LABELS) + "\n");
+    BreastCancer.Dataset data = BreastCancer.load();
+    int from = BreastCancer.TRAINING_RECORDS;
+    Path input = dir.resolve("tumours.jsonl");
+    BreastCancer.writeJsonLines(input, data, from, data.size());
+    Path out = TMP.newFolder("binary-out").toPath();
+    BatchInferenceOptions options = classifyOptions(input, out);
+    options.setModel(binary.toString());
+    options.setClassLabels(binaryLabels.toString());
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+
+    JobOutputs outputs = JobOutputs.read(out);
+    Map<String, JsonNode> predictions = outputs.predictionsById();
+    assertThat(predictions.size(), equalTo(data.size() - from));
+    int correct = 0;
+    for (int i = from; i < data.size(); i++) {
+      JsonNode p = predictions.get("bc-" + i);
+      assertThat(
+          p.get("label").asText(), equalTo(BreastCancer.LABELS.get(p.get("label_index").asInt())));
+      assertThat("score is max(P, 1-P)", p.get("score").asDouble(), greaterThan(0.4999));
+      assertThat("top_k lists both classes", p.get("top_k").size(), equalTo(2));
+      correct += p.get("label_index").asInt() == data.targets()[i] ? 1 : 0;
+    }
+    assertThat(
+        "accuracy on " + predictions.size() + " held-out tumours",
+        correct / (double) predictions.size(),
+        greaterThan(0.9));
+    JsonNode classCounts = outputs.summary.get("prediction_distribution").get("class_counts");
+    assertThat(classCounts.toString(), classCounts.get("malignant").asLong() > 0, is(true));
+    assertThat(classCounts.toString(), classCounts.get("benign").asLong() > 0, is(true));
     assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
   }
 

@@ -7,6 +7,7 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.junit.Assert.assertThrows;
 
 import dev.batchinference.transforms.onnx.SessionConfig;
+import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.FashionMnist;
 import java.io.File;
 import java.nio.file.Files;
@@ -155,6 +156,28 @@ public class JobPlanTest {
     assertThat(
         message,
         containsString("The labels list has 3 names but model output 'output' has 10 classes"));
+  }
+
+  @Test
+  public void aBinaryClassifierTakesExactlyTwoLabels() throws Exception {
+    Path binary = BreastCancer.trainedClassifier(TMP.getRoot().toPath());
+    Path labels = TMP.newFile("three-classes.txt").toPath();
+    Files.writeString(labels, "malignant\nbenign\nunknown\n");
+    Path out = TMP.newFolder().toPath();
+    String message =
+        failure(
+            options(
+                "--task=CLASSIFY",
+                "--model=" + binary,
+                "--classLabels=" + labels,
+                "--output=" + out));
+    assertThat(
+        message,
+        containsString(
+            "Model output 'output' has one column, the probability of class 1 of a binary"
+                + " classifier, so the labels list needs exactly 2 names (class 0, then class 1),"
+                + " but it has 3. Check --classLabels."));
+    assertThat("refused before writing anything", out.toFile().list(), emptyArray());
   }
 
   @Test

@@ -15,14 +15,25 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * record). Scores are turned into probabilities with a softmax when {@link Activation#SOFTMAX} is
  * asked for, or under {@link Activation#AUTO} (the default) when they are not already a probability
  * distribution. Class names come from a labels list; without one, classes are named by their index.
+ *
+ * <p>An output of one column ({@code [batch, 1]}) is a binary classifier's probability P of class
+ * 1, the usual export of a sigmoid model: a sigmoid is applied first under {@link
+ * Activation#SIGMOID}, or under {@link Activation#AUTO} when the value is outside [0, 1]; the label
+ * is class 1 when P ≥ 0.5, else class 0; the score is max(P, 1 − P); top-k lists both classes. Such
+ * a model takes exactly two labels.
  */
 public final class ClassScores implements Postprocessor<TensorExample, TensorExample> {
 
   /** How raw scores become probabilities. */
   public enum Activation {
-    /** Softmax unless the scores already are probabilities (in [0,1], summing to 1). */
+    /**
+     * Softmax unless the scores already are probabilities (in [0,1], summing to 1); for one output
+     * column, a sigmoid unless the value is already in [0, 1].
+     */
     AUTO,
     SOFTMAX,
+    /** A sigmoid on each score: for one output column, or independent per-class scores. */
+    SIGMOID,
     NONE
   }
 
@@ -80,23 +91,45 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
         throw new IllegalStateException("class score " + i + " is " + p[i]);
       }
     }
-    if (activation == Activation.SOFTMAX || (activation == Activation.AUTO && !isDistribution(p))) {
+    boolean binary = n == 1;
+    if (binary) {
+      // One column is P(class 1) of a binary classifier: a softmax over it would always give
+      // class 0 a score of 1.0. Expand it to the two classes' probabilities.
+      double positive = p[0];
+      if (activation == Activation.SIGMOID
+          || (activation == Activation.AUTO && (positive < 0 || positive > 1))) {
+        positive = 1 / (1 + Math.exp(-positive));
+      }
+      p = new double[] {1 - positive, positive};
+      n = 2;
+    } else if (activation == Activation.SIGMOID) {
+      for (int i = 0; i < n; i++) {
+        p[i] = 1 / (1 + Math.exp(-p[i]));
+      }
+    } else if (activation == Activation.SOFTMAX
+        || (activation == Activation.AUTO && !isDistribution(p))) {
       softmax(p);
     }
+    double[] probabilities = p;
     Integer[] order = new Integer[n];
     for (int i = 0; i < n; i++) {
       order[i] = i;
     }
-    java.util.Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+    java.util.Arrays.sort(order, (a, b) -> Double.compare(probabilities[b], probabilities[a]));
+    if (binary && probabilities[1] >= 0.5) {
+      // P = 0.5 is class 1; the stable sort would have kept class 0 first.
+      order[0] = 1;
+      order[1] = 0;
+    }
     int best = order[0];
-    prediction.label(name(best), best, (float) p[best]);
+    prediction.label(name(best), best, (float) probabilities[best]);
     int k = Math.min(topK, n);
     if (k > 0) {
       String[] topLabels = new String[k];
       float[] topScores = new float[k];
       for (int i = 0; i < k; i++) {
         topLabels[i] = name(order[i]);
-        topScores[i] = (float) p[order[i]];
+        topScores[i] = (float) probabilities[order[i]];
       }
       prediction.topK(topLabels, topScores);
     }
@@ -150,7 +183,16 @@ public final class ClassScores implements Postprocessor<TensorExample, TensorExa
           "Model output '" + name + "' is " + spec + "; class scores need [batch, classes]");
     }
     long classes = spec.shape()[1];
-    if (labels != null && classes > 0 && classes != labels.size()) {
+    if (labels != null && classes == 1 && labels.size() != 2) {
+      throw new IllegalArgumentException(
+          "Model output '"
+              + name
+              + "' has one column, the probability of class 1 of a binary classifier, so the"
+              + " labels list needs exactly 2 names (class 0, then class 1), but it has "
+              + labels.size()
+              + ". Check --classLabels.");
+    }
+    if (labels != null && classes > 1 && classes != labels.size()) {
       throw new IllegalArgumentException(
           "The labels list has "
               + labels.size()

@@ -4,6 +4,7 @@ import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.closeTo;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.lessThan;
 import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.nullValue;
@@ -17,11 +18,16 @@ import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
+import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.TestModels;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.BeforeClass;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -38,6 +44,9 @@ public class ClassScoresTest {
 
   private static ModelSignature classifierSignature;
 
+  /** The binary breast cancer classifier: one sigmoid output column, P(benign). */
+  private static Path binaryModel;
+
   @BeforeClass
   public static void runTheClassifier() throws Exception {
     OnnxModelHandler handler = OnnxModelHandler.of(TestModels.classifier().toString());
@@ -47,6 +56,7 @@ public class ClassScoresTest {
           model.run(List.of(TestModels.image(data.images()[0]))).get(0).get("output").floats();
     }
     classifierSignature = handler.inspect();
+    binaryModel = BreastCancer.trainedClassifier(Path.of("target", "test-models"));
   }
 
   private static Prediction fill(ClassScores scores, TensorExample outputs) {
@@ -163,5 +173,90 @@ public class ClassScoresTest {
     IllegalArgumentException rank =
         assertThrows(IllegalArgumentException.class, () -> ClassScores.of().check(text));
     assertThat(rank.getMessage(), containsString("class scores need [batch, classes]"));
+  }
+
+  @Test
+  public void oneOutputColumnIsTheProbabilityOfClassOne() throws Exception {
+    BreastCancer.Dataset data = BreastCancer.load();
+    OnnxModelHandler handler = OnnxModelHandler.of(binaryModel.toString());
+    List<TensorExample> heldOut = new ArrayList<>();
+    for (int i = BreastCancer.TRAINING_RECORDS; i < data.size(); i++) {
+      heldOut.add(TensorExample.of("input", Tensor.vector(data.features()[i])));
+    }
+    List<TensorExample> outputs;
+    try (LoadedModel<TensorExample, TensorExample> model = handler.load()) {
+      outputs = model.run(heldOut);
+    }
+    ClassScores scores = ClassScores.of().withLabels(BreastCancer.LABELS);
+    scores.check(handler.inspect());
+    int correct = 0;
+    Set<String> labels = new HashSet<>();
+    for (int i = 0; i < outputs.size(); i++) {
+      float positive = outputs.get(i).get("output").floats()[0];
+      Prediction p = fill(scores, outputs.get(i));
+      int expected = positive >= 0.5f ? 1 : 0;
+      assertThat("label index of P=" + positive, p.labelIndex(), equalTo(expected));
+      assertThat(p.label(), equalTo(BreastCancer.LABELS.get(expected)));
+      assertThat(
+          "score is max(P, 1-P)",
+          (double) p.score(),
+          closeTo(Math.max(positive, 1 - positive), 1e-6));
+      assertThat("top-k lists both classes", p.topLabels().length, equalTo(2));
+      assertThat(p.topLabels()[0], equalTo(p.label()));
+      assertThat(
+          "the two classes' scores sum to one",
+          (double) (p.topScores()[0] + p.topScores()[1]),
+          closeTo(1, 1e-6));
+      labels.add(p.label());
+      correct += p.labelIndex() == data.targets()[BreastCancer.TRAINING_RECORDS + i] ? 1 : 0;
+    }
+    assertThat("both classes are predicted", labels, equalTo(Set.copyOf(BreastCancer.LABELS)));
+    assertThat(
+        "accuracy on " + outputs.size() + " held-out tumours",
+        correct / (double) outputs.size(),
+        greaterThan(0.9));
+  }
+
+  @Test
+  public void oneColumnTakesASigmoidWhenAskedOrWhenItIsALogit() {
+    Prediction logit = fill(ClassScores.of(), 2f);
+    assertThat("AUTO: a logit gets a sigmoid", logit.label(), equalTo("1"));
+    assertThat((double) logit.score(), closeTo(1 / (1 + Math.exp(-2)), 1e-6));
+    Prediction negative = fill(ClassScores.of(), -1f);
+    assertThat(negative.label(), equalTo("0"));
+    assertThat((double) negative.score(), closeTo(1 - 1 / (1 + Math.exp(1)), 1e-6));
+
+    Prediction probability = fill(ClassScores.of(), 0.3f);
+    assertThat("AUTO: a probability is kept", probability.label(), equalTo("0"));
+    assertThat((double) probability.score(), closeTo(0.7, 1e-6));
+    assertThat(probability.topLabels(), equalTo(new String[] {"0", "1"}));
+
+    Prediction sigmoid =
+        fill(ClassScores.of().withActivation(ClassScores.Activation.SIGMOID), 0.3f);
+    assertThat("SIGMOID applies anyway", sigmoid.label(), equalTo("1"));
+    assertThat((double) sigmoid.score(), closeTo(1 / (1 + Math.exp(-0.3)), 1e-6));
+
+    Prediction half = fill(ClassScores.of().withLabels(List.of("no", "yes")), 0.5f);
+    assertThat("P = 0.5 is class 1", half.label(), equalTo("yes"));
+    assertThat(half.score(), equalTo(0.5f));
+  }
+
+  @Test
+  public void oneOutputColumnNeedsExactlyTwoLabels() throws Exception {
+    ModelSignature binary = OnnxModelHandler.of(binaryModel.toString()).inspect();
+    ClassScores.of().check(binary);
+    ClassScores.of().withLabels(BreastCancer.LABELS).check(binary);
+    for (List<String> labels : List.of(List.of("benign"), List.of("a", "b", "c"))) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> ClassScores.of().withLabels(labels).check(binary));
+      assertThat(
+          e.getMessage(),
+          containsString(
+              "has one column, the probability of class 1 of a binary classifier, so the labels"
+                  + " list needs exactly 2 names (class 0, then class 1), but it has "
+                  + labels.size()));
+    }
   }
 }

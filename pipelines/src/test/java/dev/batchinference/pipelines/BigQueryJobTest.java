@@ -347,4 +347,122 @@ public class BigQueryJobTest {
       assertThat(FashionMnist.LABELS.contains((String) row.get("label")), is(true));
     }
   }
+
+  /**
+   * BigQuery's last TIMESTAMP (the common "never" sentinel's neighbour) and first DATE, exactly.
+   */
+  private static final String LAST_TIMESTAMP = "9999-12-31T23:59:59.999999Z";
+
+  private static final String FIRST_TIMESTAMP = "0001-01-01T00:00:00Z";
+
+  /**
+   * A table whose TIMESTAMP and DATE columns hold values at both ends of BigQuery's range: a
+   * TIMESTAMP as microseconds since the epoch, which is how an export's Avro carries it (a DATE it
+   * carries as text).
+   */
+  private String farDatesTable() throws Exception {
+    TableReference ref =
+        new TableReference().setProjectId(PROJECT).setDatasetId(DATASET).setTableId("far_dates");
+    datasets.createTable(
+        new Table()
+            .setTableReference(ref)
+            .setNumBytes(1L << 20)
+            .setSchema(
+                new TableSchema()
+                    .setFields(
+                        List.of(
+                            new TableFieldSchema().setName("id").setType("STRING"),
+                            new TableFieldSchema().setName("text").setType("STRING"),
+                            new TableFieldSchema().setName("valid_until").setType("TIMESTAMP"),
+                            new TableFieldSchema().setName("day").setType("DATE")))));
+    datasets.insertAll(
+        ref,
+        List.of(
+            new TableRow()
+                .set("id", "last")
+                .set("text", fortunes.get(0).text())
+                .set("valid_until", 253_402_300_799_999_999L)
+                .set("day", "9999-12-31"),
+            new TableRow()
+                .set("id", "first")
+                .set("text", fortunes.get(1).text())
+                .set("valid_until", -62_135_596_800_000_000L)
+                .set("day", "0001-01-01")),
+        null);
+    return PROJECT + ":" + DATASET + ".far_dates";
+  }
+
+  private void assertFarDatesCarriedExactly(Path out) throws Exception {
+    JobOutputs outputs = JobOutputs.read(out);
+    assertThat(outputs.failures.toString(), outputs.failures.size(), equalTo(0));
+    Map<String, JsonNode> byId = outputs.predictionsById();
+    assertThat(byId.get("last").get("valid_until").asText(), equalTo(LAST_TIMESTAMP));
+    assertThat(byId.get("last").get("day").asText(), equalTo("9999-12-31"));
+    assertThat(byId.get("first").get("valid_until").asText(), equalTo(FIRST_TIMESTAMP));
+    assertThat(byId.get("first").get("day").asText(), equalTo("0001-01-01"));
+  }
+
+  @Test
+  public void carriesTimestampsAndDatesFarFromNowThroughAnExport() throws Exception {
+    Path out = TMP.newFolder("far-export").toPath();
+    BatchInferenceOptions options = options(out);
+    options.setInputTable(farDatesTable());
+    options.setCarryFields(List.of("valid_until", "day"));
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+    assertFarDatesCarriedExactly(out);
+  }
+
+  @Test
+  public void carriesTimestampsAndDatesFarFromNowThroughTheStorageReadApi() throws Exception {
+    String table = farDatesTable();
+    // The Storage Read API's Avro: TIMESTAMP as timestamp-micros, DATE as date, both nullable.
+    org.apache.avro.Schema timestamp =
+        org.apache.avro.LogicalTypes.timestampMicros()
+            .addToSchema(org.apache.avro.Schema.create(org.apache.avro.Schema.Type.LONG));
+    org.apache.avro.Schema date =
+        org.apache.avro.LogicalTypes.date()
+            .addToSchema(org.apache.avro.Schema.create(org.apache.avro.Schema.Type.INT));
+    org.apache.avro.Schema avro =
+        org.apache.avro.SchemaBuilder.record("far_dates")
+            .fields()
+            .optionalString("id")
+            .optionalString("text")
+            .name("valid_until")
+            .type()
+            .unionOf()
+            .nullType()
+            .and()
+            .type(timestamp)
+            .endUnion()
+            .nullDefault()
+            .name("day")
+            .type()
+            .unionOf()
+            .nullType()
+            .and()
+            .type(date)
+            .endUnion()
+            .nullDefault()
+            .endRecord();
+    List<org.apache.avro.generic.GenericRecord> records = new ArrayList<>();
+    for (TableRow row : rows("far_dates")) {
+      records.add(
+          new org.apache.avro.generic.GenericRecordBuilder(avro)
+              .set("id", row.get("id"))
+              .set("text", row.get("text"))
+              .set("valid_until", row.get("valid_until"))
+              .set("day", (int) java.time.LocalDate.parse((String) row.get("day")).toEpochDay())
+              .build());
+    }
+    services = services.withStorageClient(new FakeStorageReads(avro, records));
+    Path out = TMP.newFolder("far-direct").toPath();
+    BatchInferenceOptions options = options(out);
+    options.setBigQueryReadMethod(TypedRead.Method.DIRECT_READ);
+    options.setInputTable(table);
+    options.setCarryFields(List.of("valid_until", "day"));
+    BatchInference.build(pipeline, options);
+    pipeline.run().waitUntilFinish();
+    assertFarDatesCarriedExactly(out);
+  }
 }

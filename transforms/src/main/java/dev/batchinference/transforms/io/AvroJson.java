@@ -111,7 +111,11 @@ public final class AvroJson {
 
   private static JsonNode integral(long v, LogicalType logical) {
     if (logical instanceof LogicalTypes.TimestampMicros) {
-      return NODES.textNode(Instant.EPOCH.plusNanos(v * 1000L).toString());
+      // Seconds and microseconds apart: microseconds times 1000 overflow a long past the year
+      // 2262 (and before 1677), and BigQuery's TIMESTAMP runs from 0001-01-01 to 9999-12-31.
+      return NODES.textNode(
+          Instant.ofEpochSecond(Math.floorDiv(v, 1_000_000L), Math.floorMod(v, 1_000_000L) * 1000L)
+              .toString());
     }
     if (logical instanceof LogicalTypes.TimestampMillis) {
       return NODES.textNode(Instant.ofEpochMilli(v).toString());

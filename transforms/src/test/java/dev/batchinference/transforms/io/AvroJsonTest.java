@@ -87,4 +87,61 @@ public class AvroJsonTest {
                 + "\"price\":12.34,\"blob\":\"aGk=\",\"scores\":[0.5,1.5],\"tags\":{\"a\":1},"
                 + "\"nested\":{\"x\":2.25},\"ok\":true}"));
   }
+
+  /**
+   * BigQuery's TIMESTAMP and DATE run from 0001-01-01 to 9999-12-31; {@code 9999-12-31T23:59:59Z}
+   * is a common "never" sentinel. Every value in that range comes out exactly, including the
+   * microseconds of instants before 1970.
+   */
+  @Test
+  public void timestampsAndDatesAtBothEndsOfBigQuerysRange() {
+    Schema micros = LogicalTypes.timestampMicros().addToSchema(Schema.create(Schema.Type.LONG));
+    Schema millis = LogicalTypes.timestampMillis().addToSchema(Schema.create(Schema.Type.LONG));
+    Schema date = LogicalTypes.date().addToSchema(Schema.create(Schema.Type.INT));
+    Schema schema =
+        SchemaBuilder.record("row")
+            .fields()
+            .name("last")
+            .type(micros)
+            .noDefault()
+            .name("sentinel")
+            .type(micros)
+            .noDefault()
+            .name("first")
+            .type(micros)
+            .noDefault()
+            .name("before_epoch")
+            .type(micros)
+            .noDefault()
+            .name("last_millis")
+            .type(millis)
+            .noDefault()
+            .name("last_day")
+            .type(date)
+            .noDefault()
+            .name("first_day")
+            .type(date)
+            .noDefault()
+            .endRecord();
+    GenericRecord row =
+        new GenericRecordBuilder(schema)
+            .set("last", 253_402_300_799_999_999L)
+            .set("sentinel", 253_402_300_799_000_000L)
+            .set("first", -62_135_596_800_000_000L)
+            .set("before_epoch", -1L)
+            .set("last_millis", 253_402_300_799_999L)
+            .set("last_day", 2_932_896)
+            .set("first_day", -719_162)
+            .build();
+
+    assertThat(
+        AvroJson.toJson(row).toString(),
+        equalTo(
+            "{\"last\":\"9999-12-31T23:59:59.999999Z\","
+                + "\"sentinel\":\"9999-12-31T23:59:59Z\","
+                + "\"first\":\"0001-01-01T00:00:00Z\","
+                + "\"before_epoch\":\"1969-12-31T23:59:59.999999Z\","
+                + "\"last_millis\":\"9999-12-31T23:59:59.999Z\","
+                + "\"last_day\":\"9999-12-31\",\"first_day\":\"0001-01-01\"}"));
+  }
 }

@@ -3,6 +3,7 @@ package dev.batchinference.pipelines;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
@@ -10,8 +11,11 @@ import dev.batchinference.transforms.io.ReadBigQuery;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
+import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
@@ -170,19 +174,24 @@ public final class BatchInference {
     }
     Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
     PCollection<KV<RecordMeta, TensorExample>> toPredict = examples.examples();
-    PCollection<RecordMeta> skipped;
+    PCollection<KV<RecordMeta, Prediction>> carried = null;
     String previous = options.getPreviousPredictions();
     if (JobPlan.notEmpty(previous)) {
       TupleTag<KV<RecordMeta, TensorExample>> remaining =
           new TupleTag<KV<RecordMeta, TensorExample>>() {};
+      Map<String, Tensor.DType> outputTypes = new HashMap<>();
+      plan.signature.outputs().forEach((name, spec) -> outputTypes.put(name, spec.dtype()));
       PCollectionTuple incremental =
           toPredict.apply(
               "SkipPredicted",
-              new SkipPredicted<>(previous, plan.signature.identity().sha256(), remaining));
+              new SkipPredicted<>(
+                  previous,
+                  plan.signature.identity().sha256(),
+                  plan.settingsSha256,
+                  outputTypes,
+                  remaining));
       toPredict = incremental.get(remaining);
-      skipped = incremental.get(SkipPredicted.SKIPPED);
-    } else {
-      skipped = pipeline.apply("NothingSkipped", Create.empty(RecordMeta.Coder.of()));
+      carried = incremental.get(SkipPredicted.CARRIED);
     }
 
     RunInference<TensorExample, TensorExample> runInference =
@@ -203,12 +212,13 @@ public final class BatchInference {
     RunInference.Result inference = toPredict.apply("RunInference", runInference);
 
     String outputDir = plan.outputDir.toString();
+    WritePredictions writePredictions =
+        new WritePredictions(options, plan.rows, outputDir, plan.inputFiles);
+    if (carried != null) {
+      writePredictions = writePredictions.withCarriedForward(carried);
+    }
     WritePredictions.Result written =
-        inference
-            .predictions()
-            .apply(
-                "WritePredictions",
-                new WritePredictions(options, plan.rows, outputDir, plan.inputFiles));
+        inference.predictions().apply("WritePredictions", writePredictions);
     PCollection<Failure> refused = written.refused();
 
     PCollection<Failure> failures =
@@ -226,10 +236,11 @@ public final class BatchInference {
                     .via((Failure f) -> f.capped(maxFailureChars)))
             .setCoder(Failure.Coder.of())
             .apply("WriteFailures", new WriteFailures(options, outputDir));
-    PCollectionList.of(written.files())
-        .and(failureFiles)
-        .apply("AllWrittenFiles", Flatten.pCollections())
-        .apply("RemoveStaleOutputs", new RemoveStaleOutputs(outputDir));
+    PCollection<Long> staleRemoved =
+        PCollectionList.of(written.files())
+            .and(failureFiles)
+            .apply("AllWrittenFiles", Flatten.pCollections())
+            .apply("RemoveStaleOutputs", new RemoveStaleOutputs(outputDir));
 
     PCollectionList<RunStats> stats =
         PCollectionList.of(
@@ -247,15 +258,28 @@ public final class BatchInference {
                 refused.apply(
                     "TakeBackRefused", Combine.globally(RunStats.ofUnwrittenPredictions())))
             .and(
-                skipped.apply(
-                    "CountSkipped", Combine.globally(RunStats.<RecordMeta>countingSkipped())))
+                written
+                    .accepted()
+                    .apply("CountWrittenPredictions", Combine.globally(RunStats.countingWritten())))
+            .and(
+                written
+                    .collapsed()
+                    .apply("CountCollapsed", Combine.globally(RunStats.countingCollapsed())))
             .and(
                 inference
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
+    if (carried != null) {
+      stats =
+          stats.and(
+              carried.apply(
+                  "CountCarriedForward",
+                  Combine.globally(RunStats.<KV<RecordMeta, Prediction>>countingSkipped())));
+    }
     WriteRunSummary writeSummary =
         new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis)
-            .withReport(resolve(plan, REPORT));
+            .withReport(resolve(plan, REPORT))
+            .afterAll(List.of(written.accepted(), failureFiles, staleRemoved));
     if (previousSummary != null) {
       writeSummary =
           writeSummary.withPrevious(
@@ -315,6 +339,9 @@ public final class BatchInference {
     } else {
       info.putNull("max_failure_rate");
     }
+    info.put("settings_sha256", plan.settingsSha256);
+    ObjectNode settings = info.putObject("prediction_settings");
+    plan.settings.forEach(settings::put);
     return info;
   }
 

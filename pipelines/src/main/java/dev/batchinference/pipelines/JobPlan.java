@@ -55,6 +55,15 @@ final class JobPlan {
   /** The input files in name order, for --orderedOutput; empty otherwise. */
   final List<String> inputFiles;
 
+  /**
+   * The settings that change a prediction besides the model and the record (see {@link
+   * #predictionSettings}), and their SHA-256: written into every prediction ({@code
+   * settings_sha256}) and the summary, and compared by incremental runs.
+   */
+  final Map<String, String> settings;
+
+  final String settingsSha256;
+
   private JobPlan(
       OnnxModelHandler handler,
       ModelSignature signature,
@@ -62,8 +71,11 @@ final class JobPlan {
       Postprocessor<TensorExample, TensorExample> postprocessor,
       ResourceId outputDir,
       PredictionRows rows,
-      List<String> inputFiles) {
+      List<String> inputFiles,
+      Map<String, String> settings) {
     this.inputFiles = inputFiles;
+    this.settings = settings;
+    this.settingsSha256 = settingsSha256(settings);
     this.handler = handler;
     this.signature = signature;
     this.preprocessor = preprocessor;
@@ -138,13 +150,83 @@ final class JobPlan {
           PredictionRows.of(
               content, options.getCarryFields() == null ? List.of() : options.getCarryFields());
       checkDatabase(options, rows);
+      Map<String, String> settings = predictionSettings(options);
+      rows = rows.withSettingsSha256(settingsSha256(settings));
       return new JobPlan(
-          handler, signature, preprocessor, postprocessor, outputDir, rows, orderedInputs(options));
+          handler,
+          signature,
+          preprocessor,
+          postprocessor,
+          outputDir,
+          rows,
+          orderedInputs(options),
+          settings);
     } catch (InvalidJobException e) {
       throw e;
     } catch (Exception e) {
       throw new InvalidJobException(
           "The model does not fit --task=" + options.getTask() + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Every option that changes what a prediction holds, besides the model file and the record, by
+   * name, in name order: the task and, for each task, the options its preprocessing and
+   * postprocessing read; files (tokenizer, labels) by the SHA-256 of their content, so that an
+   * edited file under the same name counts as a change. Also the carried fields, which are part of
+   * every prediction record. Options that only change how the job runs (batching, threads, runner)
+   * are left out: they change no prediction.
+   */
+  static Map<String, String> predictionSettings(BatchInferenceOptions options) {
+    Map<String, String> s = new java.util.TreeMap<>();
+    BatchInferenceOptions.Task task = options.getTask();
+    s.put("task", task.name());
+    s.put("outputs", String.valueOf(options.getOutputs()));
+    s.put("carryFields", String.valueOf(options.getCarryFields()));
+    switch (task) {
+      case EMBED:
+        s.put("tokenizer_sha256", fileSha256(options.getTokenizer(), "--tokenizer"));
+        s.put("textField", options.getTextField());
+        s.put("maxSequenceLength", Integer.toString(options.getMaxSequenceLength()));
+        s.put("truncate", Boolean.toString(options.getTruncate()));
+        s.put("normalize", Boolean.toString(options.getNormalize()));
+        s.put("embeddingOutput", options.getEmbeddingOutput());
+        if (notEmpty(options.getZeroShotLabels())) {
+          s.put(
+              "zeroShotLabels_sha256", fileSha256(options.getZeroShotLabels(), "--zeroShotLabels"));
+          s.put("topK", Integer.toString(options.getTopK()));
+        }
+        break;
+      case CLASSIFY:
+        s.put("featuresField", options.getFeaturesField());
+        s.put("featureColumns", String.valueOf(options.getFeatureColumns()));
+        s.put("activation", String.valueOf(options.getActivation()));
+        s.put("topK", Integer.toString(options.getTopK()));
+        if (notEmpty(options.getClassLabels())) {
+          s.put("classLabels_sha256", fileSha256(options.getClassLabels(), "--classLabels"));
+        }
+        break;
+      default:
+        break;
+    }
+    return s;
+  }
+
+  /** SHA-256 of the settings as {@code name=value} lines in name order. */
+  static String settingsSha256(Map<String, String> settings) {
+    StringBuilder text = new StringBuilder();
+    new java.util.TreeMap<>(settings)
+        .forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
+    return ModelFiles.sha256(text.toString().getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String fileSha256(String uri, String option) {
+    try {
+      return ModelFiles.sha256(ModelFiles.readAll(uri));
+    } catch (IOException e) {
+      throw new InvalidJobException(
+          "Cannot read " + option + "=" + uri + ": " + e.getMessage() + ". Check " + option + ".",
+          e);
     }
   }
 

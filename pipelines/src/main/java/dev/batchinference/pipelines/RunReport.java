@@ -100,7 +100,7 @@ final class RunReport {
     numberRow(h, "Records read", s.path("records_read").asLong());
     numberRow(h, "Predictions", s.path("predictions").asLong());
     numberRow(h, "Failures", s.path("failures").asLong());
-    numberRow(h, "Skipped unchanged", s.path("skipped_unchanged").asLong());
+    numberRow(h, "Carried forward", s.path("carried_forward").asLong());
     numberRow(h, "Batches", s.path("batches").asLong());
     numberRow(h, "Memory back-offs", s.path("memory_backoffs").asLong());
     row(h, "Nothing lost", s.path("nothing_lost_check").asText(""));

@@ -56,6 +56,16 @@ final class Tables {
   }
 
   /**
+   * A collection complete once the write of {@code result} finished, for {@code Wait.on}: the
+   * refused rows of the Storage Write API, the finished loads of FILE_LOADS.
+   */
+  static PCollection<?> done(WriteResult result, BatchInferenceOptions options) {
+    return options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API
+        ? result.getFailedStorageApiInserts()
+        : result.getSuccessfulTableLoads();
+  }
+
+  /**
    * Rows that the Storage Write API refused (FILE_LOADS has none: a load that fails, fails the job)
    * as failures of stage {@code write}, with the row as their input.
    */

@@ -6,9 +6,11 @@ import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.WriteParquet;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.io.gcp.bigquery.WriteResult;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.Wait;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TypeDescriptors;
@@ -28,7 +30,10 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
     this.outputDir = outputDir;
   }
 
-  /** Returns the names of the files written (none for a table). */
+  /**
+   * Returns the names of the files written (none for a table; then an empty collection that is
+   * complete once the table write is, for {@code Wait.on}).
+   */
   @Override
   public PCollection<String> expand(PCollection<Failure> failures) {
     String table = options.getFailuresTable();
@@ -40,12 +45,14 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
                   "ToKeyedRows",
                   MapElements.into(TypeDescriptors.rows()).via(Databases::failureRow))
               .setRowSchema(Databases.FAILURE_SCHEMA);
-      Databases.onePerKey(rows, Databases.FAILURE_KEY)
-          .apply("WritePostgres", Databases.failures(options));
-      return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
+      PCollection<Void> done =
+          Databases.onePerKey(rows, Databases.FAILURE_KEY)
+              .apply("WritePostgres", Databases.failures(options));
+      return noFilesAfter(failures, done);
     } else if (JobPlan.notEmpty(table)) {
-      toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
-      return failures.getPipeline().apply("NoFiles", Create.empty(StringUtf8Coder.of()));
+      WriteResult result =
+          toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
+      return noFilesAfter(failures, Tables.done(result, options));
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
       return WritePredictions.filenames(
           toRows(failures)
@@ -61,6 +68,16 @@ final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<S
                   "WriteJsonLines",
                   WritePredictions.jsonLines(options, outputDir, BatchInference.FAILURES)));
     }
+  }
+
+  /** No file names, complete only once {@code done} is: a table sink's signal. */
+  private static PCollection<String> noFilesAfter(
+      PCollection<Failure> failures, PCollection<?> done) {
+    return failures
+        .getPipeline()
+        .apply("NoFiles", Create.empty(StringUtf8Coder.of()))
+        .apply("AfterWrite", Wait.on(done))
+        .setCoder(StringUtf8Coder.of());
   }
 
   private static PCollection<Row> toRows(PCollection<Failure> failures) {

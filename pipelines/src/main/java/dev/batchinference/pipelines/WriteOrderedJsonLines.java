@@ -1,6 +1,7 @@
 package dev.batchinference.pipelines;
 
 import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.io.JsonLines;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,6 +23,7 @@ import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
@@ -29,7 +31,10 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Writes predictions as JSON Lines in the order of the input: input file by input file (in the
@@ -45,31 +50,82 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
   private final String outputDir;
   private final List<String> inputFiles;
   private final boolean singleFile;
+  private final @Nullable String settingsSha256;
+  private final @Nullable PCollection<KV<RecordMeta, Prediction>> carried;
 
   /**
    * @param inputFiles the job's input files as the reader names them, in name order
    */
   WriteOrderedJsonLines(String outputDir, List<String> inputFiles, boolean singleFile) {
+    this(outputDir, inputFiles, singleFile, null, null);
+  }
+
+  private WriteOrderedJsonLines(
+      String outputDir,
+      List<String> inputFiles,
+      boolean singleFile,
+      @Nullable String settingsSha256,
+      @Nullable PCollection<KV<RecordMeta, Prediction>> carried) {
     this.outputDir = outputDir;
     this.inputFiles = List.copyOf(inputFiles);
     this.singleFile = singleFile;
+    this.settingsSha256 = settingsSha256;
+    this.carried = carried;
+  }
+
+  /** Writes {@code settings_sha256} into each new prediction (see {@link JsonLines}). */
+  WriteOrderedJsonLines withSettingsSha256(String settingsSha256) {
+    return new WriteOrderedJsonLines(outputDir, inputFiles, singleFile, settingsSha256, carried);
+  }
+
+  /**
+   * Also writes an incremental run's carried-forward predictions, unchanged, each in the place of
+   * the record (of this run's input) it stands for.
+   */
+  WriteOrderedJsonLines withCarriedForward(PCollection<KV<RecordMeta, Prediction>> carried) {
+    return new WriteOrderedJsonLines(outputDir, inputFiles, singleFile, settingsSha256, carried);
   }
 
   @Override
   public PCollection<String> expand(PCollection<Prediction> predictions) {
     String tempDir = ".ordered-" + UUID.randomUUID();
-    return predictions
-        .apply(
-            "BySource",
-            MapElements.into(
-                    TypeDescriptors.kvs(
-                        TypeDescriptors.strings(),
-                        TypeDescriptors.kvs(TypeDescriptors.longs(), TypeDescriptors.strings())))
-                .via(
-                    (Prediction p) ->
-                        KV.of(p.meta().source(), KV.of(p.meta().index(), JsonLines.prediction(p)))))
-        .setCoder(
-            KvCoder.of(StringUtf8Coder.of(), KvCoder.of(VarLongCoder.of(), StringUtf8Coder.of())))
+    String settings = settingsSha256;
+    TypeDescriptor<KV<String, KV<Long, String>>> placed =
+        TypeDescriptors.kvs(
+            TypeDescriptors.strings(),
+            TypeDescriptors.kvs(TypeDescriptors.longs(), TypeDescriptors.strings()));
+    KvCoder<String, KV<Long, String>> placedCoder =
+        KvCoder.of(StringUtf8Coder.of(), KvCoder.of(VarLongCoder.of(), StringUtf8Coder.of()));
+    PCollectionList<KV<String, KV<Long, String>>> lines =
+        PCollectionList.of(
+            predictions
+                .apply(
+                    "BySource",
+                    MapElements.into(placed)
+                        .via(
+                            (Prediction p) ->
+                                KV.of(
+                                    p.meta().source(),
+                                    KV.of(p.meta().index(), JsonLines.prediction(p, settings)))))
+                .setCoder(placedCoder));
+    if (carried != null) {
+      lines =
+          lines.and(
+              carried
+                  .apply(
+                      "CarriedBySource",
+                      MapElements.into(placed)
+                          .via(
+                              (KV<RecordMeta, Prediction> c) ->
+                                  KV.of(
+                                      c.getKey().source(),
+                                      KV.of(
+                                          c.getKey().index(),
+                                          JsonLines.prediction(c.getValue(), settings)))))
+                  .setCoder(placedCoder));
+    }
+    return lines
+        .apply("AllLines", Flatten.pCollections())
         .apply("GroupBySource", GroupByKey.create())
         .apply("WriteSortedShards", ParDo.of(new WriteShardFn(outputDir, tempDir, inputFiles)))
         .setCoder(KvCoder.of(VarIntCoder.of(), StringUtf8Coder.of()))

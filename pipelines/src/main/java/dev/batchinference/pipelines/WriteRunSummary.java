@@ -14,6 +14,7 @@ import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
@@ -24,6 +25,7 @@ import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.Wait;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.Row;
@@ -33,11 +35,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
- * checks that nothing was lost: records read = predictions + failures. A run that breaks that check
- * fails after writing the summary, so the summary says what went missing. With {@link
- * #withPrevious} the summary compares the run with the previous one and lists drift alerts (each
- * also logged as a warning; they do not fail the job, the command line's exit status says so); with
- * {@link #withReport} an HTML report is written beside it.
+ * checks that nothing was lost: records read = predictions (as the sink holds them) + failures +
+ * predictions carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because
+ * records shared an id). With {@link #afterAll} the summary is written only once every sink has
+ * finished. A run that breaks that check fails after writing the summary, so the summary says what
+ * went missing. With {@link #withPrevious} the summary compares the run with the previous one and
+ * lists drift alerts (each also logged as a warning; they do not fail the job, the command line's
+ * exit status says so); with {@link #withReport} an HTML report is written beside it.
  */
 final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
 
@@ -52,13 +56,16 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   private final @Nullable String previousJson;
   private final RunComparison.Thresholds thresholds;
 
+  /** Graph construction only (the write function holds this transform, never these). */
+  private final transient List<PCollection<?>> signals;
+
   /**
    * @param summaryPath where the summary JSON goes
    * @param jobInfo fields describing the job (task, input, model), copied into the summary
    * @param startMillis when the job started, for wall time and throughput
    */
   WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
-    this(summaryPath, jobInfo.toString(), startMillis, null, null, null, null);
+    this(summaryPath, jobInfo.toString(), startMillis, null, null, null, null, List.of());
   }
 
   private WriteRunSummary(
@@ -68,7 +75,9 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
       @Nullable String reportPath,
       @Nullable String previousPath,
       @Nullable String previousJson,
-      RunComparison.@Nullable Thresholds thresholds) {
+      RunComparison.@Nullable Thresholds thresholds,
+      List<PCollection<?>> signals) {
+    this.signals = List.copyOf(signals);
     this.summaryPath = summaryPath;
     this.jobInfoJson = jobInfoJson;
     this.startMillis = startMillis;
@@ -81,7 +90,14 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   /** Also writes the run report, an HTML page, to {@code reportPath}. */
   WriteRunSummary withReport(String reportPath) {
     return new WriteRunSummary(
-        summaryPath, jobInfoJson, startMillis, reportPath, previousPath, previousJson, thresholds);
+        summaryPath,
+        jobInfoJson,
+        startMillis,
+        reportPath,
+        previousPath,
+        previousJson,
+        thresholds,
+        signals);
   }
 
   /**
@@ -91,14 +107,45 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   WriteRunSummary withPrevious(
       String previousPath, String previousJson, RunComparison.Thresholds thresholds) {
     return new WriteRunSummary(
-        summaryPath, jobInfoJson, startMillis, reportPath, previousPath, previousJson, thresholds);
+        summaryPath,
+        jobInfoJson,
+        startMillis,
+        reportPath,
+        previousPath,
+        previousJson,
+        thresholds,
+        signals);
+  }
+
+  /**
+   * Writes the summary only once each of {@code sinks} is complete (every sink's output or signal),
+   * so that the summary describes what was written, never what was about to be.
+   */
+  WriteRunSummary afterAll(List<PCollection<?>> sinks) {
+    return new WriteRunSummary(
+        summaryPath,
+        jobInfoJson,
+        startMillis,
+        reportPath,
+        previousPath,
+        previousJson,
+        thresholds,
+        sinks);
   }
 
   @Override
   public PCollection<String> expand(PCollectionList<RunStats> partials) {
-    return partials
-        .apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
-        .apply("MergeStats", Combine.globally(RunStats.merging()))
+    PCollection<RunStats> merged =
+        partials
+            .apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
+            .apply("MergeStats", Combine.globally(RunStats.merging()));
+    if (!signals.isEmpty()) {
+      merged =
+          merged
+              .apply("AfterEverySink", Wait.on(signals.toArray(new PCollection<?>[0])))
+              .setCoder(merged.getCoder());
+    }
+    return merged
         .apply("WriteSummary", ParDo.of(new WriteSummaryFn(this)))
         .setCoder(StringUtf8Coder.of());
   }
@@ -112,8 +159,16 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
     s.put("records_read", stats.read());
     s.put("predictions", stats.predicted());
     s.put("failures", stats.failed());
-    s.put("skipped_unchanged", stats.skipped());
-    long accounted = stats.predicted() + stats.failed() + stats.skipped();
+    s.put("carried_forward", stats.carriedForward());
+    if (stats.collapsed() > 0) {
+      s.put("collapsed_duplicate_ids", stats.collapsed());
+    }
+    if (stats.writtenCounted()) {
+      // What the sink holds, counted from it once it finished, carried-forward records included.
+      s.put("predictions_written", stats.written());
+    }
+    long accounted =
+        stats.predicted() + stats.collapsed() + stats.failed() + stats.carriedForward();
     boolean nothingLost = stats.read() == accounted;
     s.put("nothing_lost", nothingLost);
     s.put(
@@ -122,10 +177,14 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
             + stats.read()
             + (nothingLost ? " = " : " != ")
             + stats.predicted()
-            + " predictions + "
+            + " predictions"
+            + (stats.collapsed() > 0 ? " + " + stats.collapsed() + " collapsed duplicate ids" : "")
+            + " + "
             + stats.failed()
             + " failures"
-            + (stats.skipped() > 0 ? " + " + stats.skipped() + " skipped unchanged" : ""));
+            + (stats.carriedForward() > 0
+                ? " + " + stats.carriedForward() + " carried forward"
+                : ""));
     ObjectNode byStage = s.putObject("failures_by_stage");
     stats.failedByStage().forEach(byStage::put);
     ObjectNode byError = s.putObject("failures_by_error");

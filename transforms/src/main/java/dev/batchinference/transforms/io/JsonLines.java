@@ -13,12 +13,14 @@ import java.io.UncheckedIOException;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * JSON Lines renderings of predictions and failures, one object per record.
  *
  * <p>A prediction: {@code id}, {@code source}, {@code index}, the carried fields, {@code
- * model_name}, {@code model_sha256}, {@code input_sha256} (of the record as read), then its fields:
+ * model_name}, {@code model_sha256}, {@code input_sha256} (of the record as read), {@code
+ * settings_sha256} (of the job's prediction settings, when the job gives it), then its fields:
  * {@code embedding}; {@code label}, {@code label_index}, {@code score}, {@code top_k} ({@code
  * [{"label", "score"}]}); or {@code outputs} ({@code {name: nested array}}). A failure: {@code id},
  * {@code source}, {@code index}, {@code stage}, {@code error_class}, {@code error}, {@code input}.
@@ -34,6 +36,7 @@ public final class JsonLines {
           "model_name",
           "model_sha256",
           "input_sha256",
+          "settings_sha256",
           "embedding",
           "label",
           "label_index",
@@ -47,6 +50,14 @@ public final class JsonLines {
   private JsonLines() {}
 
   public static String prediction(Prediction p) {
+    return prediction(p, null);
+  }
+
+  /**
+   * The prediction with {@code settings_sha256}, the hash of the job's prediction settings, after
+   * {@code input_sha256} (left out when null).
+   */
+  public static String prediction(Prediction p, @Nullable String settingsSha256) {
     StringWriter out = new StringWriter(256);
     try (JsonGenerator g = FACTORY.createGenerator(out)) {
       g.writeStartObject();
@@ -66,6 +77,9 @@ public final class JsonLines {
       g.writeStringField("model_sha256", p.model().sha256());
       if (p.meta().contentSha256() != null) {
         g.writeStringField("input_sha256", p.meta().contentSha256());
+      }
+      if (settingsSha256 != null) {
+        g.writeStringField("settings_sha256", settingsSha256);
       }
       if (p.embedding() != null) {
         g.writeFieldName("embedding");

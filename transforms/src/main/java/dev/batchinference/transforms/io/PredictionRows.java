@@ -15,6 +15,7 @@ import org.apache.beam.sdk.schemas.Schema;
 import org.apache.beam.sdk.schemas.Schema.FieldType;
 import org.apache.beam.sdk.transforms.SerializableFunction;
 import org.apache.beam.sdk.values.Row;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Predictions as Beam {@link Row}s, for the typed sinks (Parquet files, BigQuery tables). The
@@ -25,7 +26,8 @@ import org.apache.beam.sdk.values.Row;
  *   <li>one nullable {@code STRING} column per carried field (a string as it is, any other JSON
  *       value as its JSON text: the input's types are not known before it is read);
  *   <li>{@code model_name}, {@code model_sha256}: the model identity; {@code input_sha256}: the
- *       record as read, for incremental runs;
+ *       record as read, and {@code settings_sha256}: the job's prediction settings, for incremental
+ *       runs;
  *   <li>{@code embedding} ({@code ARRAY<FLOAT>}); {@code label}, {@code label_index}, {@code score}
  *       and {@code top_k} ({@code ARRAY<ROW<label, score>>}); or {@code outputs} ({@code
  *       ARRAY<ROW<name, shape ARRAY<INT64>, values ARRAY<DOUBLE>>>}, values flattened row-major).
@@ -54,17 +56,33 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
 
   private final Set<Content> content;
   private final List<String> carried;
+  private final @Nullable String settingsSha256;
   private final Schema schema;
 
-  private PredictionRows(Set<Content> content, List<String> carried) {
+  private PredictionRows(
+      Set<Content> content, List<String> carried, @Nullable String settingsSha256) {
     this.content = content.isEmpty() ? EnumSet.noneOf(Content.class) : EnumSet.copyOf(content);
     this.carried = List.copyOf(carried);
+    this.settingsSha256 = settingsSha256;
     this.schema = buildSchema(this.content, this.carried);
   }
 
   /** Rows of predictions holding {@code content}, carrying the fields named in {@code carried}. */
   public static PredictionRows of(Set<Content> content, List<String> carried) {
-    return new PredictionRows(content, carried);
+    return new PredictionRows(content, carried, null);
+  }
+
+  /**
+   * Fills the {@code settings_sha256} column of every row with the hash of the job's prediction
+   * settings (what incremental runs compare besides the model and the record); null without it.
+   */
+  public PredictionRows withSettingsSha256(String settingsSha256) {
+    return new PredictionRows(content, carried, settingsSha256);
+  }
+
+  /** The hash {@link #withSettingsSha256} set, or null. */
+  public @Nullable String settingsSha256() {
+    return settingsSha256;
   }
 
   public Schema schema() {
@@ -79,7 +97,8 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
     }
     b.addStringField("model_name")
         .addStringField("model_sha256")
-        .addNullableField("input_sha256", FieldType.STRING);
+        .addNullableField("input_sha256", FieldType.STRING)
+        .addNullableField("settings_sha256", FieldType.STRING);
     if (content.contains(Content.EMBEDDING)) {
       b.addArrayField("embedding", FieldType.FLOAT);
     }
@@ -109,7 +128,8 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
     row =
         row.withFieldValue("model_name", p.model().name())
             .withFieldValue("model_sha256", p.model().sha256())
-            .withFieldValue("input_sha256", p.meta().contentSha256());
+            .withFieldValue("input_sha256", p.meta().contentSha256())
+            .withFieldValue("settings_sha256", settingsSha256);
     if (content.contains(Content.EMBEDDING)) {
       row = row.withFieldValue("embedding", floats(p.embedding()));
     }

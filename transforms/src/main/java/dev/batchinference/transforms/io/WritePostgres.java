@@ -23,7 +23,6 @@ import org.apache.beam.sdk.schemas.Schema;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.SerializableFunction;
 import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.PDone;
 import org.apache.beam.sdk.values.Row;
 import org.joda.time.ReadableInstant;
 
@@ -35,10 +34,12 @@ import org.joda.time.ReadableInstant;
  * bigint[]} for arrays of numbers; {@code jsonb} for nested rows and arrays of them. {@link
  * #createTableIfMissing} makes the table, keyed by the key columns, before the job reads data.
  *
+ * <p>Its output is empty and complete once every row was written: a signal for {@code Wait.on}.
+ *
  * <p>Rows with the same key must not meet in one run (PostgreSQL refuses to update a row twice in
  * one statement): keep one row per key before this transform.
  */
-public final class WritePostgres extends PTransform<PCollection<Row>, PDone> {
+public final class WritePostgres extends PTransform<PCollection<Row>, PCollection<Void>> {
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,62}");
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -181,7 +182,7 @@ public final class WritePostgres extends PTransform<PCollection<Row>, PDone> {
   }
 
   @Override
-  public PDone expand(PCollection<Row> rows) {
+  public PCollection<Void> expand(PCollection<Row> rows) {
     Schema schema = rows.getSchema();
     PostgresConnection conn = connection;
     SerializableFunction<Void, DataSource> dataSource = ignored -> conn.dataSource();
@@ -191,7 +192,8 @@ public final class WritePostgres extends PTransform<PCollection<Row>, PDone> {
             .withDataSourceProviderFn(dataSource)
             .withStatement(upsertSql(table, schema, key))
             .withBatchSize(batchSize)
-            .withPreparedStatementSetter(new SetRow(schema)));
+            .withPreparedStatementSetter(new SetRow(schema))
+            .withResults());
   }
 
   /** Sets a row's values as the statement's parameters, in schema order. */

@@ -27,6 +27,9 @@ public final class RunStats implements Serializable {
   long read;
   long predicted;
   long skipped;
+  long written;
+  boolean writtenCounted;
+  long collapsed;
   final TreeMap<String, Long> failedByStage = new TreeMap<>();
   final TreeMap<String, Long> failedByError = new TreeMap<>();
   long batches;
@@ -46,6 +49,9 @@ public final class RunStats implements Serializable {
     read += other.read;
     predicted += other.predicted;
     skipped += other.skipped;
+    written += other.written;
+    writtenCounted |= other.writtenCounted;
+    collapsed += other.collapsed;
     other.failedByStage.forEach((k, v) -> failedByStage.merge(k, v, Long::sum));
     other.failedByError.forEach((k, v) -> failedByError.merge(k, v, Long::sum));
     batches += other.batches;
@@ -87,6 +93,9 @@ public final class RunStats implements Serializable {
         && embeddingCentroid.equals(r.embeddingCentroid)
         && failureExamples.equals(r.failureExamples)
         && skipped == r.skipped
+        && written == r.written
+        && writtenCounted == r.writtenCounted
+        && collapsed == r.collapsed
         && memoryBackoffs == r.memoryBackoffs
         && lowestBackoffLimit == r.lowestBackoffLimit;
   }
@@ -104,6 +113,25 @@ public final class RunStats implements Serializable {
   /** Counts records skipped because a previous run already predicted them unchanged. */
   public static <RecordT> Combine.CombineFn<RecordT, RunStats, RunStats> countingSkipped() {
     return combine((stats, record) -> stats.skipped++);
+  }
+
+  /**
+   * Sums counts of the predictions the sink accepted (records in its finalized files, rows a table
+   * took), carried-forward predictions included. Once these are counted, the summary's predictions
+   * are these minus the carried-forward ones, not the predictions the model made.
+   */
+  public static Combine.CombineFn<Long, RunStats, RunStats> countingWritten() {
+    return combine(
+        (stats, count) -> {
+          stats.written += count;
+          stats.writtenCounted = true;
+        },
+        stats -> stats.writtenCounted = true);
+  }
+
+  /** Sums counts of prediction rows a keyed sink merged into another row of the same key. */
+  public static Combine.CombineFn<Long, RunStats, RunStats> countingCollapsed() {
+    return combine((stats, count) -> stats.collapsed += count);
   }
 
   /** Counts predictions, their classes, scores and embedding norms. */
@@ -173,13 +201,46 @@ public final class RunStats implements Serializable {
     return read;
   }
 
-  /** Records an incremental run skipped: predicted unchanged by the same model before. */
+  /**
+   * Records an incremental run skipped: predicted unchanged by the same model, under the same
+   * settings, before; their previous predictions are carried forward.
+   */
   public long skipped() {
     return skipped;
   }
 
+  /** The same as {@link #skipped()}: each skipped record's previous prediction is written again. */
+  public long carriedForward() {
+    return skipped;
+  }
+
+  /**
+   * Predictions of this run: as the sink accepted them (without the carried-forward ones and the
+   * rows an upsert collapsed) when {@link #countingWritten} counted them, else as the model made
+   * them, less those the sink refused.
+   */
   public long predicted() {
+    return writtenCounted ? written - skipped : predicted;
+  }
+
+  /** Predictions the model made, less those the sink refused; the sink may hold fewer. */
+  public long predictedByModel() {
     return predicted;
+  }
+
+  /** Whether the sink's own counts were taken ({@link #countingWritten}). */
+  public boolean writtenCounted() {
+    return writtenCounted;
+  }
+
+  /** Records the sink holds: new and carried-forward predictions, as counted from it. */
+  public long written() {
+    return written;
+  }
+
+  /** Prediction rows the PostgreSQL upsert merged with another of the same id. */
+  public long collapsed() {
+    return collapsed;
   }
 
   public long failed() {
@@ -285,10 +346,21 @@ public final class RunStats implements Serializable {
    */
   private static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
       SerializableBiConsumer<RunStats, InputT> add) {
+    return combine(add, stats -> {});
+  }
+
+  /**
+   * As {@link #combine(SerializableBiConsumer)}, each accumulator set up by {@code init} first (so
+   * that an empty input still says what was counted).
+   */
+  private static <InputT> Combine.CombineFn<InputT, RunStats, RunStats> combine(
+      SerializableBiConsumer<RunStats, InputT> add, SerializableConsumer<RunStats> init) {
     return new Combine.CombineFn<InputT, RunStats, RunStats>() {
       @Override
       public RunStats createAccumulator() {
-        return new RunStats();
+        RunStats stats = new RunStats();
+        init.accept(stats);
+        return stats;
       }
 
       @Override
@@ -299,7 +371,7 @@ public final class RunStats implements Serializable {
 
       @Override
       public RunStats mergeAccumulators(Iterable<RunStats> accumulators) {
-        RunStats merged = new RunStats();
+        RunStats merged = createAccumulator();
         for (RunStats a : accumulators) {
           merged.merge(a);
         }
@@ -323,6 +395,9 @@ public final class RunStats implements Serializable {
       }
     };
   }
+
+  /** A {@link java.util.function.Consumer} that Beam can serialize with its combine function. */
+  private interface SerializableConsumer<T> extends java.util.function.Consumer<T>, Serializable {}
 
   /** Merges partial {@link RunStats} into one. */
   public static Combine.CombineFn<RunStats, RunStats, RunStats> merging() {

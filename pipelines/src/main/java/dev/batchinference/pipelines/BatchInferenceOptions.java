@@ -120,8 +120,10 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   @Description(
       "Incremental run: predictions files of a previous run (a pattern; .parquet files are read"
-          + " as Parquet, others as JSON Lines). Records predicted there by the same model from"
-          + " the same content (id, input_sha256) are skipped; only new, changed or failed records"
+          + " as Parquet, others as JSON Lines; they may be in --output). Records predicted there"
+          + " from the same content (id, input_sha256) by the same model under the same settings"
+          + " (settings_sha256) are not scored again: their predictions are carried forward into"
+          + " this run's output, which so holds every record. Only new, changed or failed records"
           + " are scored.")
   String getPreviousPredictions();
 

@@ -142,7 +142,10 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
       PCollection<Row> sent = toRows(all);
       PCollection<Row> onePerId = Databases.onePerKey(sent, Databases.PREDICTION_KEY);
       PCollection<Void> done = onePerId.apply("WritePostgres", Databases.predictions(options));
-      accepted = count("CountUpserted", onePerId.apply("AfterUpsert", Wait.on(done)));
+      accepted =
+          count(
+              "CountUpserted",
+              onePerId.apply("AfterUpsert", Wait.on(done)).setCoder(onePerId.getCoder()));
       collapsed =
           PCollectionList.of(count("CountSent", sent))
               .and(
@@ -166,7 +169,9 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
         // sent is in the table.
         accepted =
             count(
-                "CountLoaded", sent.apply("AfterLoads", Wait.on(result.getSuccessfulTableLoads())));
+                "CountLoaded",
+                sent.apply("AfterLoads", Wait.on(result.getSuccessfulTableLoads()))
+                    .setCoder(sent.getCoder()));
       }
     } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
       files =

@@ -6,6 +6,8 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.not;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.io.PostgresConnection;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.charset.StandardCharsets;
@@ -33,7 +35,8 @@ import org.junit.runners.JUnit4;
 /**
  * Predictions and failures upserted into a real PostgreSQL server on loopback (Debian's package,
  * started by {@code .ci/run} or by this test through {@code src/test/postgres/postgres.sh}): two
- * runs of the same job leave one row per record, with typed columns.
+ * runs of the same job leave one row per record, with typed columns; records sharing an id become
+ * one row (the one read last) and the summary counts the others as collapsed.
  */
 @RunWith(JUnit4.class)
 public class PostgresJobIT {
@@ -191,6 +194,54 @@ public class PostgresJobIT {
       assertThat(e.getMessage(), containsString("Cannot use PostgreSQL at " + url));
       assertThat(e.getMessage(), containsString("password authentication failed"));
       assertThat(e.getMessage(), not(containsString("not-the-password")));
+    }
+  }
+
+  @Test
+  public void recordsSharingAnIdAreCountedAsCollapsed() throws Exception {
+    Path dups = TMP.getRoot().toPath().resolve("dups.jsonl");
+    Files.writeString(
+        dups,
+        "{\"id\":\"dup\",\"text\":\"The first of two records with one id.\",\"category\":\"a\"}\n"
+            + "{\"id\":\"other\",\"text\":\"A record of its own.\",\"category\":\"b\"}\n"
+            + "{\"id\":\"dup\",\"text\":\"The second of two records with one id.\",\"category\":\"c\"}\n");
+    Path out = TMP.getRoot().toPath().resolve("out-dups");
+    BatchInferenceOptions options =
+        PipelineOptionsFactory.fromArgs(
+                "--input=" + dups,
+                "--output=" + out,
+                "--carryFields=category",
+                "--predictionsDbTable=dup_embeddings",
+                "--jdbcUrl=" + url,
+                "--jdbcUser=" + USER,
+                "--jdbcPasswordFile=" + passwordFile,
+                "--blockOnRun=false")
+            .as(BatchInferenceOptions.class);
+    try (Connection c = connection().open();
+        Statement s = c.createStatement()) {
+      s.execute("DROP TABLE IF EXISTS dup_embeddings");
+    }
+    Pipeline pipeline = Pipeline.create(options);
+    BatchInference.build(pipeline, options);
+    assertThat(pipeline.run().waitUntilFinish(), equalTo(PipelineResult.State.DONE));
+
+    assertThat(count("SELECT count(*) FROM dup_embeddings"), equalTo(2L));
+    JsonNode summary = new ObjectMapper().readTree(out.resolve(BatchInference.SUMMARY).toFile());
+    assertThat(
+        "predictions as the table holds them", summary.get("predictions").asLong(), equalTo(2L));
+    assertThat(summary.get("collapsed_duplicate_ids").asLong(), equalTo(1L));
+    assertThat(summary.get("nothing_lost").asBoolean(), is(true));
+    assertThat(
+        summary.get("nothing_lost_check").asText(),
+        equalTo("read 3 = 2 predictions + 1 collapsed duplicate ids + 0 failures"));
+    try (Connection c = connection().open();
+        Statement s = c.createStatement();
+        ResultSet r =
+            s.executeQuery(
+                "SELECT category, settings_sha256 FROM dup_embeddings WHERE id = 'dup'")) {
+      assertThat(r.next(), is(true));
+      assertThat("the record read last wins", r.getString(1), equalTo("c"));
+      assertThat(r.getString(2), equalTo(summary.get("settings_sha256").asText()));
     }
   }
 }

@@ -9,6 +9,7 @@ import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
 import dev.batchinference.transforms.io.ReadBigQuery;
 import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -136,6 +137,7 @@ public final class BatchInference {
 
     PCollection<RawRecord> readRecords;
     PCollection<Failure> readFailures;
+    PCollection<UnreadableFile> unreadableFiles;
     if (JobPlan.readsBigQuery(options)) {
       ReadBigQuery bigQuery =
           JobPlan.notEmpty(options.getInputTable())
@@ -147,6 +149,8 @@ public final class BatchInference {
       }
       readRecords = pipeline.apply("ReadBigQuery", bigQuery);
       readFailures = pipeline.apply("NoReadFailures", Create.empty(Failure.Coder.of()));
+      unreadableFiles =
+          pipeline.apply("NoUnreadableFiles", Create.empty(UnreadableFile.Coder.of()));
     } else {
       ReadRecords.Result read =
           pipeline.apply(
@@ -156,6 +160,7 @@ public final class BatchInference {
                   .withMaxRecordBytes(options.getMaxRecordBytes()));
       readRecords = read.records();
       readFailures = read.failures();
+      unreadableFiles = read.unreadableFiles();
     }
     int redistribute = redistributeBuckets(options);
     PCollection<RawRecord> records =
@@ -268,7 +273,10 @@ public final class BatchInference {
             .and(
                 inference
                     .batches()
-                    .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())));
+                    .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())))
+            .and(
+                unreadableFiles.apply(
+                    "ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
     if (carried != null) {
       stats =
           stats.and(

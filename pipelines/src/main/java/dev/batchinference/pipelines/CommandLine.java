@@ -239,7 +239,8 @@ final class CommandLine {
     boolean nothingLost = summary.get("nothing_lost").asBoolean();
     boolean tooManyFailures = FailureGate.exceeded(summary);
     double seconds = wallMillis / 1000.0;
-    out.println(
+    // The result line is one line: what unreadableFiles adds ends it.
+    out.print(
         String.format(
             Locale.ROOT,
             "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."
@@ -260,6 +261,7 @@ final class CommandLine {
             stripSlash(output),
             BatchInference.FAILURES,
             summaryPath));
+    out.println(unreadableFiles(summary));
     if (!nothingLost) {
       return 1;
     }
@@ -292,6 +294,41 @@ final class CommandLine {
       return TOO_MANY_FAILURES;
     }
     return alerts.size() > 0 ? DRIFT_ALERT : 0;
+  }
+
+  /**
+   * What the result line adds when files could not be read to their end: their records after the
+   * cut are in no count, so the line must not read as if the files were read whole.
+   */
+  static String unreadableFiles(JsonNode summary) {
+    JsonNode files = summary.path("unreadable_files");
+    if (files.size() == 0) {
+      return "";
+    }
+    StringBuilder line =
+        new StringBuilder(
+            String.format(
+                Locale.ROOT,
+                " UNREADABLE FILES: %,d file%s could not be read to the end, the rest of each is one"
+                    + " read failure (see unreadable_files in the summary):",
+                files.size(),
+                files.size() == 1 ? "" : "s"));
+    int shown = 0;
+    for (JsonNode file : files) {
+      if (shown++ == 3) {
+        line.append(String.format(Locale.ROOT, " and %,d more", files.size() - 3));
+        break;
+      }
+      line.append(
+          String.format(
+              Locale.ROOT,
+              "%s %s after %,d record%s",
+              shown == 1 ? "" : ",",
+              file.path("file").asText(),
+              file.path("records_read_before_cut").asLong(),
+              file.path("records_read_before_cut").asLong() == 1 ? "" : "s"));
+    }
+    return line.append('.').toString();
   }
 
   private static String stripSlash(String path) {

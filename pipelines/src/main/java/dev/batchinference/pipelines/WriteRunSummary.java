@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.stats.FailureExamples;
 import dev.batchinference.transforms.stats.Moments;
 import dev.batchinference.transforms.stats.RunStats;
@@ -273,6 +274,13 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
                 o.put("input", e.input());
               }
             });
+    ArrayNode unreadable = s.putArray("unreadable_files");
+    for (UnreadableFile file : stats.unreadableFiles().values()) {
+      ObjectNode u = unreadable.addObject();
+      u.put("file", file.file());
+      u.put("records_read_before_cut", file.recordsRead());
+      u.put("error", file.error());
+    }
     FailureGate.addTo(s);
     s.putArray("alerts");
     return s;

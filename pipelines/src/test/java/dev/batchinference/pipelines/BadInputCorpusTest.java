@@ -55,6 +55,9 @@ public class BadInputCorpusTest {
   private String cutFile;
   private int expectedReads;
 
+  /** The files that cannot be read to their end: file → records read before the cut. */
+  private final Map<String, Long> unreadable = new TreeMap<>();
+
   private void expect(String file, long index, String stage, String reason) {
     expected.put(file + "#" + index, stage + "|" + reason);
   }
@@ -94,7 +97,16 @@ public class BadInputCorpusTest {
       assertThat(cut, containsString("could not be read"));
       good += (int) fromCut;
       expectedReads++;
+      unreadable.put(cutFile, fromCut);
     }
+    Map<String, Long> listed = new TreeMap<>();
+    for (JsonNode u : outputs.summary.path("unreadable_files")) {
+      listed.put(
+          Path.of(u.get("file").asText()).getFileName().toString(),
+          u.get("records_read_before_cut").asLong());
+      assertThat(u.toString(), u.get("error").asText().isEmpty(), is(false));
+    }
+    assertThat("unreadable files in the summary", listed, equalTo(unreadable));
     assertThat("failures", actual.keySet(), equalTo(expected.keySet()));
     for (Map.Entry<String, String> e : expected.entrySet()) {
       String[] stageAndReason = e.getValue().split("\\|", 2);
@@ -215,7 +227,17 @@ public class BadInputCorpusTest {
             new byte[] {(byte) 0xC3, (byte) 0x28}, // 7: not UTF-8; the rows around it are fine
             utf8("\"\nc8,\"" + GOOD + "\"\n"))); // 8
     Files.write(dir.resolve("header-only.csv"), utf8("id,text\n"));
-    good = 4;
+    // As spreadsheets export: the header and each row end in a comma; the unnamed column is
+    // ignored.
+    Files.write(
+        dir.resolve("spreadsheet.csv"),
+        utf8("id,text,\r\ns0,\"" + GOOD + "\",\r\ns1,\"" + GOOD + "\",\r\n"));
+    // Which 'text' is the text? Each row fails on its own, and each is counted.
+    Files.write(dir.resolve("twice.csv"), utf8("id,text,text\nt0,a,b\nt1,a,b\n\nt2,a,b\n"));
+    good = 6;
+    for (int row = 0; row < 3; row++) {
+      expect("twice.csv", row, "read", "the header names column 'text' twice (columns 2 and 3)");
+    }
     expect("tickets.csv", 2, "read", "row has 4 values, the header has 2");
     expect("tickets.csv", 7, "read", "row is not valid UTF-8");
     expect("tickets.csv", 3, "read", "row has 1 values, the header has 2");
@@ -253,12 +275,19 @@ public class BadInputCorpusTest {
         numeric,
         List.of(new GenericRecordBuilder(numeric).set("id", "q0").set("text", 42L).build()));
     Files.write(dir.resolve("garbage.parquet"), utf8("PAR1 this is not a Parquet file"));
+    // A Parquet file cut short loses its footer, and with it every row.
+    byte[] docs = Files.readAllBytes(dir.resolve("docs.parquet"));
+    Files.write(dir.resolve("cut.parquet"), Arrays.copyOf(docs, docs.length - 16));
     good = 2;
     expect("docs.parquet", 1, "preprocess", "record has no 'text' field");
     expect("docs.parquet", 2, "parse", "record has no id field 'id'");
     expect("docs.parquet", 3, "read", "over the limit of 4096 bytes (maxRecordBytes)");
     expect("typed.parquet", 0, "preprocess", "field 'text' must be a string, got number");
     expect("garbage.parquet", 0, "read", "could not be read");
+    expect("cut.parquet", 0, "read", "could not be read");
+    // Each is one failure for its unread rest, and listed in the summary.
+    unreadable.put("garbage.parquet", 0L);
+    unreadable.put("cut.parquet", 0L);
     runAndCheck(embed("*.parquet", ReadRecords.Format.PARQUET));
   }
 

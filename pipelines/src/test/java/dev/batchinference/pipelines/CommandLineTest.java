@@ -65,6 +65,29 @@ public class CommandLineTest {
     assertThat(result, containsString("Summary: " + output.resolve("summary.json")));
   }
 
+  /** A file that breaks off is named on the result line, with the records read before the cut. */
+  @Test
+  public void aFileCutShortIsNamedOnTheResultLine() throws Exception {
+    Path input = TMP.newFolder("cut").toPath().resolve("cut.csv");
+    Files.writeString(
+        input, "id,text\na,The quick brown fox.\nb,\"a quote that never closes\nc,Jumps.\n");
+    Path output = TMP.newFolder("cut-out").toPath();
+    int status =
+        run("--input=" + input, "--inputFormat=CSV", "--output=" + output, "--progress=false");
+    assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
+    String result = out.toString(StandardCharsets.UTF_8);
+    String line =
+        Arrays.stream(result.split("\\R")).filter(l -> l.startsWith("OK:")).findFirst().orElse("");
+    assertThat(result, line, containsString("OK: 2 records read, 1 predicted, 1 failed"));
+    assertThat(
+        line,
+        containsString(
+            "UNREADABLE FILES: 1 file could not be read to the end, the rest of each is one read"
+                + " failure (see unreadable_files in the summary): "
+                + input
+                + " after 1 record."));
+  }
+
   @Test
   public void withoutWaitingItReturnsOnceSubmitted() throws Exception {
     Path input = TMP.newFile("nowait.jsonl").toPath();

@@ -19,6 +19,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +39,9 @@ import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
+import org.apache.commons.csv.DuplicateHeaderMode;
 import org.apache.parquet.hadoop.ParquetReader;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Reads the records of every file that matches a pattern (local or any Beam file system, e.g.
@@ -47,9 +50,18 @@ import org.apache.parquet.hadoop.ParquetReader;
  *
  * <p>Files are read whole and in order by one worker each, which is what makes positions stable;
  * spread the records afterwards if the later steps need more parallelism than there are files. A
- * line that is not valid UTF-8, a CSV row whose number of values differs from the header, and the
- * rest of a file that breaks off (a truncated or corrupt Parquet file: from the row it could not
- * read on) become {@link Stage#READ} failures. Blank lines are skipped.
+ * line that is not valid UTF-8 and a CSV row whose number of values differs from the header become
+ * {@link Stage#READ} failures, one per record. Blank lines are skipped.
+ *
+ * <p>A CSV header's unnamed columns (an empty name, as in the {@code id,text,} that spreadsheets
+ * export) are ignored. A header that names a column twice, or is not valid UTF-8, fails every row
+ * of its file, each on its own, so that the rows are still counted.
+ *
+ * <p>A file that cannot be read past some point (a truncated gzip stream, a corrupt or cut Parquet
+ * file, a CSV quote that never closes, a file that cannot be opened) gives one more {@link
+ * Stage#READ} failure, at the index of the first record it could not read, standing for the unread
+ * rest, and an {@link UnreadableFile} on {@link Result#unreadableFiles()} with the number of
+ * records read before the cut.
  */
 public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
@@ -77,7 +89,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
   /**
    * How CSV input is parsed: RFC 4180 with a header row, fields untrimmed, and empty lines (which
-   * RFC 4180 keeps as one-value rows) skipped as the blank lines they are.
+   * RFC 4180 keeps as one-value rows) skipped as the blank lines they are. Headers with empty or
+   * repeated names are let through the parser, so that the rows can still be counted; {@link
+   * ReadRecords} ignores the unnamed columns and fails the rows under a repeated name.
    */
   public static final CSVFormat CSV_FORMAT =
       CSVFormat.RFC4180
@@ -86,10 +100,19 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           .setSkipHeaderRecord(true)
           .setTrim(false)
           .setIgnoreEmptyLines(true)
+          .setAllowMissingColumnNames(true)
+          .setDuplicateHeaderMode(DuplicateHeaderMode.ALLOW_ALL)
           .build();
+
+  /** The error class of the failures of rows under a header that cannot be used. */
+  static final String BAD_HEADER = "dev.batchinference.transforms.io.BadHeaderException";
+
+  /** How much of the error that cut a file short its {@link UnreadableFile} keeps. */
+  static final int KEPT_OF_CUT_ERROR = 1000;
 
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
+  private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
 
   private final String filepattern;
   private final Format format;
@@ -135,9 +158,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             .apply(
                 "ReadFiles",
                 ParDo.of(new ReadFileFn(format, maxRecordBytes))
-                    .withOutputTags(RECORDS, TupleTagList.of(FAILURES)));
+                    .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
+    read.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
     return new Result(read);
   }
 
@@ -148,6 +172,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private final long maxRecordBytes;
     private final Counter read = Metrics.counter(ReadRecords.class, "records_read");
     private final Counter blank = Metrics.counter(ReadRecords.class, "blank_lines_skipped");
+    private final Counter unreadable = Metrics.counter(ReadRecords.class, "unreadable_files");
+
+    /** Records (and record failures) read from the file being read, for its cut if it breaks. */
+    private transient long readInFile;
 
     ReadFileFn(Format format) {
       this(format, DEFAULT_MAX_RECORD_BYTES);
@@ -162,6 +190,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver out) {
       String source = file.getMetadata().resourceId().toString();
       long[] next = {0};
+      readInFile = 0;
       try {
         if (format == Format.PARQUET) {
           readParquet(source, file, next, out);
@@ -169,7 +198,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           readText(source, file, next, out);
         }
       } catch (IOException | RuntimeException e) {
-        read.inc();
+        String error = Failure.describe(e);
+        long before = readInFile;
+        // The unread rest is one failure (and one record read): how many records it held cannot
+        // be known, and the file's entry in the summary's unreadable files says so.
+        count();
+        unreadable.inc();
         out.get(FAILURES)
             .output(
                 Failure.of(
@@ -181,9 +215,23 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                     "the rest of the file, from record "
                         + next[0]
                         + " on, could not be read: "
-                        + Failure.describe(e),
+                        + error,
                     null));
+        out.get(UNREADABLE)
+            .output(
+                UnreadableFile.of(
+                    source,
+                    before,
+                    error.length() > KEPT_OF_CUT_ERROR
+                        ? error.substring(0, KEPT_OF_CUT_ERROR)
+                        : error));
       }
+    }
+
+    /** Counts a record (or a record's failure) read from the current file. */
+    private void count() {
+      read.inc();
+      readInFile++;
     }
 
     private void readText(
@@ -205,8 +253,15 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         GenericRecord row;
         while ((row = rows.read()) != null) {
           long index = next[0]++;
-          read.inc();
-          String json = AvroJson.toJson(row).toString();
+          count();
+          String json;
+          try {
+            json = AvroJson.toJson(row).toString();
+          } catch (RuntimeException e) {
+            // The row was read whole, so the file goes on: only this row fails.
+            out.get(FAILURES).output(Failure.of(null, source, index, Stage.READ, e, null));
+            continue;
+          }
           if (json.length() > maxRecordBytes) {
             out.get(FAILURES)
                 .output(
@@ -234,7 +289,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         if (length > maxRecordBytes) {
           String head =
               new String(bytes, 0, Math.min(kept, KEPT_OF_OVERSIZED), StandardCharsets.UTF_8);
-          read.inc();
+          count();
           out.get(FAILURES).output(oversized(source, index, length, head));
           continue;
         }
@@ -244,7 +299,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         try {
           text = decoder.decode(ByteBuffer.wrap(bytes, start, end - start)).toString();
         } catch (CharacterCodingException e) {
-          read.inc();
+          count();
           out.get(FAILURES)
               .output(
                   notUtf8(
@@ -258,7 +313,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           blank.inc();
           continue;
         }
-        read.inc();
+        count();
         out.get(RECORDS).output(RawRecord.of(source, index, text));
       }
     }
@@ -329,14 +384,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       Reader reader = new InputStreamReader(in, decoder);
       try (CSVParser parser = CSVParser.parse(reader, CSV_FORMAT)) {
         List<String> header = parser.getHeaderNames();
-        if (String.join("", header).contains(NOT_UTF8)) {
-          throw new IOException("the header row is not valid UTF-8");
-        }
+        String headerProblem = headerProblem(header);
         Iterator<CSVRecord> rows = parser.iterator();
         while (rows.hasNext()) {
           CSVRecord row = rows.next();
           long index = next[0]++;
-          read.inc();
+          count();
           String[] values = row.values();
           long size = 0;
           boolean notUtf8 = false;
@@ -365,6 +418,19 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                         kept.substring(0, Math.min(kept.length(), KEPT_OF_OVERSIZED))));
             continue;
           }
+          if (headerProblem != null) {
+            out.get(FAILURES)
+                .output(
+                    Failure.of(
+                        null,
+                        source,
+                        index,
+                        Stage.READ,
+                        BAD_HEADER,
+                        headerProblem,
+                        CSV_FORMAT.format(values)));
+            continue;
+          }
           if (row.size() != header.size()) {
             out.get(FAILURES)
                 .output(
@@ -379,13 +445,51 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             continue;
           }
           ObjectNode object = JSON.createObjectNode();
-          for (Map.Entry<String, String> cell : row.toMap().entrySet()) {
-            object.put(cell.getKey(), cell.getValue());
+          for (int c = 0; c < values.length; c++) {
+            if (!unnamed(header.get(c))) {
+              object.put(header.get(c), values[c]);
+            }
           }
           out.get(RECORDS).output(RawRecord.of(source, index, JSON.writeValueAsString(object)));
         }
       }
     }
+  }
+
+  /**
+   * Why no row under {@code header} can be read, or null when they can: a name given to two columns
+   * (which one would a row's value belong to?), or bytes that are not UTF-8.
+   */
+  static @Nullable String headerProblem(List<String> header) {
+    if (String.join("", header).contains(NOT_UTF8)) {
+      return "the header row is not valid UTF-8";
+    }
+    Map<String, Integer> seen = new HashMap<>();
+    for (int c = 0; c < header.size(); c++) {
+      String name = header.get(c);
+      if (unnamed(name)) {
+        continue;
+      }
+      Integer first = seen.putIfAbsent(name, c);
+      if (first != null) {
+        return "the header names column '"
+            + name
+            + "' twice (columns "
+            + (first + 1)
+            + " and "
+            + (c + 1)
+            + "), so no row of the file can be read";
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Whether a header name leaves its column unnamed: empty or blank, as a spreadsheet exports a
+   * trailing comma. Such columns are ignored.
+   */
+  static boolean unnamed(String name) {
+    return name.trim().isEmpty();
   }
 
   /** The records read and the failures of reading. */
@@ -401,6 +505,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     public PCollection<Failure> failures() {
       return tuple.get(FAILURES);
+    }
+
+    /**
+     * The files that could not be read to their end, each with the records read before the cut.
+     * Each also has its failure on {@link #failures()}.
+     */
+    public PCollection<UnreadableFile> unreadableFiles() {
+      return tuple.get(UNREADABLE);
     }
   }
 }

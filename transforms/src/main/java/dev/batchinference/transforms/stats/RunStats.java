@@ -3,6 +3,7 @@ package dev.batchinference.transforms.stats;
 import dev.batchinference.transforms.BatchStats;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
+import dev.batchinference.transforms.io.UnreadableFile;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -44,8 +45,10 @@ public final class RunStats implements Serializable {
   final ScoreHistogram topScores = new ScoreHistogram();
   final EmbeddingCentroid embeddingCentroid = new EmbeddingCentroid();
   final FailureExamples failureExamples = new FailureExamples();
+  final TreeMap<String, UnreadableFile> unreadableFiles = new TreeMap<>();
 
   public RunStats merge(RunStats other) {
+    unreadableFiles.putAll(other.unreadableFiles);
     read += other.read;
     predicted += other.predicted;
     skipped += other.skipped;
@@ -97,7 +100,8 @@ public final class RunStats implements Serializable {
         && writtenCounted == r.writtenCounted
         && collapsed == r.collapsed
         && memoryBackoffs == r.memoryBackoffs
-        && lowestBackoffLimit == r.lowestBackoffLimit;
+        && lowestBackoffLimit == r.lowestBackoffLimit
+        && unreadableFiles.equals(r.unreadableFiles);
   }
 
   @Override
@@ -151,6 +155,11 @@ public final class RunStats implements Serializable {
    */
   public static Combine.CombineFn<Failure, RunStats, RunStats> ofUnwrittenPredictions() {
     return combine((stats, failure) -> stats.predicted--);
+  }
+
+  /** Lists the files that could not be read to their end, by file. */
+  public static Combine.CombineFn<UnreadableFile, RunStats, RunStats> ofUnreadableFiles() {
+    return combine((stats, file) -> stats.unreadableFiles.put(file.file(), file));
   }
 
   /** Counts model runs, their sizes, weights and latencies. */
@@ -314,6 +323,11 @@ public final class RunStats implements Serializable {
   /** The sum of the embeddings, for their centroid. */
   public EmbeddingCentroid embeddingCentroid() {
     return embeddingCentroid;
+  }
+
+  /** The files that could not be read to their end, by file. */
+  public SortedMap<String, UnreadableFile> unreadableFiles() {
+    return Collections.unmodifiableSortedMap(unreadableFiles);
   }
 
   /** The first few failures of each error, by source and index. */

@@ -30,11 +30,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.zip.GZIPOutputStream;
 import org.apache.beam.sdk.io.Compression;
@@ -112,8 +114,8 @@ public class ReadRecordsFuzzTest {
 
   /**
    * Bytes that are not UTF-8 in a CSV file's header are read as the internal marker {@link
-   * ReadRecords#NOT_UTF8} in the column names: the file's rows then become records whose field
-   * names carry the marker, where a row with such bytes fails.
+   * ReadRecords#NOT_UTF8} in the column names; no record may carry the marker in its field names:
+   * the file's rows fail, each on its own.
    */
   @Test
   public void csvHeaderThatIsNotUtf8IsNotTakenAsItIs() {
@@ -530,15 +532,20 @@ public class ReadRecordsFuzzTest {
     CsvRows parsed = new CsvRows(text, !broken);
 
     List<String> header = parsed.rows.isEmpty() ? List.of() : parsed.rows.get(0);
-    if (header.stream().anyMatch(name -> name.contains(ReadRecords.NOT_UTF8))) {
-      // A header that is not UTF-8 is read with the noncharacter in its names (see the report);
-      // only what holds for every file is checked.
-      Fuzz.note("header not utf-8");
-      return;
+    // A header that is not UTF-8, or names a column twice, fails each row on its own; columns
+    // without a name are ignored.
+    boolean headerNotUtf8 = header.stream().anyMatch(name -> name.contains(ReadRecords.NOT_UTF8));
+    String repeated = null;
+    Set<String> names = new HashSet<>();
+    for (String name : header) {
+      if (!name.trim().isEmpty() && !names.add(name) && repeated == null) {
+        repeated = name;
+      }
     }
-    boolean badHeader = header.stream().anyMatch(name -> name.trim().isEmpty());
+    boolean badHeader = headerNotUtf8 || repeated != null;
+    boolean unnamed = header.stream().anyMatch(name -> name.trim().isEmpty());
     List<List<String>> rows =
-        parsed.rows.isEmpty() || badHeader ? List.of() : parsed.rows.subList(1, parsed.rows.size());
+        parsed.rows.isEmpty() ? List.of() : parsed.rows.subList(1, parsed.rows.size());
 
     long restFrom = restOfFileFailure(failures, byIndex, where);
     if (broken) {
@@ -547,7 +554,7 @@ public class ReadRecordsFuzzTest {
           "the rest starts at a row read whole: " + where,
           restFrom,
           lessThanOrEqualTo((long) rows.size()));
-    } else if (parsed.malformed || badHeader) {
+    } else if (parsed.malformed) {
       assertThat(
           "a malformed row fails the rest of " + where, restFrom, equalTo((long) rows.size()));
     } else {
@@ -559,7 +566,9 @@ public class ReadRecordsFuzzTest {
         plain.broken ? "broken stream" : null,
         notUtf8 ? "not utf-8" : null,
         parsed.malformed ? "malformed" : null,
-        badHeader ? "bad header" : null,
+        headerNotUtf8 ? "header not utf-8" : null,
+        repeated != null ? "repeated column" : null,
+        unnamed ? "unnamed column" : null,
         restFrom >= 0 ? "rest failed" : null);
     for (int i = 0; i < upTo; i++) {
       List<String> row = rows.get(i);
@@ -578,6 +587,17 @@ public class ReadRecordsFuzzTest {
         checkOversized((Failure) out, size, limit, at);
         assertThat(at, ((Failure) out).input().length(), lessThanOrEqualTo(1024));
         Fuzz.note("oversized");
+      } else if (badHeader) {
+        assertThat("a row under a bad header fails: " + at, out instanceof Failure);
+        Failure f = (Failure) out;
+        assertThat(at, f.errorClass(), equalTo(ReadRecords.BAD_HEADER));
+        if (headerNotUtf8) {
+          assertThat(at, f.message(), equalTo("the header row is not valid UTF-8"));
+        } else {
+          assertThat(at, f.message(), containsString("column '" + repeated + "' twice"));
+        }
+        assertThat(at, f.input(), not(equalTo(null)));
+        Fuzz.note("bad header row");
       } else if (row.size() != header.size()) {
         assertThat("a ragged row fails: " + at, out instanceof Failure);
         Failure f = (Failure) out;
@@ -595,7 +615,9 @@ public class ReadRecordsFuzzTest {
         JsonNode json = JSON.readTree(((RawRecord) out).text());
         Map<String, String> expected = new LinkedHashMap<>();
         for (int c = 0; c < header.size(); c++) {
-          expected.put(header.get(c), row.get(c));
+          if (!header.get(c).trim().isEmpty()) {
+            expected.put(header.get(c), row.get(c));
+          }
         }
         Map<String, String> actual = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
@@ -775,7 +797,20 @@ public class ReadRecordsFuzzTest {
     new ReadRecords.ReadFileFn(format, maxRecordBytes).processElement(readable(file), out);
     List<RawRecord> read = out.ofType(RawRecord.class);
     List<Failure> failed = out.ofType(Failure.class);
-    assertThat("only records and failures", read.size() + failed.size(), equalTo(out.all().size()));
+    List<UnreadableFile> unreadable = out.ofType(UnreadableFile.class);
+    assertThat(
+        "only records, failures and unreadable files",
+        read.size() + failed.size() + unreadable.size(),
+        equalTo(out.all().size()));
+    // A file cut short is listed once, with the records (and record failures) read before the
+    // cut: every output but the failure that stands for the unread rest.
+    long rests = failed.stream().filter(f -> f.message().contains(REST_OF_FILE)).count();
+    assertThat("an unreadable file per rest that failed", (long) unreadable.size(), equalTo(rests));
+    for (UnreadableFile u : unreadable) {
+      assertThat(u.file(), equalTo(file.toString()));
+      assertThat(u.recordsRead(), equalTo((long) read.size() + failed.size() - 1));
+      assertThat(u.error(), not(emptyOrNullString()));
+    }
     records.addAll(read);
     failures.addAll(failed);
   }

@@ -2,6 +2,9 @@ package dev.batchinference.transforms.io;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.startsWith;
 import static org.junit.Assert.assertThrows;
 
 import dev.batchinference.transforms.Failure;
@@ -179,6 +182,82 @@ public class ReadRecordsTest {
                 RecordMeta.of("c", source, 2, null),
                 TensorExample.of("input", Tensor.vector(new float[] {0.5f, -1}))));
     PAssert.that(examples.failures()).empty();
+    pipeline.run().waitUntilFinish();
+  }
+
+  /** A spreadsheet's export: the header ends in a comma, and so does every row. */
+  @Test
+  public void csvColumnsWithoutANameAreIgnored() throws Exception {
+    Path file = write("sheet.csv", bytes("id,text,\r\n", "a,hello,\r\n", "b,world,\r\n"));
+    String source = file.toString();
+    ReadRecords.Result result =
+        pipeline.apply(ReadRecords.from(source).withFormat(ReadRecords.Format.CSV));
+    PAssert.that(result.records())
+        .containsInAnyOrder(
+            RawRecord.of(source, 0, "{\"id\":\"a\",\"text\":\"hello\"}"),
+            RawRecord.of(source, 1, "{\"id\":\"b\",\"text\":\"world\"}"));
+    PAssert.that(result.failures()).empty();
+    pipeline.run().waitUntilFinish();
+  }
+
+  /** Which column would a row's value belong to? Every row fails on its own, and is counted. */
+  @Test
+  public void csvHeaderThatNamesAColumnTwiceFailsEveryRowOnItsOwn() throws Exception {
+    Path file = write("twice.csv", bytes("id,text,text\n", "a,x,y\n", "b,x,y\n", "\n", "c,x\n"));
+    String source = file.toString();
+    ReadRecords.Result result =
+        pipeline.apply(ReadRecords.from(source).withFormat(ReadRecords.Format.CSV));
+    String why =
+        "the header names column 'text' twice (columns 2 and 3), so no row of the file can be read";
+    PAssert.that(result.records()).empty();
+    PAssert.that(result.failures())
+        .containsInAnyOrder(
+            Failure.of(null, source, 0, Stage.READ, ReadRecords.BAD_HEADER, why, "a,x,y"),
+            Failure.of(null, source, 1, Stage.READ, ReadRecords.BAD_HEADER, why, "b,x,y"),
+            Failure.of(null, source, 2, Stage.READ, ReadRecords.BAD_HEADER, why, "c,x"));
+    pipeline.run().waitUntilFinish();
+  }
+
+  /**
+   * A CSV file whose quote never closes cannot be read past it: the rows before it are read (a
+   * record, a ragged row), the rest of the file is one failure, and the file is listed with the 2
+   * records read before the cut.
+   */
+  @Test
+  public void aFileCutShortIsListedWithTheRecordsReadBeforeTheCut() throws Exception {
+    Path file =
+        write(
+            "cut.csv",
+            bytes("id,text\n", "a,one\n", "\n", "x\n", "b,\"never closed\n", "c,three\n"));
+    String source = file.toString();
+    ReadRecords.Result result =
+        pipeline.apply(ReadRecords.from(source).withFormat(ReadRecords.Format.CSV));
+    PAssert.that(result.records())
+        .containsInAnyOrder(RawRecord.of(source, 0, "{\"id\":\"a\",\"text\":\"one\"}"));
+    PAssert.that(result.failures())
+        .satisfies(
+            failures -> {
+              List<String> said = new ArrayList<>();
+              failures.forEach(f -> said.add(f.index() + ": " + f.message()));
+              assertThat(said.toString(), said.size(), equalTo(2));
+              assertThat(said, hasItem("1: row has 1 values, the header has 2"));
+              assertThat(
+                  said,
+                  hasItem(
+                      startsWith("2: the rest of the file, from record 2 on, could not be read")));
+              return null;
+            });
+    PAssert.that(result.unreadableFiles())
+        .satisfies(
+            files -> {
+              List<UnreadableFile> all = new ArrayList<>();
+              files.forEach(all::add);
+              assertThat(all.toString(), all.size(), equalTo(1));
+              assertThat(all.get(0).file(), equalTo(source));
+              assertThat(all.get(0).recordsRead(), equalTo(2L));
+              assertThat(all.get(0).error(), containsString("EOF reached"));
+              return null;
+            });
     pipeline.run().waitUntilFinish();
   }
 

@@ -26,6 +26,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -55,6 +56,13 @@ final class JobPlan {
   /** The input files in name order, for --orderedOutput; empty otherwise. */
   final List<String> inputFiles;
 
+  /**
+   * SHA-256 of the files besides the model that the job pinned at launch, by role ({@code
+   * tokenizer}, {@code class_labels}, {@code zero_shot_labels}): the tokenizer's hash is checked by
+   * every worker; label files are read here once and travel with the job.
+   */
+  final Map<String, String> pinnedSha256;
+
   private JobPlan(
       OnnxModelHandler handler,
       ModelSignature signature,
@@ -62,8 +70,10 @@ final class JobPlan {
       Postprocessor<TensorExample, TensorExample> postprocessor,
       ResourceId outputDir,
       PredictionRows rows,
-      List<String> inputFiles) {
+      List<String> inputFiles,
+      Map<String, String> pinnedSha256) {
     this.inputFiles = inputFiles;
+    this.pinnedSha256 = Collections.unmodifiableMap(new LinkedHashMap<>(pinnedSha256));
     this.handler = handler;
     this.signature = signature;
     this.preprocessor = preprocessor;
@@ -122,16 +132,17 @@ final class JobPlan {
     }
     handler = handler.withExpectedSha256(signature.identity().sha256());
 
+    Map<String, String> pinned = new LinkedHashMap<>();
     try {
-      Preprocessor<TensorExample> preprocessor = preprocessor(options, signature);
-      Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options);
+      Preprocessor<TensorExample> preprocessor = preprocessor(options, signature, pinned);
+      Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options, pinned);
       preprocessor.check(signature);
       postprocessor.check(signature);
       EnumSet<PredictionRows.Content> content = EnumSet.of(content(options.getTask()));
       if (options.getTask() == BatchInferenceOptions.Task.EMBED
           && notEmpty(options.getZeroShotLabels())) {
         postprocessor =
-            zeroShot(options, handler, preprocessor, (MeanPooledEmbedding) postprocessor);
+            zeroShot(options, handler, preprocessor, (MeanPooledEmbedding) postprocessor, pinned);
         content.add(PredictionRows.Content.CLASS);
       }
       PredictionRows rows =
@@ -139,7 +150,14 @@ final class JobPlan {
               content, options.getCarryFields() == null ? List.of() : options.getCarryFields());
       checkDatabase(options, rows);
       return new JobPlan(
-          handler, signature, preprocessor, postprocessor, outputDir, rows, orderedInputs(options));
+          handler,
+          signature,
+          preprocessor,
+          postprocessor,
+          outputDir,
+          rows,
+          orderedInputs(options),
+          pinned);
     } catch (InvalidJobException e) {
       throw e;
     } catch (Exception e) {
@@ -326,10 +344,12 @@ final class JobPlan {
       BatchInferenceOptions options,
       OnnxModelHandler handler,
       Preprocessor<TensorExample> tokenizer,
-      MeanPooledEmbedding embedding)
+      MeanPooledEmbedding embedding,
+      Map<String, String> pinned)
       throws Exception {
     Map<String, String> descriptions = new LinkedHashMap<>();
-    for (String line : readLines(options.getZeroShotLabels(), "--zeroShotLabels")) {
+    for (String line :
+        readLines(options.getZeroShotLabels(), "--zeroShotLabels", pinned, "zero_shot_labels")) {
       int colon = line.indexOf(':');
       String label = (colon < 0 ? line : line.substring(0, colon)).strip();
       String description = colon < 0 ? label : line.substring(colon + 1).strip();
@@ -368,7 +388,8 @@ final class JobPlan {
   }
 
   private static Preprocessor<TensorExample> preprocessor(
-      BatchInferenceOptions options, ModelSignature signature) throws Exception {
+      BatchInferenceOptions options, ModelSignature signature, Map<String, String> pinned)
+      throws Exception {
     switch (options.getTask()) {
       case EMBED:
         TextTokenizer tokenizer =
@@ -377,7 +398,19 @@ final class JobPlan {
                 .withMaxLength(options.getMaxSequenceLength())
                 .withTruncation(options.getTruncate());
         try {
+          // Pinned like the model: workers refuse a tokenizer replaced after this check.
+          String sha256 = ModelFiles.currentSha256(options.getTokenizer());
+          pinned.put("tokenizer", sha256);
+          tokenizer = tokenizer.withExpectedSha256(sha256);
           tokenizer.checkLoads();
+        } catch (IOException e) {
+          throw new InvalidJobException(
+              "Cannot load the tokenizer at "
+                  + options.getTokenizer()
+                  + ": "
+                  + e.getMessage()
+                  + ". Check --tokenizer (a Hugging Face tokenizer.json).",
+              e);
         } catch (Exception e) {
           throw new InvalidJobException(e.getMessage(), e);
         }
@@ -393,7 +426,7 @@ final class JobPlan {
   }
 
   private static Postprocessor<TensorExample, TensorExample> postprocessor(
-      BatchInferenceOptions options) {
+      BatchInferenceOptions options, Map<String, String> pinned) {
     switch (options.getTask()) {
       case EMBED:
         return MeanPooledEmbedding.of()
@@ -406,7 +439,9 @@ final class JobPlan {
           scores = scores.withOutput(options.getOutputs().get(0));
         }
         if (options.getClassLabels() != null && !options.getClassLabels().isEmpty()) {
-          scores = scores.withLabels(readLabels(options.getClassLabels()));
+          scores =
+              scores.withLabels(
+                  readLines(options.getClassLabels(), "--classLabels", pinned, "class_labels"));
         }
         return scores;
       default:
@@ -414,14 +449,16 @@ final class JobPlan {
     }
   }
 
-  static List<String> readLabels(String uri) {
-    return readLines(uri, "--classLabels");
-  }
-
-  /** The non-blank lines of a labels file, stripped; fails naming the option when it cannot. */
-  static List<String> readLines(String uri, String option) {
+  /**
+   * The non-blank lines of a labels file, stripped; fails naming the option when it cannot. The
+   * SHA-256 of the bytes read goes to {@code pinned} under {@code role}.
+   */
+  static List<String> readLines(
+      String uri, String option, Map<String, String> pinned, String role) {
     try {
-      String text = new String(ModelFiles.readAll(uri), StandardCharsets.UTF_8);
+      byte[] bytes = ModelFiles.readAll(uri);
+      pinned.put(role, ModelFiles.sha256(bytes));
+      String text = new String(bytes, StandardCharsets.UTF_8);
       List<String> lines =
           Arrays.stream(text.split("\\R"))
               .map(String::strip)

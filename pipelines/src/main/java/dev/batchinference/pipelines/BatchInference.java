@@ -341,6 +341,8 @@ public final class BatchInference {
     model.put("uri", options.getModel());
     model.put("sha256", plan.signature.identity().sha256());
     model.put("bytes", plan.signature.byteSize());
+    // The other files the job pinned at launch (tokenizer, label files), as tokenizer_sha256 etc.
+    plan.pinnedSha256.forEach((role, sha256) -> model.put(role + "_sha256", sha256));
     info.put("batch_size_limit", options.getBatchSize());
     if (options.getMaxFailureRate() >= 0) {
       info.put("max_failure_rate", options.getMaxFailureRate());

@@ -26,6 +26,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,6 +65,13 @@ final class JobPlan {
 
   final String settingsSha256;
 
+  /**
+   * SHA-256 of the files besides the model that the job pinned at launch, by role ({@code
+   * tokenizer}, {@code class_labels}, {@code zero_shot_labels}): the tokenizer's hash is checked by
+   * every worker; label files are read here once and travel with the job.
+   */
+  final Map<String, String> pinnedSha256;
+
   private JobPlan(
       OnnxModelHandler handler,
       ModelSignature signature,
@@ -72,10 +80,12 @@ final class JobPlan {
       ResourceId outputDir,
       PredictionRows rows,
       List<String> inputFiles,
-      Map<String, String> settings) {
+      Map<String, String> settings,
+      Map<String, String> pinnedSha256) {
     this.inputFiles = inputFiles;
     this.settings = settings;
     this.settingsSha256 = settingsSha256(settings);
+    this.pinnedSha256 = Collections.unmodifiableMap(new LinkedHashMap<>(pinnedSha256));
     this.handler = handler;
     this.signature = signature;
     this.preprocessor = preprocessor;
@@ -134,23 +144,24 @@ final class JobPlan {
     }
     handler = handler.withExpectedSha256(signature.identity().sha256());
 
+    Map<String, String> pinned = new LinkedHashMap<>();
     try {
-      Preprocessor<TensorExample> preprocessor = preprocessor(options, signature);
-      Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options);
+      Preprocessor<TensorExample> preprocessor = preprocessor(options, signature, pinned);
+      Postprocessor<TensorExample, TensorExample> postprocessor = postprocessor(options, pinned);
       preprocessor.check(signature);
       postprocessor.check(signature);
       EnumSet<PredictionRows.Content> content = EnumSet.of(content(options.getTask()));
       if (options.getTask() == BatchInferenceOptions.Task.EMBED
           && notEmpty(options.getZeroShotLabels())) {
         postprocessor =
-            zeroShot(options, handler, preprocessor, (MeanPooledEmbedding) postprocessor);
+            zeroShot(options, handler, preprocessor, (MeanPooledEmbedding) postprocessor, pinned);
         content.add(PredictionRows.Content.CLASS);
       }
       PredictionRows rows =
           PredictionRows.of(
               content, options.getCarryFields() == null ? List.of() : options.getCarryFields());
       checkDatabase(options, rows);
-      Map<String, String> settings = predictionSettings(options);
+      Map<String, String> settings = predictionSettings(options, pinned);
       rows = rows.withSettingsSha256(settingsSha256(settings));
       return new JobPlan(
           handler,
@@ -160,7 +171,8 @@ final class JobPlan {
           outputDir,
           rows,
           orderedInputs(options),
-          settings);
+          settings,
+          pinned);
     } catch (InvalidJobException e) {
       throw e;
     } catch (Exception e) {
@@ -172,12 +184,13 @@ final class JobPlan {
   /**
    * Every option that changes what a prediction holds, besides the model file and the record, by
    * name, in name order: the task and, for each task, the options its preprocessing and
-   * postprocessing read; files (tokenizer, labels) by the SHA-256 of their content, so that an
-   * edited file under the same name counts as a change. Also the carried fields, which are part of
-   * every prediction record. Options that only change how the job runs (batching, threads, runner)
-   * are left out: they change no prediction.
+   * postprocessing read; files (tokenizer, labels) by the SHA-256 of their content pinned at launch
+   * ({@code pinned}, by role), so that an edited file under the same name counts as a change. Also
+   * the carried fields, which are part of every prediction record. Options that only change how the
+   * job runs (batching, threads, runner) are left out: they change no prediction.
    */
-  static Map<String, String> predictionSettings(BatchInferenceOptions options) {
+  static Map<String, String> predictionSettings(
+      BatchInferenceOptions options, Map<String, String> pinned) {
     Map<String, String> s = new java.util.TreeMap<>();
     BatchInferenceOptions.Task task = options.getTask();
     s.put("task", task.name());
@@ -185,15 +198,14 @@ final class JobPlan {
     s.put("carryFields", String.valueOf(options.getCarryFields()));
     switch (task) {
       case EMBED:
-        s.put("tokenizer_sha256", fileSha256(options.getTokenizer(), "--tokenizer"));
+        s.put("tokenizer_sha256", pinned.get("tokenizer"));
         s.put("textField", options.getTextField());
         s.put("maxSequenceLength", Integer.toString(options.getMaxSequenceLength()));
         s.put("truncate", Boolean.toString(options.getTruncate()));
         s.put("normalize", Boolean.toString(options.getNormalize()));
         s.put("embeddingOutput", options.getEmbeddingOutput());
         if (notEmpty(options.getZeroShotLabels())) {
-          s.put(
-              "zeroShotLabels_sha256", fileSha256(options.getZeroShotLabels(), "--zeroShotLabels"));
+          s.put("zeroShotLabels_sha256", pinned.get("zero_shot_labels"));
           s.put("topK", Integer.toString(options.getTopK()));
         }
         break;
@@ -203,7 +215,7 @@ final class JobPlan {
         s.put("activation", String.valueOf(options.getActivation()));
         s.put("topK", Integer.toString(options.getTopK()));
         if (notEmpty(options.getClassLabels())) {
-          s.put("classLabels_sha256", fileSha256(options.getClassLabels(), "--classLabels"));
+          s.put("classLabels_sha256", pinned.get("class_labels"));
         }
         break;
       default:
@@ -218,16 +230,6 @@ final class JobPlan {
     new java.util.TreeMap<>(settings)
         .forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
     return ModelFiles.sha256(text.toString().getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String fileSha256(String uri, String option) {
-    try {
-      return ModelFiles.sha256(ModelFiles.readAll(uri));
-    } catch (IOException e) {
-      throw new InvalidJobException(
-          "Cannot read " + option + "=" + uri + ": " + e.getMessage() + ". Check " + option + ".",
-          e);
-    }
   }
 
   /**
@@ -408,10 +410,12 @@ final class JobPlan {
       BatchInferenceOptions options,
       OnnxModelHandler handler,
       Preprocessor<TensorExample> tokenizer,
-      MeanPooledEmbedding embedding)
+      MeanPooledEmbedding embedding,
+      Map<String, String> pinned)
       throws Exception {
     Map<String, String> descriptions = new LinkedHashMap<>();
-    for (String line : readLines(options.getZeroShotLabels(), "--zeroShotLabels")) {
+    for (String line :
+        readLines(options.getZeroShotLabels(), "--zeroShotLabels", pinned, "zero_shot_labels")) {
       int colon = line.indexOf(':');
       String label = (colon < 0 ? line : line.substring(0, colon)).strip();
       String description = colon < 0 ? label : line.substring(colon + 1).strip();
@@ -450,7 +454,8 @@ final class JobPlan {
   }
 
   private static Preprocessor<TensorExample> preprocessor(
-      BatchInferenceOptions options, ModelSignature signature) throws Exception {
+      BatchInferenceOptions options, ModelSignature signature, Map<String, String> pinned)
+      throws Exception {
     switch (options.getTask()) {
       case EMBED:
         TextTokenizer tokenizer =
@@ -459,7 +464,19 @@ final class JobPlan {
                 .withMaxLength(options.getMaxSequenceLength())
                 .withTruncation(options.getTruncate());
         try {
+          // Pinned like the model: workers refuse a tokenizer replaced after this check.
+          String sha256 = ModelFiles.currentSha256(options.getTokenizer());
+          pinned.put("tokenizer", sha256);
+          tokenizer = tokenizer.withExpectedSha256(sha256);
           tokenizer.checkLoads();
+        } catch (IOException e) {
+          throw new InvalidJobException(
+              "Cannot load the tokenizer at "
+                  + options.getTokenizer()
+                  + ": "
+                  + e.getMessage()
+                  + ". Check --tokenizer (a Hugging Face tokenizer.json).",
+              e);
         } catch (Exception e) {
           throw new InvalidJobException(e.getMessage(), e);
         }
@@ -475,7 +492,7 @@ final class JobPlan {
   }
 
   private static Postprocessor<TensorExample, TensorExample> postprocessor(
-      BatchInferenceOptions options) {
+      BatchInferenceOptions options, Map<String, String> pinned) {
     switch (options.getTask()) {
       case EMBED:
         return MeanPooledEmbedding.of()
@@ -488,7 +505,9 @@ final class JobPlan {
           scores = scores.withOutput(options.getOutputs().get(0));
         }
         if (options.getClassLabels() != null && !options.getClassLabels().isEmpty()) {
-          scores = scores.withLabels(readLabels(options.getClassLabels()));
+          scores =
+              scores.withLabels(
+                  readLines(options.getClassLabels(), "--classLabels", pinned, "class_labels"));
         }
         return scores;
       default:
@@ -496,14 +515,16 @@ final class JobPlan {
     }
   }
 
-  static List<String> readLabels(String uri) {
-    return readLines(uri, "--classLabels");
-  }
-
-  /** The non-blank lines of a labels file, stripped; fails naming the option when it cannot. */
-  static List<String> readLines(String uri, String option) {
+  /**
+   * The non-blank lines of a labels file, stripped; fails naming the option when it cannot. The
+   * SHA-256 of the bytes read goes to {@code pinned} under {@code role}.
+   */
+  static List<String> readLines(
+      String uri, String option, Map<String, String> pinned, String role) {
     try {
-      String text = new String(ModelFiles.readAll(uri), StandardCharsets.UTF_8);
+      byte[] bytes = ModelFiles.readAll(uri);
+      pinned.put(role, ModelFiles.sha256(bytes));
+      String text = new String(bytes, StandardCharsets.UTF_8);
       List<String> lines =
           Arrays.stream(text.split("\\R"))
               .map(String::strip)

@@ -3,10 +3,12 @@ package dev.batchinference.pipelines;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.not;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.model.ModelFiles;
+import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.Fortunes;
 import dev.batchinference.transforms.testing.ParquetFiles;
 import java.io.ByteArrayOutputStream;
@@ -18,9 +20,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.avro.generic.GenericRecord;
@@ -65,6 +70,9 @@ public class GcsJobIT {
 
   @BeforeClass
   public static void startEmulatorAndUpload() throws Exception {
+    // A model cache of this test's own: the default one in the temporary directory is shared.
+    System.setProperty(
+        ModelFiles.CACHE_PROPERTY, TMP.getRoot().toPath().resolve("model-cache").toString());
     endpoint = System.getenv("GCS_EMULATOR_ENDPOINT");
     if (endpoint == null || endpoint.isEmpty()) {
       endpoint = emulator("start", "14443").strip();
@@ -90,6 +98,7 @@ public class GcsJobIT {
 
   @AfterClass
   public static void stopEmulator() throws Exception {
+    System.clearProperty(ModelFiles.CACHE_PROPERTY);
     if (startedHere) {
       emulator("stop");
     }
@@ -190,6 +199,11 @@ public class GcsJobIT {
     String sha = summary.get("model").get("sha256").asText();
     assertThat(
         sha, equalTo(ModelFiles.sha256(ModelFiles.readAll("classpath:all-minilm-l6-v2-q.onnx"))));
+    assertThat(
+        "the tokenizer is pinned too",
+        summary.get("model").get("tokenizer_sha256").asText(),
+        equalTo(
+            ModelFiles.sha256(ModelFiles.readAll("classpath:all-minilm-l6-v2-q-tokenizer.json"))));
 
     // The workers read the model from the local cache, checked against the job's hash.
     Path cached = ModelFiles.cached(modelUri, sha);
@@ -215,6 +229,86 @@ public class GcsJobIT {
     List<GenericRecord> rows = ParquetFiles.read(local);
     assertThat(rows.size(), equalTo(fortunes.size()));
     assertThat(((List<?>) rows.get(0).get("embedding")).size(), equalTo(384));
+  }
+
+  @Test
+  public void aModelReplacedInPlaceIsFetchedAgainAndPinned() throws Exception {
+    BreastCancer.Dataset data = BreastCancer.load();
+    Path local = TMP.newFolder("binary").toPath();
+    BreastCancer.writeJsonLines(
+        local.resolve("tumours.jsonl"), data, BreastCancer.TRAINING_RECORDS, data.size());
+    upload(Files.readAllBytes(local.resolve("tumours.jsonl")), BUCKET + "/bc/in/tumours.jsonl");
+    upload(
+        (String.join("\n", BreastCancer.LABELS) + "\n").getBytes(StandardCharsets.UTF_8),
+        BUCKET + "/bc/labels.txt");
+    String modelUri = BUCKET + "/bc/model.onnx";
+    byte[] first = Files.readAllBytes(BreastCancer.trainedClassifier(local));
+    upload(first, modelUri);
+
+    Map<String, Integer> before = classify(modelUri, BUCKET + "/bc/out-1/", first);
+
+    // Replaced in place by a model of the same size that predicts the other class everywhere:
+    // only the checksum tells the two apart.
+    byte[] second = BreastCancer.invertedClassifier();
+    assertThat(second.length, equalTo(first.length));
+    assertThat(ModelFiles.sha256(second), not(equalTo(ModelFiles.sha256(first))));
+    upload(second, modelUri);
+
+    Map<String, Integer> after = classify(modelUri, BUCKET + "/bc/out-2/", second);
+    assertThat(after.keySet(), equalTo(before.keySet()));
+    for (Map.Entry<String, Integer> e : before.entrySet()) {
+      assertThat(
+          "the new model's class for " + e.getKey(),
+          after.get(e.getKey()),
+          equalTo(1 - e.getValue()));
+    }
+
+    Path cache = ModelFiles.cacheDirectory();
+    assertThat(
+        "the cache is private",
+        PosixFilePermissions.toString(Files.getPosixFilePermissions(cache)),
+        equalTo("rwx------"));
+  }
+
+  /**
+   * Runs CLASSIFY on the tumours with the model at {@code modelUri}, checks that the job pinned and
+   * ran {@code expected}, and returns each record's class index.
+   */
+  private static Map<String, Integer> classify(String modelUri, String output, byte[] expected)
+      throws Exception {
+    BatchInferenceOptions options =
+        options(
+            "--task=CLASSIFY",
+            "--input=" + BUCKET + "/bc/in/*.jsonl",
+            "--output=" + output,
+            "--model=" + modelUri,
+            "--classLabels=" + BUCKET + "/bc/labels.txt");
+    assertThat(run(options), equalTo(PipelineResult.State.DONE));
+    JsonNode summary =
+        JSON.readTree(download(FileSystems.matchNewResource(output + "summary.json", false)));
+    assertThat(summary.get("nothing_lost").asBoolean(), is(true));
+    assertThat(
+        "the job pinned the model as it is now",
+        summary.get("model").get("sha256").asText(),
+        equalTo(ModelFiles.sha256(expected)));
+    assertThat(
+        summary.get("model").get("class_labels_sha256").asText(),
+        equalTo(
+            ModelFiles.sha256(
+                (String.join("\n", BreastCancer.LABELS) + "\n").getBytes(StandardCharsets.UTF_8))));
+    Map<String, Integer> classes = new HashMap<>();
+    for (MatchResult.Metadata file : match(output + "predictions*.jsonl")) {
+      for (String line :
+          new String(download(file.resourceId()), StandardCharsets.UTF_8).split("\n")) {
+        if (!line.isEmpty()) {
+          JsonNode p = JSON.readTree(line);
+          assertThat(p.get("model_sha256").asText(), equalTo(ModelFiles.sha256(expected)));
+          classes.put(p.get("id").asText(), p.get("label_index").asInt());
+        }
+      }
+    }
+    assertThat(classes.size(), equalTo(569 - BreastCancer.TRAINING_RECORDS));
+    return classes;
   }
 
   @Test

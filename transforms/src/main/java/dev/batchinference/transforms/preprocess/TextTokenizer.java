@@ -39,37 +39,53 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
   private final String textField;
   private final int maxLength;
   private final boolean truncation;
+  private final @Nullable String expectedSha256;
 
   private transient SharedResources.@Nullable Lease<Resource> lease;
 
-  private TextTokenizer(String tokenizerUri, String textField, int maxLength, boolean truncation) {
+  private TextTokenizer(
+      String tokenizerUri,
+      String textField,
+      int maxLength,
+      boolean truncation,
+      @Nullable String expectedSha256) {
     this.tokenizerUri = tokenizerUri;
     this.textField = textField;
     this.maxLength = maxLength;
     this.truncation = truncation;
+    this.expectedSha256 = expectedSha256;
   }
 
   /** Tokenizes field {@code text} with the {@code tokenizer.json} at {@code tokenizerUri}. */
   public static TextTokenizer of(String tokenizerUri) {
     checkArgument(tokenizerUri != null && !tokenizerUri.isEmpty(), "tokenizerUri must be set");
-    return new TextTokenizer(tokenizerUri, "text", DEFAULT_MAX_LENGTH, true);
+    return new TextTokenizer(tokenizerUri, "text", DEFAULT_MAX_LENGTH, true, null);
   }
 
   /** The record field that holds the text. Default {@code text}. */
   public TextTokenizer withTextField(String field) {
     checkArgument(field != null && !field.isEmpty(), "textField must not be empty");
-    return new TextTokenizer(tokenizerUri, field, maxLength, truncation);
+    return new TextTokenizer(tokenizerUri, field, maxLength, truncation, expectedSha256);
   }
 
   /** Most tokens per sequence, special tokens included. Default {@value #DEFAULT_MAX_LENGTH}. */
   public TextTokenizer withMaxLength(int maxLength) {
     checkArgument(maxLength >= 2, "maxLength must be >= 2, got %s", maxLength);
-    return new TextTokenizer(tokenizerUri, textField, maxLength, truncation);
+    return new TextTokenizer(tokenizerUri, textField, maxLength, truncation, expectedSha256);
   }
 
   /** Truncate longer texts (true, the default) or fail them. */
   public TextTokenizer withTruncation(boolean truncation) {
-    return new TextTokenizer(tokenizerUri, textField, maxLength, truncation);
+    return new TextTokenizer(tokenizerUri, textField, maxLength, truncation, expectedSha256);
+  }
+
+  /**
+   * Refuses a tokenizer file whose bytes do not hash to {@code sha256}: every worker then tokenizes
+   * with the file the launcher checked, even if it is replaced while the job runs.
+   */
+  public TextTokenizer withExpectedSha256(String sha256) {
+    checkArgument(sha256 != null && sha256.matches("[0-9a-f]{64}"), "not a SHA-256: %s", sha256);
+    return new TextTokenizer(tokenizerUri, textField, maxLength, truncation, sha256);
   }
 
   public int maxLength() {
@@ -77,7 +93,7 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
   }
 
   private String cacheKey() {
-    return "tokenizer:" + tokenizerUri + "|" + maxLength;
+    return "tokenizer:" + tokenizerUri + "|" + maxLength + "|" + expectedSha256;
   }
 
   @Override
@@ -100,7 +116,7 @@ public final class TextTokenizer implements Preprocessor<TensorExample> {
       // themselves, so padding is turned off and truncation set explicitly.
       HuggingFaceTokenizer tokenizer =
           HuggingFaceTokenizer.builder()
-              .optTokenizerPath(ModelFiles.localCopy(tokenizerUri))
+              .optTokenizerPath(ModelFiles.localCopy(tokenizerUri, expectedSha256))
               .optPadding(false)
               .optTruncation(true)
               .optMaxLength(maxLength)

@@ -9,6 +9,7 @@ import java.io.FileNotFoundException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
@@ -95,5 +96,58 @@ public class ModelFilesTest {
     assertThat(
         ModelFiles.baseName("classpath:all-minilm-l6-v2-q.onnx"), equalTo("all-minilm-l6-v2-q"));
     assertThat(ModelFiles.baseName("/tmp/model"), equalTo("model"));
+  }
+
+  @Test
+  public void anUnpinnedCachedCopyIsNotTrustedWithoutTheSourcesChecksum() throws Exception {
+    Path cache = tmp.getRoot().toPath().resolve("cache");
+    System.setProperty(ModelFiles.CACHE_PROPERTY, cache.toString());
+    try {
+      // Before a launcher has pinned a file, a cached copy is used only when its size and MD5
+      // match the source's current metadata (GcsJobIT replaces a gs:// model in place). A source
+      // with no checksum to compare, like this classpath resource, is fetched again: a stale copy
+      // (here: a copy that no longer matches) is never taken for the current file.
+      byte[] content = ModelFiles.readAll(TOKENIZER);
+      Path copy = ModelFiles.cached(TOKENIZER, null);
+      Files.write(copy, new byte[] {9});
+      assertThat(Files.readAllBytes(ModelFiles.cached(TOKENIZER, null)), equalTo(content));
+      assertThat(ModelFiles.currentSha256(TOKENIZER), equalTo(ModelFiles.sha256(content)));
+    } finally {
+      System.clearProperty(ModelFiles.CACHE_PROPERTY);
+    }
+  }
+
+  @Test
+  public void theCacheDirectoryIsPrivate() throws Exception {
+    Path fresh = tmp.getRoot().toPath().resolve("new-cache");
+    Path open = tmp.newFolder("open-cache").toPath();
+    Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rwxr-xr-x"));
+    for (Path cache : new Path[] {fresh, open}) {
+      System.setProperty(ModelFiles.CACHE_PROPERTY, cache.toString());
+      try {
+        ModelFiles.cached(TOKENIZER, null);
+        assertThat(
+            cache + " is readable by its owner only",
+            PosixFilePermissions.toString(Files.getPosixFilePermissions(cache)),
+            equalTo("rwx------"));
+      } finally {
+        System.clearProperty(ModelFiles.CACHE_PROPERTY);
+      }
+    }
+  }
+
+  @Test
+  public void aLocalCopyMustHaveThePinnedHash() throws Exception {
+    Path file = Files.writeString(tmp.newFile("tokenizer.json").toPath(), "{}");
+    String pinned = ModelFiles.currentSha256(file.toString());
+    assertThat(ModelFiles.localCopy(file.toString(), pinned), equalTo(file));
+    Files.writeString(file, "{\"changed\": true}");
+    java.io.IOException e =
+        assertThrows(
+            java.io.IOException.class, () -> ModelFiles.localCopy(file.toString(), pinned));
+    assertThat(e.getMessage(), containsString("the file changed since the job was launched"));
+    assertThat(
+        ModelFiles.currentSha256(TOKENIZER),
+        equalTo(ModelFiles.sha256(ModelFiles.readAll(TOKENIZER))));
   }
 }

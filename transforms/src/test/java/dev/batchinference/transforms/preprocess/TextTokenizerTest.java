@@ -7,6 +7,7 @@ import static org.junit.Assert.assertThrows;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.transforms.model.ModelFiles;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -103,5 +104,15 @@ public class TextTokenizerTest {
             Exception.class, () -> TextTokenizer.of("classpath:no-tokenizer.json").checkLoads());
     assertThat(
         e.getMessage(), containsString("Cannot load the tokenizer at classpath:no-tokenizer.json"));
+  }
+
+  @Test
+  public void aTokenizerThatChangedSinceItWasPinnedIsRefused() {
+    String other = ModelFiles.sha256(new byte[] {1});
+    Exception e =
+        assertThrows(
+            Exception.class,
+            () -> TextTokenizer.of(TestModels.MINILM_TOKENIZER).withExpectedSha256(other).setup());
+    assertThat(e.getMessage(), containsString(other + " was expected"));
   }
 }

@@ -27,12 +27,19 @@ import org.joda.time.Duration;
  * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
  * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
  * ({@link #DRIFT_ALERT}) when it succeeded but its comparison with {@code --previousSummary} raised
- * drift alerts (the predictions are written all the same).
+ * drift alerts (the predictions are written all the same), 75 ({@link #OUTPUT_LOCKED}) when another
+ * run holds the output directory's lock ({@link OutputLock}; nothing was started).
  */
 final class CommandLine {
 
   /** Exit status of a job that succeeded and lost nothing, but raised drift alerts. */
   static final int DRIFT_ALERT = 3;
+
+  /**
+   * Exit status when another run holds the output directory's lock: nothing started, try later (75
+   * is EX_TEMPFAIL, as {@code nightly.sh} gives for its own lock).
+   */
+  static final int OUTPUT_LOCKED = 75;
 
   private final PrintStream out;
   private final PrintStream err;
@@ -75,17 +82,37 @@ final class CommandLine {
     }
     long start = System.currentTimeMillis();
     PipelineResult.State state;
+    OutputLock lock = OutputLock.forRun(options.getOutput(), options.getJobName());
+    // Released here when this process sees the job end (or is stopped), else by the job itself.
+    boolean releaseHere = true;
+    Thread releaseOnExit = new Thread(lock::release, "release-output-lock");
     try {
       Pipeline pipeline = Pipeline.create(options);
       try {
-        BatchInference.build(pipeline, options);
+        BatchInference.build(pipeline, options, lock);
       } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+        releaseHere = false;
         err.println("error: " + e.getMessage());
         return 2;
+      }
+      try {
+        lock.acquire(options.getBreakLock());
+      } catch (OutputLock.HeldException e) {
+        releaseHere = false;
+        err.println("error: " + e.getMessage());
+        return OUTPUT_LOCKED;
+      } catch (java.io.IOException e) {
+        releaseHere = false;
+        err.println("error: cannot take the output lock " + lock.file() + ": " + e);
+        return 2;
+      }
+      if (waits(options)) {
+        Runtime.getRuntime().addShutdownHook(releaseOnExit);
       }
       // Runners that execute inside run() (Flink) throw from here when the job fails.
       PipelineResult result = pipeline.run();
       if (!waits(options)) {
+        releaseHere = false;
         out.println(
             "Submitted to "
                 + options.getRunner().getSimpleName()
@@ -104,6 +131,15 @@ final class CommandLine {
       err.println();
       err.println("error: the job failed: " + rootMessage(e));
       return 1;
+    } finally {
+      if (releaseHere) {
+        lock.release();
+        try {
+          Runtime.getRuntime().removeShutdownHook(releaseOnExit);
+        } catch (IllegalStateException | IllegalArgumentException e) {
+          // Shutting down already, or never added.
+        }
+      }
     }
     if (state != PipelineResult.State.DONE) {
       err.println("error: the job ended in state " + state);

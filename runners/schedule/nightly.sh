@@ -18,7 +18,8 @@
 # run finished but its drift check alerted (latest moves on: the run is complete), 4 the run
 # finished but more records failed than --maxFailureRate allows (a failed run: latest stays, and a
 # scheduler should not retry it, the inputs are the problem); and 75 when an earlier run still
-# holds the lock (nothing was started). Each run's console goes to OUT_ROOT/logs/ as well.
+# holds the lock, this script's or the output directory's (nothing was started). Each run's console
+# goes to OUT_ROOT/logs/ as well.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

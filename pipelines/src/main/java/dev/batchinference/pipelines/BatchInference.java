@@ -34,6 +34,7 @@ import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
+import org.checkerframework.checker.nullness.qual.Nullable;
 import org.joda.time.Duration;
 
 /**
@@ -119,15 +120,39 @@ public final class BatchInference {
     System.exit(CommandLine.run(args, System.out, System.err));
   }
 
-  /** Checks the job, then builds and starts it; returns without waiting for it to finish. */
+  /**
+   * Checks the job, then builds it, takes the output directory's lock ({@link OutputLock}) and
+   * starts it; returns without waiting for it to finish. The job's last step releases the lock.
+   *
+   * @throws IllegalStateException when another run holds the output directory's lock
+   */
   public static PipelineResult run(BatchInferenceOptions options) {
     Pipeline pipeline = Pipeline.create(options);
-    build(pipeline, options);
-    return pipeline.run();
+    OutputLock lock = OutputLock.forRun(options.getOutput(), options.getJobName());
+    build(pipeline, options, lock);
+    try {
+      lock.acquire(options.getBreakLock());
+    } catch (OutputLock.HeldException | java.io.IOException e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    }
+    try {
+      return pipeline.run();
+    } catch (RuntimeException e) {
+      lock.release();
+      throw e;
+    }
   }
 
   /** Checks the job (before any data is read) and adds its steps to {@code pipeline}. */
   public static void build(Pipeline pipeline, BatchInferenceOptions options) {
+    build(pipeline, options, null);
+  }
+
+  /**
+   * As {@link #build(Pipeline, BatchInferenceOptions)}, and with a {@code lock}, the job's last
+   * step releases it (the caller takes it before running the pipeline).
+   */
+  static void build(Pipeline pipeline, BatchInferenceOptions options, @Nullable OutputLock lock) {
     long startMillis = System.currentTimeMillis();
     JobPlan plan = JobPlan.prepare(options);
     String previousSummary =
@@ -294,6 +319,9 @@ public final class BatchInference {
               options.getPreviousSummary(), previousSummary, RunComparison.Thresholds.of(options));
     }
     PCollection<String> summary = stats.apply("WriteRunSummary", writeSummary);
+    if (lock != null) {
+      pipeline.apply("ReleaseOutputLock", lock.releaseAfter(staleRemoved, summary));
+    }
     String summaryTable = options.getSummaryTable();
     if (JobPlan.notEmpty(summaryTable)) {
       summary

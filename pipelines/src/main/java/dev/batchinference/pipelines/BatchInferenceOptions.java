@@ -483,6 +483,15 @@ public interface BatchInferenceOptions extends PipelineOptions {
 
   void setWaitUntilFinish(Boolean value);
 
+  @Description(
+      "Remove the lock file (.batch-inference.lock) that another run left in --output before taking"
+          + " it. Only for a run known to be gone (killed on another machine, a Dataflow job that"
+          + " failed): a killed run on this machine is noticed without it.")
+  @Default.Boolean(false)
+  boolean getBreakLock();
+
+  void setBreakLock(boolean value);
+
   @Description("Show progress on the console while the job runs (DirectRunner).")
   @Default.Boolean(true)
   boolean getProgress();

@@ -28,7 +28,9 @@ import org.joda.time.Duration;
  * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
  * ({@link #DRIFT_ALERT}) when it succeeded but its comparison with {@code --previousSummary} raised
  * drift alerts (the predictions are written all the same), 4 ({@link #TOO_MANY_FAILURES}) when it
- * wrote everything but more records failed than {@code --maxFailureRate} allows.
+ * wrote everything but more records failed than {@code --maxFailureRate} allows, 75 ({@link
+ * #OUTPUT_LOCKED}) when another run holds the output directory's lock ({@link OutputLock}; nothing
+ * was started).
  */
 final class CommandLine {
 
@@ -40,6 +42,12 @@ final class CommandLine {
    * allows. A retry would not help: the inputs (or the model) are the problem.
    */
   static final int TOO_MANY_FAILURES = 4;
+
+  /**
+   * Exit status when another run holds the output directory's lock: nothing started, try later (75
+   * is EX_TEMPFAIL, as {@code nightly.sh} gives for its own lock).
+   */
+  static final int OUTPUT_LOCKED = 75;
 
   private final PrintStream out;
   private final PrintStream err;
@@ -82,17 +90,37 @@ final class CommandLine {
     }
     long start = System.currentTimeMillis();
     PipelineResult.State state;
+    OutputLock lock = OutputLock.forRun(options.getOutput(), options.getJobName());
+    // Released here when this process sees the job end (or is stopped), else by the job itself.
+    boolean releaseHere = true;
+    Thread releaseOnExit = new Thread(lock::release, "release-output-lock");
     try {
       Pipeline pipeline = Pipeline.create(options);
       try {
-        BatchInference.build(pipeline, options);
+        BatchInference.build(pipeline, options, lock);
       } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+        releaseHere = false;
         err.println("error: " + e.getMessage());
         return 2;
+      }
+      try {
+        lock.acquire(options.getBreakLock());
+      } catch (OutputLock.HeldException e) {
+        releaseHere = false;
+        err.println("error: " + e.getMessage());
+        return OUTPUT_LOCKED;
+      } catch (java.io.IOException e) {
+        releaseHere = false;
+        err.println("error: cannot take the output lock " + lock.file() + ": " + e);
+        return 2;
+      }
+      if (waits(options)) {
+        Runtime.getRuntime().addShutdownHook(releaseOnExit);
       }
       // Runners that execute inside run() (Flink) throw from here when the job fails.
       PipelineResult result = pipeline.run();
       if (!waits(options)) {
+        releaseHere = false;
         out.println(
             "Submitted to "
                 + options.getRunner().getSimpleName()
@@ -111,6 +139,15 @@ final class CommandLine {
       err.println();
       err.println("error: the job failed: " + rootMessage(e));
       return 1;
+    } finally {
+      if (releaseHere) {
+        lock.release();
+        try {
+          Runtime.getRuntime().removeShutdownHook(releaseOnExit);
+        } catch (IllegalStateException | IllegalArgumentException e) {
+          // Shutting down already, or never added.
+        }
+      }
     }
     if (state != PipelineResult.State.DONE) {
       err.println("error: the job ended in state " + state);

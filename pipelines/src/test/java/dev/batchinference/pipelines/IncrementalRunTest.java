@@ -205,6 +205,40 @@ public class IncrementalRunTest {
   }
 
   @Test
+  public void anOrderedOutputPlacesCarriedPredictionsInInputOrder() throws Exception {
+    List<Fortunes.Fortune> fortunes = Fortunes.load(1).subList(0, 8);
+    Path input1 = TMP.getRoot().toPath().resolve("ordered-day1.jsonl");
+    write(input1, day1(fortunes));
+    Path out1 = TMP.newFolder("ordered-1").toPath();
+    run(input1, out1, null, false, options -> options.setOrderedOutput(true));
+    Map<String, JsonNode> before = snapshot(out1, false);
+
+    Path input2 = TMP.getRoot().toPath().resolve("ordered-day2.jsonl");
+    List<String[]> day2 = day2(fortunes);
+    write(input2, day2);
+    Path out2 = TMP.newFolder("ordered-2").toPath();
+    JobOutputs second =
+        run(
+            input2,
+            out2,
+            out1.resolve("predictions*.jsonl").toString(),
+            false,
+            options -> options.setOrderedOutput(true));
+    List<String> ids = new ArrayList<>();
+    for (JsonNode p : second.predictions) {
+      ids.add(p.get("id").asText());
+    }
+    List<String> inputOrder = new ArrayList<>();
+    day2.forEach(r -> inputOrder.add(r[0]));
+    assertThat("every record, in input order", ids, equalTo(inputOrder));
+    for (int i = 3; i < fortunes.size(); i++) {
+      String id = fortunes.get(i).id();
+      assertThat(second.predictionsById().get(id), equalTo(before.get(id)));
+    }
+    assertThat(second.summary.get("carried_forward").asLong(), equalTo((long) fortunes.size() - 3));
+  }
+
+  @Test
   public void changedPredictionSettingsScoreEveryRecordAgain() throws Exception {
     List<Fortunes.Fortune> fortunes = Fortunes.load(1).subList(0, 12);
     Path input = TMP.getRoot().toPath().resolve("settings.jsonl");

@@ -280,7 +280,7 @@ final class CommandLine {
     out.print(
         String.format(
             Locale.ROOT,
-            "%s: %,d records read, %,d predicted, %,d failed %s in %.1f s (%.1f records/s)."
+            "%s: %,d records read, %,d predicted, %,d failed %s%s in %.1f s (%.1f records/s)."
                 + " Predictions: %s/%s*.jsonl  Failures: %s/%s*.jsonl  Summary: %s",
             !nothingLost
                 ? "LOST RECORDS"
@@ -291,6 +291,7 @@ final class CommandLine {
             predicted,
             summary.get("failures").asLong(),
             summary.get("failures_by_stage"),
+            alsoAccounted(summary),
             seconds,
             read / Math.max(0.001, seconds),
             stripSlash(output),
@@ -331,6 +332,24 @@ final class CommandLine {
       return TOO_MANY_FAILURES;
     }
     return alerts.size() > 0 ? DRIFT_ALERT : 0;
+  }
+
+  /**
+   * The records the nothing-lost check counts besides predictions and failures, when there are:
+   * previous predictions carried forward by an incremental run, and records whose id an upsert
+   * collapsed.
+   */
+  static String alsoAccounted(JsonNode summary) {
+    StringBuilder more = new StringBuilder();
+    long carried = summary.path("carried_forward").asLong();
+    if (carried > 0) {
+      more.append(String.format(Locale.ROOT, ", %,d carried forward", carried));
+    }
+    long collapsed = summary.path("collapsed_duplicate_ids").asLong();
+    if (collapsed > 0) {
+      more.append(String.format(Locale.ROOT, ", %,d collapsed duplicate ids", collapsed));
+    }
+    return more.toString();
   }
 
   /**

@@ -72,8 +72,14 @@ public class CommandLineTest {
     Files.writeString(
         input, "id,text\na,The quick brown fox.\nb,\"a quote that never closes\nc,Jumps.\n");
     Path output = TMP.newFolder("cut-out").toPath();
+    // One of two records failed: past the default failure gate, which is not what this tests.
     int status =
-        run("--input=" + input, "--inputFormat=CSV", "--output=" + output, "--progress=false");
+        run(
+            "--input=" + input,
+            "--inputFormat=CSV",
+            "--output=" + output,
+            "--progress=false",
+            "--maxFailureRate=-1");
     assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
     String result = out.toString(StandardCharsets.UTF_8);
     String line =
@@ -275,5 +281,28 @@ public class CommandLineTest {
     String[] all = Arrays.copyOf(args, args.length + more.length);
     System.arraycopy(more, 0, all, args.length, more.length);
     return all;
+  }
+
+  @Test
+  public void anIncrementalRunCountsWhatItCarriedForwardOnTheResultLine() throws Exception {
+    Path input = TMP.newFile("incremental.jsonl").toPath();
+    Files.writeString(
+        input,
+        "{\"id\":\"a\",\"text\":\"The quick brown fox.\"}\n"
+            + "{\"id\":\"b\",\"text\":\"Jumps over the lazy dog.\"}\n");
+    Path output = TMP.newFolder("incremental-out").toPath();
+    String[] args = {"--input=" + input, "--output=" + output, "--progress=false"};
+    assertThat(err.toString(StandardCharsets.UTF_8), run(args), equalTo(0));
+    Files.writeString(
+        input,
+        "{\"id\":\"c\",\"text\":\"A new text.\"}\n",
+        java.nio.file.StandardOpenOption.APPEND);
+    out.reset();
+    int status = run(concat(args, "--previousPredictions=" + output + "/predictions*.jsonl"));
+    assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("OK: 3 records read, 1 predicted, 0 failed {}, 2 carried forward in "));
+    assertThat(JobOutputs.read(output).predictions.size(), equalTo(3));
   }
 }

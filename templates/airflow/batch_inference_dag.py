@@ -8,8 +8,21 @@ records arrived since the last run) and both calling the scripts that the reposi
   records skips the rest of the run) >> launch (DataflowStartFlexTemplateOperator, waits for the
   job, compares with RUNS/latest/summary.json) or, on the first night, when there is no
   RUNS/latest/summary.json yet, launch_first_run (the same job without --previousSummary: nothing
-  to compare with) >> promote_summary (copies the run's summary.json to RUNS/latest/summary.json,
-  which the next check and the next job's --previousSummary read).
+  to compare with) >> check_run >> promote_summary (copies the run's summary.json to
+  RUNS/latest/summary.json, which the next check and the next job's --previousSummary read) >>
+  drift_alert.
+  The template launches with --waitUntilFinish=false, so no task sees the command line's exit
+  status: check_run (runners/schedule/check-run.sh, trigger rule none_failed_min_one_success: after
+  whichever launch ran) reads RUNS/{{ ds }}/summary.json and exits as the command line would have.
+  It is a branch, so that latest moves exactly as nightly.sh moves it:
+    0 (done): follows promote_summary only; drift_alert is skipped, the DAG run succeeds.
+    3 (drift alerts): follows promote_summary and drift_alert. The run is complete, so latest moves
+      on; drift_alert (all_success: after promote_summary) then fails without retry, so that the
+      DAG run ends failed and someone reads the alerts.
+    4 (more records failed than --maxFailureRate allows): check_run fails without retry; the
+      tasks after it are upstream_failed, latest stays (the run is no base for the next
+      comparison), the DAG run fails.
+    1 (the nothing-lost check failed, or no summary: the job did not finish): as 4, but retried.
 - batch_inference_flink: one task running runners/schedule/nightly.sh with --runner=FlinkRunner,
   which does the threshold, the first run, dated output directories, the latest pointer and the
   lock itself.
@@ -91,6 +104,20 @@ def check_then_choose_launch(command):
     return "launch_first_run" if NO_PREVIOUS_RUN in result.stdout else "launch"
 
 
+def check_run_then_choose(command):
+    """Runs check-run.sh on the run's summary.json: 0 follows promote_summary, 3 (drift alerts)
+    follows promote_summary and drift_alert (the run is complete: latest moves on, and
+    drift_alert fails the DAG run), any other status fails this task through raise_for_status, so
+    that latest stays."""
+    status = subprocess.run(["bash", "-c", command], check=False).returncode
+    if status == 0:
+        return ["promote_summary"]
+    if status == DRIFT_ALERT:
+        return ["promote_summary", "drift_alert"]
+    raise_for_status(status)
+    raise RuntimeError(f"check-run.sh exited {status}")
+
+
 def flex_template_launch(task_id, previous_summary):
     """The job launched from the Flex Template; with previous_summary None, without a comparison."""
     # Template parameters: names of templates/metadata.json (ScheduleTest checks them).
@@ -143,17 +170,36 @@ with DAG(
     launch = flex_template_launch("launch", RUNS + "/latest/summary.json")
     launch_first_run = flex_template_launch("launch_first_run", None)
 
+    check_run = BranchPythonOperator(
+        task_id="check_run",
+        python_callable=check_run_then_choose,
+        op_kwargs={
+            "command": (
+                f"JAR={JAR} {REPO}/runners/schedule/check-run.sh {RUNS}/{{{{ ds }}}}/summary.json"
+            )
+        },
+        # After whichever launch ran; the other one was skipped by the branch.
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
+
     promote_summary = GCSToGCSOperator(
         task_id="promote_summary",
         source_bucket=BUCKET,
         source_object="runs/{{ ds }}/summary.json",
         destination_bucket=BUCKET,
         destination_object="runs/latest/summary.json",
-        # After whichever launch ran; the other one was skipped by the branch.
-        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )
 
-    check_new_records >> [launch, launch_first_run] >> promote_summary
+    # Runs only when check_run found drift alerts (the branch skips it otherwise), after latest
+    # moved on: it fails the DAG run without retry, as nightly.sh's exit status 3 does.
+    drift_alert = PythonOperator(
+        task_id="drift_alert",
+        python_callable=raise_for_status,
+        op_kwargs={"status": DRIFT_ALERT},
+    )
+
+    check_new_records >> [launch, launch_first_run] >> check_run >> promote_summary >> drift_alert
+    check_run >> drift_alert
 
 
 with DAG(

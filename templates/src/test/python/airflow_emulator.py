@@ -10,6 +10,9 @@ would do runs for real here, on local files:
 - DataflowStartFlexTemplateOperator: the Flex Template's program on this machine, as the launcher
   would start it (java -jar JAR --jobName=... --<parameter>=<value> ...), waiting for the job as the
   operator does (wait_until_finished=True): waitUntilFinish is left to the command line's default.
+  The task succeeds when the job finished (JOB_STATE_DONE on Dataflow): exit status 0, and also 3
+  and 4, which the command line gives a finished job from its summary (drift alerts, too many failed
+  records) and which the operator never sees.
 - GCSToGCSOperator: a copy.
 
 gs://BUCKET/... paths become GCS_ROOT/BUCKET/... (a local stand-in for the bucket) everywhere.
@@ -18,7 +21,9 @@ gs://BUCKET/... paths become GCS_ROOT/BUCKET/... (a local stand-in for the bucke
 
 Prints one line per task, "task <id>: <state>", states as Airflow's: success, skipped,
 upstream_failed, failed (AirflowFailException: no retry) and up_for_retry (any other exception,
-with retries left). Exit status 0 whatever the tasks did.
+with retries left); then "dag run: <state>" as Airflow decides it from the leaves (the tasks with
+nothing downstream): failed when one is failed or upstream_failed, success when all succeeded or
+were skipped, running while a task is up for retry. Exit status 0 whatever the tasks did.
 
   python3 airflow_emulator.py --status DAG_FILE STATUS
 
@@ -48,6 +53,10 @@ class TriggerRule:
 
 
 TASKS = []
+
+# The command line's exit statuses for a job that finished (Dataflow's JOB_STATE_DONE): done, drift
+# alerts, too many failed records. The last two come from its summary, not from the job's state.
+JOB_DONE = (0, 3, 4)
 
 
 class BaseOperator:
@@ -229,7 +238,7 @@ def run_task(task, renderer, jar):
                     command.append(f"--{name}={value}")
             print("launch: " + " ".join(command), flush=True)
             status = subprocess.run(command, check=False).returncode
-            if status != 0:
+            if status not in JOB_DONE:
                 raise RuntimeError(f"the Dataflow job failed (exit status {status})")
         elif isinstance(task, GCSToGCSOperator):
             source = renderer.render("gs://" + "/".join(task.source))
@@ -278,6 +287,17 @@ def run_dag(dag, renderer, jar):
                 followed[task.task_id] = branch
         states[task.task_id] = state
         print(f"task {task.task_id}: {state}", flush=True)
+    print(f"dag run: {dag_run_state(dag, states)}", flush=True)
+
+
+def dag_run_state(dag, states):
+    """Airflow's rule: a DAG run is decided by its leaves once no task is left to run."""
+    if "up_for_retry" in states.values():
+        return "running"
+    leaves = [states[t.task_id] for t in dag.tasks if not t.downstream]
+    if any(s in ("failed", "upstream_failed") for s in leaves):
+        return "failed"
+    return "success"
 
 
 def main(argv):

@@ -1,13 +1,10 @@
 package dev.batchinference.pipelines;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.channels.Channels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -262,10 +259,8 @@ final class CommandLine {
                 org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
             .toString();
     JsonNode summary;
-    try (InputStream in =
-        Channels.newInputStream(
-            FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
-      summary = new ObjectMapper().readTree(in);
+    try {
+      summary = RunStatus.read(summaryPath);
     } catch (IOException e) {
       err.println(
           "error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
@@ -273,8 +268,10 @@ final class CommandLine {
     }
     long read = summary.get("records_read").asLong();
     long predicted = summary.get("predictions").asLong();
-    boolean nothingLost = summary.get("nothing_lost").asBoolean();
-    boolean tooManyFailures = FailureGate.exceeded(summary);
+    // What the summary says of the run, decided where a scheduler reading it decides too.
+    RunStatus status = RunStatus.of(summary);
+    boolean nothingLost = status.exitStatus() != RunStatus.LOST_RECORDS;
+    boolean tooManyFailures = status.exitStatus() == TOO_MANY_FAILURES;
     double seconds = wallMillis / 1000.0;
     // The result line is one line: what unreadableFiles adds ends it.
     out.print(
@@ -301,7 +298,7 @@ final class CommandLine {
             summaryPath));
     out.println(unreadableFiles(summary));
     if (!nothingLost) {
-      return 1;
+      return status.exitStatus();
     }
     if (tooManyFailures) {
       err.println(
@@ -328,10 +325,7 @@ final class CommandLine {
               + ". Report: "
               + BatchInference.resolve(options, BatchInference.REPORT));
     }
-    if (tooManyFailures) {
-      return TOO_MANY_FAILURES;
-    }
-    return alerts.size() > 0 ? DRIFT_ALERT : 0;
+    return status.exitStatus();
   }
 
   /**

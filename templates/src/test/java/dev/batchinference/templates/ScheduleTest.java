@@ -249,7 +249,7 @@ public class ScheduleTest {
       assertThat("template parameter " + name, parameters.contains(name), is(true));
     }
     // The scripts the DAG runs exist.
-    for (String script : List.of("nightly.sh", "check-new-records.sh")) {
+    for (String script : List.of("nightly.sh", "check-new-records.sh", "check-run.sh")) {
       assertThat(dag, containsString("runners/schedule/" + script));
       assertThat(Files.isRegularFile(SCHEDULE.resolve(script)), is(true));
     }
@@ -303,7 +303,11 @@ public class ScheduleTest {
     assertThat(first, containsString("task check_new_records: success"));
     assertThat(first, containsString("task launch: skipped"));
     assertThat(first, containsString("task launch_first_run: success"));
+    assertThat(first, containsString("task check_run: success"));
+    assertThat(first, containsString("OK: 20 records read, 20 predicted, 0 failed, nothing lost"));
     assertThat(first, containsString("task promote_summary: success"));
+    assertThat(first, containsString("task drift_alert: skipped"));
+    assertThat(first, containsString("dag run: success"));
     assertThat(first, not(containsString("--previousSummary")));
     JsonNode summary = JSON.readTree(runs.resolve("latest/summary.json").toFile());
     assertThat(summary.get("records_read").asLong(), equalTo(20L));
@@ -327,8 +331,73 @@ public class ScheduleTest {
     assertThat(third, containsString("task check_new_records: skipped"));
     assertThat(third, containsString("task launch: skipped"));
     assertThat(third, containsString("task launch_first_run: skipped"));
+    assertThat(third, containsString("task check_run: skipped"));
     assertThat(third, containsString("task promote_summary: skipped"));
+    assertThat(third, containsString("dag run: success"));
     assertThat(Files.exists(runs.resolve("2025-03-03")), is(false));
+  }
+
+  /** Sample fortunes as in {@link #writeDocs}, each of the first {@code bad} without its text. */
+  private static void writeDocs(Path file, int from, int to, int bad) throws Exception {
+    writeDocs(file, from, to);
+    List<String> lines = new ArrayList<>(Files.readAllLines(file, StandardCharsets.UTF_8));
+    for (int i = 0; i < bad; i++) {
+      com.fasterxml.jackson.databind.node.ObjectNode doc =
+          (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(lines.get(i));
+      doc.remove("text");
+      lines.set(i, doc.toString());
+    }
+    Files.write(file, lines, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * The Flex Template launch does not wait for the command line's verdict, so the DAG reads it from
+   * the run's summary: a run over {@code --maxFailureRate} fails without retry and leaves {@code
+   * latest} where it was; a run with drift alerts moves {@code latest} on (it is complete) and
+   * still fails the DAG run, as {@code nightly.sh} does.
+   */
+  @Test
+  public void theDataflowDagKeepsLatestOnTooManyFailuresAndMovesItOnDrift() throws Exception {
+    Path gcs = tmp.newFolder("gcs").toPath();
+    Path runs = gcs.resolve("b").resolve("runs");
+    writeDocs(gcs.resolve("b/docs/day1.jsonl"), 0, 20);
+    String first = airflow("batch_inference_dataflow", "2025-05-01", gcs);
+    assertThat(first, containsString("task promote_summary: success"));
+    assertThat(first, containsString("dag run: success"));
+
+    // Ten new records without text: 10 of 30 fail preprocessing, above the default 0.1.
+    writeDocs(gcs.resolve("b/docs/day2.jsonl"), 20, 30, 10);
+    String failed = airflow("batch_inference_dataflow", "2025-05-02", gcs);
+    assertThat("the job itself finished", failed, containsString("task launch: success"));
+    assertThat(
+        failed,
+        containsString(
+            "TOO MANY FAILURES: too many failures: 10 of 30 records failed (33.3%), above"
+                + " --maxFailureRate=0.1"));
+    assertThat(failed, containsString("task check_run: failed"));
+    assertThat(failed, containsString("task promote_summary: upstream_failed"));
+    assertThat(failed, containsString("dag run: failed"));
+    JsonNode run = JSON.readTree(runs.resolve("2025-05-02/summary.json").toFile());
+    assertThat(run.path("failure_gate").path("exceeded").asBoolean(), is(true));
+    JsonNode latest = JSON.readTree(runs.resolve("latest/summary.json").toFile());
+    assertThat(
+        "latest stays on the first night", latest.get("records_read").asLong(), equalTo(20L));
+
+    // The bad file withdrawn, six new records of which one fails: 1 of 26 (3.8%) is under the
+    // gate, but up from 0% by more than --maxFailureRateIncrease (0.01): a drift alert.
+    Files.delete(gcs.resolve("b/docs/day2.jsonl"));
+    writeDocs(gcs.resolve("b/docs/day3.jsonl"), 30, 36, 1);
+    String drift = airflow("batch_inference_dataflow", "2025-05-03", gcs);
+    assertThat(drift, containsString("task launch: success"));
+    assertThat(drift, containsString("DRIFT ALERT: "));
+    assertThat(drift, containsString("task check_run: success"));
+    assertThat(drift, containsString("task promote_summary: success"));
+    assertThat(drift, containsString("task drift_alert: failed"));
+    assertThat(drift, containsString("dag run: failed"));
+    latest = JSON.readTree(runs.resolve("latest/summary.json").toFile());
+    assertThat(
+        "latest moves on: the run is complete", latest.get("records_read").asLong(), equalTo(26L));
+    assertThat(latest.path("alerts").size() > 0, is(true));
   }
 
   @Test

@@ -278,7 +278,7 @@ final class CommandLine {
         String.format(
             Locale.ROOT,
             "%s: %,d records read, %,d predicted, %,d failed %s%s in %.1f s (%.1f records/s)."
-                + " Predictions: %s/%s*.jsonl  Failures: %s/%s*.jsonl  Summary: %s",
+                + " Predictions: %s/%s*.%s  Failures: %s/%s*.%s  Summary: %s",
             !nothingLost
                 ? "LOST RECORDS"
                 : tooManyFailures
@@ -293,8 +293,10 @@ final class CommandLine {
             read / Math.max(0.001, seconds),
             stripSlash(output),
             BatchInference.PREDICTIONS,
+            extension(options),
             stripSlash(output),
             BatchInference.FAILURES,
+            extension(options),
             summaryPath));
     out.println(unreadableFiles(summary));
     if (!nothingLost) {
@@ -379,6 +381,13 @@ final class CommandLine {
               file.path("records_read_before_cut").asLong() == 1 ? "" : "s"));
     }
     return line.append('.').toString();
+  }
+
+  /** The extension of the prediction and failure files the job wrote. */
+  private static String extension(BatchInferenceOptions options) {
+    return options.getOutputFormat() == BatchInferenceOptions.OutputFormat.PARQUET
+        ? "parquet"
+        : "jsonl";
   }
 
   private static String stripSlash(String path) {

@@ -51,11 +51,13 @@ taskmanager.memory.managed.fraction: 0.2
 taskmanager.network.sort-shuffle.min-buffers: 64
 taskmanager.numberOfTaskSlots: $slots
 parallelism.default: 1
-# Restart a failed job (a lost TaskManager, say) up to 3 times. Beam 2.62's classic FlinkRunner
+# Restart a failed job (a lost TaskManager, say) up to 10 times. Beam 2.62's classic FlinkRunner
 # does not hand a batch job's own restart strategy to the JobManager (neither
-# --numberOfExecutionRetries nor one in --flinkConfDir arrives), so the cluster sets it.
+# --numberOfExecutionRetries nor one in --flinkConfDir arrives), so the cluster sets it. One lost
+# TaskManager can cost several attempts in a batch job: each stage that read a partition the
+# TaskManager held fails on its own while it comes back; 3 attempts ran out once on this machine.
 restart-strategy.type: fixed-delay
-restart-strategy.fixed-delay.attempts: 3
+restart-strategy.fixed-delay.attempts: 10
 restart-strategy.fixed-delay.delay: 5 s
 # Spread a job's subtasks over the TaskManagers rather than filling one first.
 cluster.evenly-spread-out-slots: true

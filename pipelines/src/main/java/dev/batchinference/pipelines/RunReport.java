@@ -52,19 +52,23 @@ final class RunReport {
         .append("</style></head><body>\n");
     JsonNode alerts = summary.path("alerts");
     JsonNode comparison = summary.path("comparison");
-    boolean lost = !summary.path("nothing_lost").asBoolean(true);
     h.append("<h1>Run report: ").append(esc(job)).append(' ');
-    if (lost) {
-      h.append("<span class=\"badge bad\" id=\"status\">LOST RECORDS</span>");
-    } else if (FailureGate.exceeded(summary)) {
-      h.append("<span class=\"badge bad\" id=\"status\">TOO MANY FAILURES</span>");
-    } else if (alerts.size() > 0) {
-      h.append("<span class=\"badge warn\" id=\"status\">")
-          .append(alerts.size())
-          .append(alerts.size() == 1 ? " DRIFT ALERT" : " DRIFT ALERTS")
-          .append("</span>");
-    } else {
-      h.append("<span class=\"badge ok\" id=\"status\">OK</span>");
+    // The badge says what the exit status says: RunStatus holds the rules for both.
+    switch (RunStatus.of(summary).exitStatus()) {
+      case RunStatus.LOST_RECORDS:
+        h.append("<span class=\"badge bad\" id=\"status\">LOST RECORDS</span>");
+        break;
+      case CommandLine.TOO_MANY_FAILURES:
+        h.append("<span class=\"badge bad\" id=\"status\">TOO MANY FAILURES</span>");
+        break;
+      case CommandLine.DRIFT_ALERT:
+        h.append("<span class=\"badge warn\" id=\"status\">")
+            .append(alerts.size())
+            .append(alerts.size() == 1 ? " DRIFT ALERT" : " DRIFT ALERTS")
+            .append("</span>");
+        break;
+      default:
+        h.append("<span class=\"badge ok\" id=\"status\">OK</span>");
     }
     h.append("</h1>\n");
 

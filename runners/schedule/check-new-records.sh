@@ -11,4 +11,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 JAR="${JAR:-$here/../target/batch-inference-bundled.jar}"
 # shellcheck disable=SC2086 # JAVA_OPTS is a list of JVM flags
-exec "${JAVA:-java}" ${JAVA_OPTS:-} -cp "$JAR" dev.batchinference.pipelines.NewRecords "$@"
+exec "${JAVA:-java}" ${JAVA_OPTS:-} -cp "$JAR" dev.batchinference.pipelines.cli.NewRecords "$@"

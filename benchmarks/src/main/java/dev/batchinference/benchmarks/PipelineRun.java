@@ -3,7 +3,7 @@ package dev.batchinference.benchmarks;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.pipelines.BatchInference;
-import dev.batchinference.pipelines.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -2,6 +2,14 @@ package dev.batchinference.pipelines;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.cli.CommandLine;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.sinks.RemoveStaleOutputs;
+import dev.batchinference.pipelines.sinks.Tables;
+import dev.batchinference.pipelines.sinks.WriteFailures;
+import dev.batchinference.pipelines.sinks.WritePredictions;
+import dev.batchinference.pipelines.summary.RunComparison;
+import dev.batchinference.pipelines.summary.WriteRunSummary;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
@@ -152,7 +160,8 @@ public final class BatchInference {
    * As {@link #build(Pipeline, BatchInferenceOptions)}, and with a {@code lock}, the job's last
    * step releases it (the caller takes it before running the pipeline).
    */
-  static void build(Pipeline pipeline, BatchInferenceOptions options, @Nullable OutputLock lock) {
+  public static void build(
+      Pipeline pipeline, BatchInferenceOptions options, @Nullable OutputLock lock) {
     long startMillis = System.currentTimeMillis();
     JobPlan plan = JobPlan.prepare(options);
     String previousSummary =
@@ -343,12 +352,12 @@ public final class BatchInference {
     return buckets.equals(List.of(0L)) ? List.of() : buckets;
   }
 
-  static String resolve(JobPlan plan, String name) {
+  public static String resolve(JobPlan plan, String name) {
     return plan.outputDir.resolve(name, StandardResolveOptions.RESOLVE_FILE).toString();
   }
 
   /** Where {@code name} goes in the output directory the options name. */
-  static String resolve(BatchInferenceOptions options, String name) {
+  public static String resolve(BatchInferenceOptions options, String name) {
     return FileSystems.matchNewResource(options.getOutput(), true)
         .resolve(name, StandardResolveOptions.RESOLVE_FILE)
         .toString();
@@ -384,7 +393,7 @@ public final class BatchInference {
   }
 
   /** For tests and tools: the options interface registered, parsed and validated. */
-  static BatchInferenceOptions parse(String... args) {
+  public static BatchInferenceOptions parse(String... args) {
     PipelineOptionsFactory.register(BatchInferenceOptions.class);
     return PipelineOptionsFactory.fromArgs(args).withValidation().as(BatchInferenceOptions.class);
   }

@@ -1,5 +1,9 @@
 package dev.batchinference.pipelines;
 
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.sinks.Databases;
+import dev.batchinference.pipelines.sinks.Tables;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WritePostgres;
@@ -44,11 +48,11 @@ import org.apache.beam.sdk.io.gcp.bigquery.BigQueryHelpers;
  * be written, the model loads and its inputs and outputs fit the task, and the tokenizer and labels
  * load. A check that fails throws {@link InvalidJobException} with what to fix.
  */
-final class JobPlan {
+public final class JobPlan {
 
-  final OnnxModelHandler handler;
+  public final OnnxModelHandler handler;
   final ModelSignature signature;
-  final Preprocessor<TensorExample> preprocessor;
+  public final Preprocessor<TensorExample> preprocessor;
   final Postprocessor<TensorExample, TensorExample> postprocessor;
   final ResourceId outputDir;
   final PredictionRows rows;
@@ -94,18 +98,7 @@ final class JobPlan {
     this.rows = rows;
   }
 
-  /** An option or resource that can never work; the message says which and what to do. */
-  static final class InvalidJobException extends RuntimeException {
-    InvalidJobException(String message, Throwable cause) {
-      super(message, cause);
-    }
-
-    InvalidJobException(String message) {
-      super(message);
-    }
-  }
-
-  static JobPlan prepare(BatchInferenceOptions options) {
+  public static JobPlan prepare(BatchInferenceOptions options) {
     checkRunner(options);
     FileSystems.setDefaultPipelineOptions(options);
     checkCarryFields(options);
@@ -236,7 +229,7 @@ final class JobPlan {
    * Checks {@code --minNewRecords}: new records are counted in input files since the run of {@code
    * --previousSummary}, so it needs both.
    */
-  static void checkMinNewRecords(BatchInferenceOptions options) {
+  public static void checkMinNewRecords(BatchInferenceOptions options) {
     long minimum = options.getMinNewRecords();
     if (minimum < 0) {
       throw new InvalidJobException(
@@ -274,7 +267,7 @@ final class JobPlan {
   }
 
   /** Whether an optional string option is set: not null and not empty. */
-  static boolean notEmpty(String value) {
+  public static boolean notEmpty(String value) {
     return value != null && !value.isEmpty();
   }
 

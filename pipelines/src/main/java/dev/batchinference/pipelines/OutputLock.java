@@ -51,7 +51,7 @@ import org.slf4j.LoggerFactory;
  * for a holder known to be gone (a run killed on another machine, a Dataflow job that failed).
  * Releasing removes the file only while it still carries this run's id.
  */
-final class OutputLock implements Serializable {
+public final class OutputLock implements Serializable {
 
   /** The lock file's name in the output directory. */
   static final String FILE = ".batch-inference.lock";
@@ -70,7 +70,7 @@ final class OutputLock implements Serializable {
   }
 
   /** The lock a new run of job {@code jobName} would take in {@code outputDir}; not taken yet. */
-  static OutputLock forRun(String outputDir, String jobName) {
+  public static OutputLock forRun(String outputDir, String jobName) {
     String runId = UUID.randomUUID().toString();
     ObjectNode holder = JSON.createObjectNode();
     holder.put("run", runId);
@@ -83,13 +83,13 @@ final class OutputLock implements Serializable {
   }
 
   /** Another run holds the lock; the message names the lock file, the holder and what to do. */
-  static final class HeldException extends Exception {
+  public static final class HeldException extends Exception {
     HeldException(String message) {
       super(message);
     }
   }
 
-  ResourceId file() {
+  public ResourceId file() {
     return FileSystems.matchNewResource(outputDir, true)
         .resolve(FILE, StandardResolveOptions.RESOLVE_FILE);
   }
@@ -102,7 +102,7 @@ final class OutputLock implements Serializable {
    * Takes the lock, or throws {@link HeldException} when another run holds it. With {@code
    * breakLock}, removes a lock another run left first.
    */
-  void acquire(boolean breakLock) throws HeldException, IOException {
+  public void acquire(boolean breakLock) throws HeldException, IOException {
     ResourceId file = file();
     if (breakLock) {
       JsonNode previous = read(file);
@@ -146,7 +146,7 @@ final class OutputLock implements Serializable {
   }
 
   /** Removes the lock if it is still this run's; does nothing otherwise. */
-  void release() {
+  public void release() {
     ResourceId file = file();
     try {
       JsonNode current = read(file);

@@ -24,7 +24,7 @@ import java.util.Map;
  * were written from, carried fields are every field that is not a prediction field, and the raw
  * outputs' element types are the model's.
  */
-final class PreviousPredictions {
+public final class PreviousPredictions {
 
   /** Decimals as written, so that each is rounded once, to the type it was written from. */
   private static final ObjectMapper JSON =

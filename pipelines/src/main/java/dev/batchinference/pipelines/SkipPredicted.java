@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * <p>Outputs: the records still to predict ({@code remaining}), and, for each record skipped, the
  * record and the previous prediction carried forward ({@link #CARRIED}).
  */
-final class SkipPredicted<ExampleT>
+public final class SkipPredicted<ExampleT>
     extends PTransform<PCollection<KV<RecordMeta, ExampleT>>, PCollectionTuple> {
 
   /** Each skipped record with the previous prediction carried forward for it. */

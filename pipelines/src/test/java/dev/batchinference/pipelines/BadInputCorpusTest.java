@@ -7,6 +7,7 @@ import static org.hamcrest.Matchers.is;
 import static org.hamcrest.Matchers.startsWith;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.ParquetFiles;

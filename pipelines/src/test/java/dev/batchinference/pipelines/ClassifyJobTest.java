@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.FashionMnist;

@@ -11,6 +11,7 @@ import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.model.LoadedModel;

@@ -3,6 +3,8 @@ package dev.batchinference.pipelines;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
 
+import dev.batchinference.pipelines.sinks.RemoveStaleOutputs;
+import dev.batchinference.pipelines.sinks.WriteOrderedJsonLines;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;

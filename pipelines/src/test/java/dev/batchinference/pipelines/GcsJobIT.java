@@ -7,6 +7,8 @@ import static org.hamcrest.Matchers.not;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.model.ModelFiles;
 import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.Fortunes;
@@ -318,7 +320,7 @@ public class GcsJobIT {
     try {
       BatchInference.build(Pipeline.create(options), options);
       throw new AssertionError("expected the job to be refused");
-    } catch (JobPlan.InvalidJobException e) {
+    } catch (InvalidJobException e) {
       assertThat(e.getMessage().contains("matches no file"), is(true));
     }
   }

@@ -10,6 +10,8 @@ import static org.hamcrest.Matchers.nullValue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.io.AvroJson;
 import dev.batchinference.transforms.testing.Fortunes;
 import dev.batchinference.transforms.testing.ParquetFiles;
@@ -336,7 +338,7 @@ public class IncrementalRunTest {
     try {
       BatchInference.build(Pipeline.create(options), options);
       throw new AssertionError("expected a refusal");
-    } catch (JobPlan.InvalidJobException e) {
+    } catch (InvalidJobException e) {
       assertThat(e.getMessage(), containsString("--previousPredictions="));
       assertThat(e.getMessage(), containsString("leave --previousPredictions unset"));
     }

@@ -12,13 +12,13 @@ import java.util.List;
 import java.util.Map;
 
 /** Reads what a job wrote to its output directory. */
-final class JobOutputs {
+public final class JobOutputs {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  final List<JsonNode> predictions;
-  final List<JsonNode> failures;
-  final JsonNode summary;
+  public final List<JsonNode> predictions;
+  public final List<JsonNode> failures;
+  public final JsonNode summary;
 
   private JobOutputs(List<JsonNode> predictions, List<JsonNode> failures, JsonNode summary) {
     this.predictions = predictions;
@@ -26,7 +26,7 @@ final class JobOutputs {
     this.summary = summary;
   }
 
-  static JobOutputs read(Path dir) throws IOException {
+  public static JobOutputs read(Path dir) throws IOException {
     return new JobOutputs(
         lines(dir, BatchInference.PREDICTIONS + "*.jsonl"),
         lines(dir, BatchInference.FAILURES + "*.jsonl"),

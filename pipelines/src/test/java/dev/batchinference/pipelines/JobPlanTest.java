@@ -6,6 +6,8 @@ import static org.hamcrest.Matchers.emptyArray;
 import static org.hamcrest.Matchers.equalTo;
 import static org.junit.Assert.assertThrows;
 
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.onnx.SessionConfig;
 import dev.batchinference.transforms.testing.BreastCancer;
 import dev.batchinference.transforms.testing.FashionMnist;
@@ -53,9 +55,8 @@ public class JobPlanTest {
 
   private static String failure(BatchInferenceOptions options) {
     Pipeline pipeline = Pipeline.create(options);
-    JobPlan.InvalidJobException e =
-        assertThrows(
-            JobPlan.InvalidJobException.class, () -> BatchInference.build(pipeline, options));
+    InvalidJobException e =
+        assertThrows(InvalidJobException.class, () -> BatchInference.build(pipeline, options));
     return e.getMessage();
   }
 

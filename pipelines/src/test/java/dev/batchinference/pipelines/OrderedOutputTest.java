@@ -6,6 +6,7 @@ import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.file.Files;
 import java.nio.file.Path;

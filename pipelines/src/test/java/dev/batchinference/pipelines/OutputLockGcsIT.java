@@ -5,6 +5,9 @@ import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
 
+import dev.batchinference.pipelines.cli.CommandLine;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.summary.ExitStatus;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -120,7 +123,7 @@ public class OutputLockGcsIT {
             new PrintStream(out, true, StandardCharsets.UTF_8),
             new PrintStream(err, true, StandardCharsets.UTF_8));
     String said = err.toString(StandardCharsets.UTF_8);
-    assertThat(said, status, equalTo(CommandLine.OUTPUT_LOCKED));
+    assertThat(said, status, equalTo(ExitStatus.OUTPUT_LOCKED.code()));
     assertThat(said, containsString("another run holds the output lock " + lockFile));
     assertThat(said, containsString("job 'first-run'"));
     assertThat("nothing written", exists(output + "summary.json"), is(false));

@@ -5,6 +5,9 @@ import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
 
+import dev.batchinference.pipelines.cli.CommandLine;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.summary.ExitStatus;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -101,7 +104,7 @@ public class OutputLockTest {
     holder = new ProcessBuilder("sleep", "120").start();
     writeLock(output, thisHost(), holder.pid());
 
-    assertThat(run(output), equalTo(CommandLine.OUTPUT_LOCKED));
+    assertThat(run(output), equalTo(ExitStatus.OUTPUT_LOCKED.code()));
     String said = err.toString(StandardCharsets.UTF_8);
     assertThat(
         said,
@@ -126,7 +129,7 @@ public class OutputLockTest {
   public void breakLockRemovesALockLeftOnAnotherMachine() throws Exception {
     Path output = TMP.newFolder("elsewhere").toPath();
     writeLock(output, "another-machine", 4242);
-    assertThat(run(output), equalTo(CommandLine.OUTPUT_LOCKED));
+    assertThat(run(output), equalTo(ExitStatus.OUTPUT_LOCKED.code()));
     assertThat(err.toString(StandardCharsets.UTF_8), containsString("host another-machine"));
 
     assertThat(err.toString(StandardCharsets.UTF_8), run(output, "--breakLock"), equalTo(0));

@@ -8,6 +8,8 @@ import static org.hamcrest.Matchers.not;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.io.PostgresConnection;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.charset.StandardCharsets;
@@ -190,7 +192,7 @@ public class PostgresJobIT {
     try {
       run("--jdbcPasswordFile=" + wrong);
       throw new AssertionError("expected a refusal");
-    } catch (JobPlan.InvalidJobException e) {
+    } catch (InvalidJobException e) {
       assertThat(e.getMessage(), containsString("Cannot use PostgreSQL at " + url));
       assertThat(e.getMessage(), containsString("password authentication failed"));
       assertThat(e.getMessage(), not(containsString("not-the-password")));

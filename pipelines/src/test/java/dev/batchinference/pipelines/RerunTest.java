@@ -4,6 +4,7 @@ import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
 
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;

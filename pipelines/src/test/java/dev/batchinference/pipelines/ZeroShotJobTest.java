@@ -7,6 +7,7 @@ import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -3,7 +3,7 @@ package dev.batchinference.templates;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.batchinference.pipelines.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import java.io.IOException;
 import java.lang.reflect.Method;
 import java.lang.reflect.ParameterizedType;

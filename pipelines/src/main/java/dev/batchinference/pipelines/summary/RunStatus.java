@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,14 +14,14 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 
 /**
  * What a finished run's {@code summary.json} says about it, as the command line's exit status: 1
- * when its nothing-lost check failed, {@link CommandLine#TOO_MANY_FAILURES} (4) when more records
- * failed than {@code --maxFailureRate} allowed, {@link CommandLine#DRIFT_ALERT} (3) when its
+ * when its nothing-lost check failed, {@link ExitStatus#TOO_MANY_FAILURES} (4) when more records
+ * failed than {@code --maxFailureRate} allowed, {@link ExitStatus#DRIFT_ALERT} (3) when its
  * comparison with {@code --previousSummary} raised drift alerts, else 0. The command line ends with
  * it, and its {@link #main} gives it for a run launched elsewhere (a Dataflow Flex Template
  * launched with {@code --waitUntilFinish=false}, whose summary is the only signal left):
  *
  * <pre>{@code
- * java -cp batch-inference-bundled.jar dev.batchinference.pipelines.RunStatus gs://b/runs/2025-03-01/summary.json
+ * java -cp batch-inference-bundled.jar dev.batchinference.pipelines.summary.RunStatus gs://b/runs/2025-03-01/summary.json
  * }</pre>
  *
  * <p>The rules live here only: a scheduler reading the summary and the command line that wrote it
@@ -29,29 +29,26 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
  */
 public final class RunStatus {
 
-  /** Exit status when the nothing-lost check failed, or the summary cannot be read. */
-  static final int LOST_RECORDS = 1;
-
-  private final int exitStatus;
+  private final ExitStatus exitStatus;
   private final String line;
 
-  private RunStatus(int exitStatus, String line) {
+  private RunStatus(ExitStatus exitStatus, String line) {
     this.exitStatus = exitStatus;
     this.line = line;
   }
 
   /** The status a summary gives its run; the first rule that holds wins. */
-  static RunStatus of(JsonNode summary) {
+  public static RunStatus of(JsonNode summary) {
     // A summary without the check cannot say that nothing was lost.
     if (!summary.path("nothing_lost").asBoolean(false)) {
       return new RunStatus(
-          LOST_RECORDS,
+          ExitStatus.FAILED,
           "LOST RECORDS: the nothing-lost check failed: "
               + summary.path("nothing_lost_check").asText("(the summary has no nothing_lost)"));
     }
     if (FailureGate.exceeded(summary)) {
       return new RunStatus(
-          CommandLine.TOO_MANY_FAILURES,
+          ExitStatus.TOO_MANY_FAILURES,
           "TOO MANY FAILURES: " + summary.path("failure_gate").path("message").asText());
     }
     JsonNode alerts = summary.path("alerts");
@@ -69,10 +66,10 @@ public final class RunStatus {
         line.append(separator).append(alert.path("message").asText());
         separator = "; ";
       }
-      return new RunStatus(CommandLine.DRIFT_ALERT, line.toString());
+      return new RunStatus(ExitStatus.DRIFT_ALERT, line.toString());
     }
     return new RunStatus(
-        0,
+        ExitStatus.OK,
         String.format(
             Locale.ROOT,
             "OK: %,d records read, %,d predicted, %,d failed, nothing lost",
@@ -81,18 +78,18 @@ public final class RunStatus {
             summary.path("failures").asLong()));
   }
 
-  /** The exit status: 0, 1, 3 or 4. */
-  int exitStatus() {
+  /** The exit status: OK, FAILED, DRIFT_ALERT or TOO_MANY_FAILURES. */
+  public ExitStatus exitStatus() {
     return exitStatus;
   }
 
   /** One line that says why, starting with the status in capitals ({@code OK: ...}). */
-  String line() {
+  public String line() {
     return line;
   }
 
   /** Reads a summary (a local path, {@code gs://...}: anything Beam's FileSystems open). */
-  static JsonNode read(String summaryPath) throws IOException {
+  public static JsonNode read(String summaryPath) throws IOException {
     try (InputStream in =
         Channels.newInputStream(
             FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
@@ -113,7 +110,7 @@ public final class RunStatus {
   static int run(String[] args, PrintStream out, PrintStream err) {
     if (args.length == 0 || args[0].startsWith("-")) {
       err.println("usage: RunStatus SUMMARY_JSON [PIPELINE OPTIONS...]");
-      return 2;
+      return ExitStatus.INVALID.code();
     }
     PipelineOptions options =
         PipelineOptionsFactory.fromArgs(Arrays.copyOfRange(args, 1, args.length))
@@ -125,10 +122,10 @@ public final class RunStatus {
       summary = read(args[0]);
     } catch (IOException | RuntimeException e) {
       out.println("NO SUMMARY: " + args[0] + " cannot be read (did the run finish?): " + e);
-      return LOST_RECORDS;
+      return ExitStatus.FAILED.code();
     }
     RunStatus status = of(summary);
     out.println(status.line());
-    return status.exitStatus();
+    return status.exitStatus().code();
   }
 }

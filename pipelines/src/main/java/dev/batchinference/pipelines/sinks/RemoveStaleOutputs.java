@@ -1,5 +1,6 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
+import dev.batchinference.pipelines.BatchInference;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -37,14 +38,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Its output is the number of files removed.
  */
-final class RemoveStaleOutputs extends PTransform<PCollection<String>, PCollection<Long>> {
+public final class RemoveStaleOutputs extends PTransform<PCollection<String>, PCollection<Long>> {
 
   static final Pattern OUTPUT_NAME =
       Pattern.compile("^(predictions|failures)(-\\d+-of-\\d+)?\\.(jsonl|parquet)$");
 
   private final String outputDir;
 
-  RemoveStaleOutputs(String outputDir) {
+  public RemoveStaleOutputs(String outputDir) {
     this.outputDir = outputDir;
   }
 

@@ -1,8 +1,10 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.MemoryBackoff;
 import dev.batchinference.transforms.tensor.TensorExample;

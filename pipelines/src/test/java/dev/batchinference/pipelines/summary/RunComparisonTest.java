@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.closeTo;
@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.ClassRule;
@@ -150,9 +151,9 @@ public class RunComparisonTest {
 
   @Test
   public void aMissingOrForeignPreviousSummaryIsRefusedBeforeTheJobRuns() throws Exception {
-    JobPlan.InvalidJobException missing =
+    InvalidJobException missing =
         assertThrows(
-            JobPlan.InvalidJobException.class,
+            InvalidJobException.class,
             () -> RunComparison.readPrevious(TMP.getRoot() + "/nope/summary.json"));
     assertThat(missing.getMessage(), containsString("--previousSummary"));
     assertThat(missing.getMessage(), containsString("cannot be read"));
@@ -160,8 +161,7 @@ public class RunComparisonTest {
     Files.writeString(notSummary, "[1,2]");
     assertThat(
         assertThrows(
-                JobPlan.InvalidJobException.class,
-                () -> RunComparison.readPrevious(notSummary.toString()))
+                InvalidJobException.class, () -> RunComparison.readPrevious(notSummary.toString()))
             .getMessage(),
         containsString("is not a run summary"));
   }

@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -10,9 +10,9 @@ import java.util.Map;
  * The failure gate ({@code --maxFailureRate}): a run whose failures exceed this share of the
  * records read still writes everything, but is not a success. The summary says so in its {@code
  * failure_gate} object, and the command line ends with exit status {@link
- * CommandLine#TOO_MANY_FAILURES} and one line naming the rate and the most frequent failure reason.
+ * ExitStatus#TOO_MANY_FAILURES} and one line naming the rate and the most frequent failure reason.
  */
-final class FailureGate {
+public final class FailureGate {
 
   private FailureGate() {}
 

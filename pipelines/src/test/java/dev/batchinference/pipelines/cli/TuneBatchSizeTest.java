@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.contains;

@@ -1,5 +1,7 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.PostgresConnection;
@@ -18,7 +20,7 @@ import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /** PostgreSQL writes configured from the job's options. */
-final class Databases {
+public final class Databases {
 
   /**
    * Failure rows are keyed by a hash of where the record was, the stage, its id and its input: the
@@ -105,7 +107,8 @@ final class Databases {
   }
 
   /** Creates the tables the options name, before any data is read. */
-  static void createTables(BatchInferenceOptions options, Schema predictions) throws Exception {
+  public static void createTables(BatchInferenceOptions options, Schema predictions)
+      throws Exception {
     if (JobPlan.notEmpty(options.getPredictionsDbTable())) {
       predictions(options).createTableIfMissing(predictions);
     }

@@ -1,6 +1,9 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInferenceOptions.OutputFormat;
+import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.JsonLines;
@@ -20,12 +23,12 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * --failuresTable}), or files in the output directory, {@code failures-*.jsonl} or {@code
  * failures-*.parquet}.
  */
-final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<String>> {
+public final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<String>> {
 
   private final BatchInferenceOptions options;
   private final String outputDir;
 
-  WriteFailures(BatchInferenceOptions options, String outputDir) {
+  public WriteFailures(BatchInferenceOptions options, String outputDir) {
     this.options = options;
     this.outputDir = outputDir;
   }

@@ -1,6 +1,8 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Stage;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO;
@@ -18,12 +20,13 @@ import org.apache.beam.sdk.values.Row;
  * BigQuery writes configured from the job's options: the table schema from the rows' Beam schema,
  * the write method, dispositions, and where load files are staged.
  */
-final class Tables {
+public final class Tables {
 
   private Tables() {}
 
   /** A write of rows with {@code schema} to {@code table}, as the options say. */
-  static BigQueryIO.Write<Row> write(BatchInferenceOptions options, String table, Schema schema) {
+  public static BigQueryIO.Write<Row> write(
+      BatchInferenceOptions options, String table, Schema schema) {
     BigQueryIO.Write<Row> write =
         BigQueryIO.<Row>write()
             .to(table)
@@ -46,7 +49,7 @@ final class Tables {
   }
 
   /** Where FILE_LOADS stages its files: {@code --tempLocation}, else under the output directory. */
-  static String loadTempLocation(BatchInferenceOptions options) {
+  public static String loadTempLocation(BatchInferenceOptions options) {
     String temp = options.getTempLocation();
     if (JobPlan.notEmpty(temp)) {
       return temp;

@@ -1,10 +1,11 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.cli.CommandLine;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -57,7 +58,7 @@ public class RunStatusTest {
             "\"nothing_lost\":true,"
                 + ALERTS
                 + ",\"comparison\":{\"previous_summary\":\"gs://b/runs/latest/summary.json\"}");
-    assertThat(status.line(), status.exitStatus(), equalTo(CommandLine.DRIFT_ALERT));
+    assertThat(status.line(), status.exitStatus(), equalTo(ExitStatus.DRIFT_ALERT.code()));
     assertThat(
         status.line(),
         equalTo(
@@ -68,7 +69,7 @@ public class RunStatusTest {
   @Test
   public void theFailureGateWinsOverDriftAlerts() throws Exception {
     RunStatus status = of("\"nothing_lost\":true," + GATE_EXCEEDED + "," + ALERTS);
-    assertThat(status.line(), status.exitStatus(), equalTo(CommandLine.TOO_MANY_FAILURES));
+    assertThat(status.line(), status.exitStatus(), equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
     assertThat(
         status.line(),
         equalTo("TOO MANY FAILURES: too many failures: 3 of 5 records failed (60.0%)"));
@@ -119,7 +120,7 @@ public class RunStatusTest {
       Result checked = main(output.resolve("summary.json").toString());
       assertThat(checked.out, checked.status, equalTo(commandLine));
       if (maxFailureRate.equals("0.1")) {
-        assertThat(commandLine, equalTo(CommandLine.TOO_MANY_FAILURES));
+        assertThat(commandLine, equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
         assertThat(
             checked.out,
             containsString(

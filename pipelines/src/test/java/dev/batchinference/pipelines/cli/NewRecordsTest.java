@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -6,6 +6,8 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.is;
 import static org.junit.Assert.assertThrows;
 
+import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.io.OutputStream;
@@ -134,21 +136,21 @@ public class NewRecordsTest {
   @Test
   public void refusesWhatItCannotCount() throws Exception {
     Path in = tmp.newFile("in.jsonl").toPath();
-    JobPlan.InvalidJobException noSummary =
+    InvalidJobException noSummary =
         assertThrows(
-            JobPlan.InvalidJobException.class,
+            InvalidJobException.class,
             () -> NewRecords.check(BatchInference.parse("--input=" + in, "--minNewRecords=5")));
     assertThat(noSummary.getMessage(), containsString("set --previousSummary"));
-    JobPlan.InvalidJobException bigQuery =
+    InvalidJobException bigQuery =
         assertThrows(
-            JobPlan.InvalidJobException.class,
+            InvalidJobException.class,
             () -> check("--inputTable=p:d.t", "--idField=id", "--minNewRecords=5"));
     assertThat(bigQuery.getMessage(), containsString("BigQuery input"));
     Path notASummary = tmp.newFile("other.json").toPath();
     Files.writeString(notASummary, "{\"records_read\":3}");
-    JobPlan.InvalidJobException noStart =
+    InvalidJobException noStart =
         assertThrows(
-            JobPlan.InvalidJobException.class,
+            InvalidJobException.class,
             () ->
                 NewRecords.check(
                     BatchInference.parse(

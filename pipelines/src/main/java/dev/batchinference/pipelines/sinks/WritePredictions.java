@@ -1,7 +1,10 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInferenceOptions.OutputFormat;
-import dev.batchinference.pipelines.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
+import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
@@ -45,7 +48,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * each finalized file, the rows BigQuery confirmed (Storage Write API) or loaded, the rows
  * PostgreSQL took; and how many rows the PostgreSQL upsert collapsed because records shared an id.
  */
-final class WritePredictions extends PTransform<PCollection<Prediction>, WritePredictions.Result> {
+public final class WritePredictions
+    extends PTransform<PCollection<Prediction>, WritePredictions.Result> {
 
   private static final TupleTag<Failure> REFUSED = new TupleTag<Failure>() {};
   private static final TupleTag<String> FILES = new TupleTag<String>() {};
@@ -53,16 +57,16 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
   private static final TupleTag<Long> COLLAPSED = new TupleTag<Long>() {};
 
   /** What the sink refused, the files it wrote (none for a table), and what it accepted. */
-  static final class Result extends TupleOutput {
+  public static final class Result extends TupleOutput {
     private Result(PCollectionTuple tuple) {
       super(tuple);
     }
 
-    PCollection<Failure> refused() {
+    public PCollection<Failure> refused() {
       return tuple.get(REFUSED);
     }
 
-    PCollection<String> files() {
+    public PCollection<String> files() {
       return tuple.get(FILES);
     }
 
@@ -70,12 +74,12 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
      * Counts (to be summed) of the records the sink holds after it finished, carried-forward
      * records included; available only once the sink is done, so it doubles as its signal.
      */
-    PCollection<Long> accepted() {
+    public PCollection<Long> accepted() {
       return tuple.get(ACCEPTED);
     }
 
     /** Counts (to be summed) of the rows that the PostgreSQL upsert merged with another. */
-    PCollection<Long> collapsed() {
+    public PCollection<Long> collapsed() {
       return tuple.get(COLLAPSED);
     }
   }
@@ -90,7 +94,7 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
    * @param rows the prediction fields of this job, for the typed sinks
    * @param outputDir the resolved output directory, for file sinks
    */
-  WritePredictions(
+  public WritePredictions(
       BatchInferenceOptions options,
       PredictionRows rows,
       String outputDir,
@@ -116,7 +120,7 @@ final class WritePredictions extends PTransform<PCollection<Prediction>, WritePr
    * skipped, each with the record it stands for (whose position orders it in an ordered output).
    * They are written as they were read.
    */
-  WritePredictions withCarriedForward(PCollection<KV<RecordMeta, Prediction>> carried) {
+  public WritePredictions withCarriedForward(PCollection<KV<RecordMeta, Prediction>> carried) {
     return new WritePredictions(options, rows, outputDir, inputFiles, carried);
   }
 

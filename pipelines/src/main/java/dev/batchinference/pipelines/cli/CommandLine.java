@@ -1,6 +1,12 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.OutputLock;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.summary.ExitStatus;
+import dev.batchinference.pipelines.summary.RunStatus;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
@@ -23,28 +29,13 @@ import org.joda.time.Duration;
  * The command line around {@link BatchInference}: {@code --help}, sensible DirectRunner settings,
  * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
  * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
- * ({@link #DRIFT_ALERT}) when it succeeded but its comparison with {@code --previousSummary} raised
- * drift alerts (the predictions are written all the same), 4 ({@link #TOO_MANY_FAILURES}) when it
- * wrote everything but more records failed than {@code --maxFailureRate} allows, 75 ({@link
- * #OUTPUT_LOCKED}) when another run holds the output directory's lock ({@link OutputLock}; nothing
- * was started).
+ * ({@link ExitStatus#DRIFT_ALERT}) when it succeeded but its comparison with {@code
+ * --previousSummary} raised drift alerts (the predictions are written all the same), 4 ({@link
+ * ExitStatus#TOO_MANY_FAILURES}) when it wrote everything but more records failed than {@code
+ * --maxFailureRate} allows, 75 ({@link ExitStatus#OUTPUT_LOCKED}) when another run holds the output
+ * directory's lock ({@link OutputLock}; nothing was started).
  */
-final class CommandLine {
-
-  /** Exit status of a job that succeeded and lost nothing, but raised drift alerts. */
-  static final int DRIFT_ALERT = 3;
-
-  /**
-   * Exit status of a job that lost nothing but failed more records than {@code --maxFailureRate}
-   * allows. A retry would not help: the inputs (or the model) are the problem.
-   */
-  static final int TOO_MANY_FAILURES = 4;
-
-  /**
-   * Exit status when another run holds the output directory's lock: nothing started, try later (75
-   * is EX_TEMPFAIL, as {@code nightly.sh} gives for its own lock).
-   */
-  static final int OUTPUT_LOCKED = 75;
+public final class CommandLine {
 
   private final PrintStream out;
   private final PrintStream err;
@@ -55,7 +46,7 @@ final class CommandLine {
   }
 
   /** Runs the job as the command line does, printing to {@code out} and {@code err}. */
-  static int run(String[] args, PrintStream out, PrintStream err) {
+  public static int run(String[] args, PrintStream out, PrintStream err) {
     return new CommandLine(out, err).run(args);
   }
 
@@ -80,7 +71,7 @@ final class CommandLine {
         if (!check.enough()) {
           return 0;
         }
-      } catch (JobPlan.InvalidJobException e) {
+      } catch (InvalidJobException e) {
         err.println("error: " + e.getMessage());
         return 2;
       }
@@ -95,7 +86,7 @@ final class CommandLine {
       Pipeline pipeline = Pipeline.create(options);
       try {
         BatchInference.build(pipeline, options, lock);
-      } catch (JobPlan.InvalidJobException | IllegalArgumentException e) {
+      } catch (InvalidJobException | IllegalArgumentException e) {
         releaseHere = false;
         err.println("error: " + e.getMessage());
         return 2;
@@ -105,7 +96,7 @@ final class CommandLine {
       } catch (OutputLock.HeldException e) {
         releaseHere = false;
         err.println("error: " + e.getMessage());
-        return OUTPUT_LOCKED;
+        return ExitStatus.OUTPUT_LOCKED.code();
       } catch (java.io.IOException e) {
         releaseHere = false;
         err.println("error: cannot take the output lock " + lock.file() + ": " + e);
@@ -270,8 +261,8 @@ final class CommandLine {
     long predicted = summary.get("predictions").asLong();
     // What the summary says of the run, decided where a scheduler reading it decides too.
     RunStatus status = RunStatus.of(summary);
-    boolean nothingLost = status.exitStatus() != RunStatus.LOST_RECORDS;
-    boolean tooManyFailures = status.exitStatus() == TOO_MANY_FAILURES;
+    boolean nothingLost = status.exitStatus() != ExitStatus.FAILED;
+    boolean tooManyFailures = status.exitStatus() == ExitStatus.TOO_MANY_FAILURES;
     double seconds = wallMillis / 1000.0;
     // The result line is one line: what unreadableFiles adds ends it.
     out.print(
@@ -300,14 +291,14 @@ final class CommandLine {
             summaryPath));
     out.println(unreadableFiles(summary));
     if (!nothingLost) {
-      return status.exitStatus();
+      return status.exitStatus().code();
     }
     if (tooManyFailures) {
       err.println(
           "error: "
               + summary.path("failure_gate").path("message").asText()
               + "; exit status "
-              + TOO_MANY_FAILURES
+              + ExitStatus.TOO_MANY_FAILURES.code()
               + ". Failures: "
               + stripSlash(output)
               + "/"
@@ -323,11 +314,11 @@ final class CommandLine {
           alerts.size()
               + " drift alert(s) against "
               + options.getPreviousSummary()
-              + (tooManyFailures ? "" : "; exit status " + DRIFT_ALERT)
+              + (tooManyFailures ? "" : "; exit status " + ExitStatus.DRIFT_ALERT.code())
               + ". Report: "
               + BatchInference.resolve(options, BatchInference.REPORT));
     }
-    return status.exitStatus();
+    return status.exitStatus().code();
   }
 
   /**

@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
 import dev.batchinference.transforms.io.ParquetInput;
 import java.io.IOException;
@@ -21,7 +21,7 @@ import org.apache.parquet.io.SeekableInputStream;
  * (from its footer), the lines of a JSON Lines file. The nothing-lost check counts predictions this
  * way, as the files hold them, not as the job meant to write them.
  */
-final class WrittenRecords extends PTransform<PCollection<String>, PCollection<Long>> {
+public final class WrittenRecords extends PTransform<PCollection<String>, PCollection<Long>> {
 
   private WrittenRecords() {}
 

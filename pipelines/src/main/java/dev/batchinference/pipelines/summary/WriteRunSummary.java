@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * lists drift alerts (each also logged as a warning; they do not fail the job, the command line's
  * exit status says so); with {@link #withReport} an HTML report is written beside it.
  */
-final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
+public final class WriteRunSummary
+    extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
 
   private static final Logger LOG = LoggerFactory.getLogger(WriteRunSummary.class);
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -65,7 +66,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
    * @param jobInfo fields describing the job (task, input, model), copied into the summary
    * @param startMillis when the job started, for wall time and throughput
    */
-  WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
+  public WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
     this(summaryPath, jobInfo.toString(), startMillis, null, null, null, null, List.of());
   }
 
@@ -89,7 +90,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   }
 
   /** Also writes the run report, an HTML page, to {@code reportPath}. */
-  WriteRunSummary withReport(String reportPath) {
+  public WriteRunSummary withReport(String reportPath) {
     return new WriteRunSummary(
         summaryPath,
         jobInfoJson,
@@ -105,7 +106,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
    * Compares the run with the previous run's summary ({@code previousJson}, read from {@code
    * previousPath} before the job started) and adds the comparison and its alerts to the summary.
    */
-  WriteRunSummary withPrevious(
+  public WriteRunSummary withPrevious(
       String previousPath, String previousJson, RunComparison.Thresholds thresholds) {
     return new WriteRunSummary(
         summaryPath,
@@ -122,7 +123,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
    * Writes the summary only once each of {@code sinks} is complete (every sink's output or signal),
    * so that the summary describes what was written, never what was about to be.
    */
-  WriteRunSummary afterAll(List<PCollection<?>> sinks) {
+  public WriteRunSummary afterAll(List<PCollection<?>> sinks) {
     return new WriteRunSummary(
         summaryPath,
         jobInfoJson,
@@ -295,7 +296,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
   }
 
   /** The run summary as one row of a BigQuery table: the headline figures and the whole JSON. */
-  static final Schema ROW_SCHEMA =
+  public static final Schema ROW_SCHEMA =
       Schema.builder()
           .addNullableField("job", FieldType.STRING)
           .addStringField("task")
@@ -311,7 +312,7 @@ final class WriteRunSummary extends PTransform<PCollectionList<RunStats>, PColle
           .addStringField("summary")
           .build();
 
-  static Row toRow(String summaryJson) {
+  public static Row toRow(String summaryJson) {
     try {
       JsonNode s = JSON.readTree(summaryJson);
       return Row.withSchema(ROW_SCHEMA)

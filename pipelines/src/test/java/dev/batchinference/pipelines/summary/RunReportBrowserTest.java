@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -10,6 +10,7 @@ import static org.junit.Assume.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.pipelines.cli.CommandLine;
 import dev.batchinference.transforms.testing.FashionMnist;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -125,7 +126,7 @@ public class RunReportBrowserTest {
                 "--previousSummary=" + first.resolve("summary.json"),
                 "--maxThroughputDrop=-1"));
     String said = err.toString(StandardCharsets.UTF_8);
-    assertThat(said, status, equalTo(CommandLine.DRIFT_ALERT));
+    assertThat(said, status, equalTo(ExitStatus.DRIFT_ALERT.code()));
     assertThat(said, containsString("DRIFT ALERT: class_psi is "));
     JsonNode summary = JSON.readTree(second.resolve("summary.json").toFile());
     assertThat(summary.at("/comparison/metrics/class_psi/alert").asBoolean(), is(true));

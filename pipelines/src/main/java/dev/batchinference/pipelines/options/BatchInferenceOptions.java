@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.options;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import dev.batchinference.transforms.io.ReadRecords;

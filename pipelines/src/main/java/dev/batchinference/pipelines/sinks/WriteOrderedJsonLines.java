@@ -1,5 +1,6 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.sinks;
 
+import dev.batchinference.pipelines.BatchInference;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.io.JsonLines;
@@ -45,7 +46,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * single output file, the shards are concatenated into {@code predictions.jsonl} at the end. Its
  * output is the names of the files written.
  */
-final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PCollection<String>> {
+public final class WriteOrderedJsonLines
+    extends PTransform<PCollection<Prediction>, PCollection<String>> {
 
   private final String outputDir;
   private final List<String> inputFiles;
@@ -175,7 +177,7 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
     }
   }
 
-  static ResourceId temp(String outputDir, String tempDir, int rank) {
+  public static ResourceId temp(String outputDir, String tempDir, int rank) {
     return FileSystems.matchNewResource(outputDir, true)
         .resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY)
         .resolve(String.format("%05d.jsonl", rank), StandardResolveOptions.RESOLVE_FILE);
@@ -187,13 +189,14 @@ final class WriteOrderedJsonLines extends PTransform<PCollection<Prediction>, PC
    * already renamed, or already concatenated and deleted, are then found in place and left as they
    * are, so a second attempt on the same input ends with the same files as one that ran once.
    */
-  static final class PublishFn extends DoFn<KV<Integer, Iterable<KV<Integer, String>>>, String> {
+  public static final class PublishFn
+      extends DoFn<KV<Integer, Iterable<KV<Integer, String>>>, String> {
     private final String outputDir;
     private final String tempDir;
     private final int inputFiles;
     private final boolean singleFile;
 
-    PublishFn(String outputDir, String tempDir, int inputFiles, boolean singleFile) {
+    public PublishFn(String outputDir, String tempDir, int inputFiles, boolean singleFile) {
       this.outputDir = outputDir;
       this.tempDir = tempDir;
       this.inputFiles = inputFiles;

@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
@@ -15,7 +15,7 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * Inline CSS and SVG only, no scripts, nothing fetched. Every text from the summary is escaped:
  * failure messages, inputs and class names are data, never markup.
  */
-final class RunReport {
+public final class RunReport {
 
   /** Failure reasons shown, the most frequent first. */
   static final int TOP_FAILURES = 10;
@@ -55,13 +55,13 @@ final class RunReport {
     h.append("<h1>Run report: ").append(esc(job)).append(' ');
     // The badge says what the exit status says: RunStatus holds the rules for both.
     switch (RunStatus.of(summary).exitStatus()) {
-      case RunStatus.LOST_RECORDS:
+      case FAILED:
         h.append("<span class=\"badge bad\" id=\"status\">LOST RECORDS</span>");
         break;
-      case CommandLine.TOO_MANY_FAILURES:
+      case TOO_MANY_FAILURES:
         h.append("<span class=\"badge bad\" id=\"status\">TOO MANY FAILURES</span>");
         break;
-      case CommandLine.DRIFT_ALERT:
+      case DRIFT_ALERT:
         h.append("<span class=\"badge warn\" id=\"status\">")
             .append(alerts.size())
             .append(alerts.size() == 1 ? " DRIFT ALERT" : " DRIFT ALERTS")

@@ -1,4 +1,4 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
@@ -7,6 +7,8 @@ import static org.hamcrest.Matchers.hasItems;
 import static org.hamcrest.Matchers.not;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchinference.pipelines.JobOutputs;
+import dev.batchinference.pipelines.summary.ExitStatus;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -191,7 +193,7 @@ public class CommandLineTest {
     Path output = TMP.newFolder("mostly-bad-out").toPath();
     int status = run("--input=" + mostlyBad(), "--output=" + output, "--progress=false");
     String said = err.toString(StandardCharsets.UTF_8);
-    assertThat(said, status, equalTo(CommandLine.TOO_MANY_FAILURES));
+    assertThat(said, status, equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
     assertThat(
         out.toString(StandardCharsets.UTF_8),
         containsString("TOO MANY FAILURES: 5 records read, 2 predicted, 3 failed"));
@@ -261,7 +263,7 @@ public class CommandLineTest {
     };
     int status = run(concat(args, "--output=" + TMP.newFolder("relu-out")));
     assertThat(
-        err.toString(StandardCharsets.UTF_8), status, equalTo(CommandLine.TOO_MANY_FAILURES));
+        err.toString(StandardCharsets.UTF_8), status, equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
     assertThat(
         out.toString(StandardCharsets.UTF_8),
         containsString("TOO MANY FAILURES: 6 records read, 0 predicted, 6 failed {\"infer\":6}"));

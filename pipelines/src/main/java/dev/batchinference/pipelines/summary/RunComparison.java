@@ -1,9 +1,12 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.batchinference.pipelines.cli.NewRecords;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.stats.EmbeddingCentroid;
 import java.io.IOException;
 import java.io.InputStream;
@@ -20,7 +23,7 @@ import org.apache.beam.sdk.io.FileSystems;
  * throughput. Figures past their {@link Thresholds} become alerts. Summaries of a different task or
  * model are not compared; the comparison says why.
  */
-final class RunComparison {
+public final class RunComparison {
 
   /** Share given to a class or bin that one run has none of, so that the PSI stays finite. */
   static final double PSI_EPSILON = 1e-4;
@@ -30,7 +33,7 @@ final class RunComparison {
   private RunComparison() {}
 
   /** Alert thresholds; a negative one turns its check off. */
-  static final class Thresholds implements Serializable {
+  public static final class Thresholds implements Serializable {
     final double maxPsi;
     final double maxScoreShift;
     final double maxCentroidShift;
@@ -50,7 +53,7 @@ final class RunComparison {
       this.maxThroughputDrop = maxThroughputDrop;
     }
 
-    static Thresholds of(BatchInferenceOptions options) {
+    public static Thresholds of(BatchInferenceOptions options) {
       return new Thresholds(
           options.getMaxPsi(),
           options.getMaxScoreShift(),
@@ -68,10 +71,10 @@ final class RunComparison {
    * Reads the previous run's summary, before the job reads any data; a missing, unreadable or
    * foreign file fails the job with what to do. Returned as text, which the summary step carries.
    */
-  static String readPrevious(String path) {
+  public static String readPrevious(String path) {
     JsonNode summary = readSummary(path);
     if (!summary.isObject() || !summary.path("records_read").isNumber()) {
-      throw new JobPlan.InvalidJobException(
+      throw new InvalidJobException(
           "--previousSummary "
               + path
               + " is not a run summary (a JSON object with records_read). Point it at the"
@@ -85,13 +88,13 @@ final class RunComparison {
    * {@code --minNewRecords} ({@link NewRecords}) both read it through here, each then checking the
    * fields it needs.
    */
-  static JsonNode readSummary(String path) {
+  public static JsonNode readSummary(String path) {
     JsonNode summary;
     try (InputStream in =
         Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(path, false)))) {
       summary = JSON.readTree(in);
     } catch (IOException | RuntimeException e) {
-      throw new JobPlan.InvalidJobException(
+      throw new InvalidJobException(
           "--previousSummary "
               + path
               + " cannot be read ("

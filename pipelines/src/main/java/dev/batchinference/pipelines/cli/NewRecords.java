@@ -1,6 +1,10 @@
-package dev.batchinference.pipelines;
+package dev.batchinference.pipelines.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.summary.RunComparison;
 import dev.batchinference.transforms.io.ParquetInput;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
@@ -91,8 +95,8 @@ public final class NewRecords {
   private NewRecords() {}
 
   /**
-   * Checks the options and counts the new records; fails with {@link JobPlan.InvalidJobException}
-   * when they cannot be counted. Only for {@code --minNewRecords} above 0.
+   * Checks the options and counts the new records; fails with {@link InvalidJobException} when they
+   * cannot be counted. Only for {@code --minNewRecords} above 0.
    */
   static Check check(BatchInferenceOptions options) {
     JobPlan.checkMinNewRecords(options);
@@ -102,7 +106,7 @@ public final class NewRecords {
     try {
       files = FileSystems.match(options.getInput(), EmptyMatchTreatment.DISALLOW).metadata();
     } catch (IOException | IllegalArgumentException e) {
-      throw new JobPlan.InvalidJobException(
+      throw new InvalidJobException(
           "--input=" + options.getInput() + " matches no file, or cannot be listed: " + e, e);
     }
     long records = 0;
@@ -126,7 +130,7 @@ public final class NewRecords {
     try {
       return Instant.parse(summary.path("started_at").asText());
     } catch (DateTimeParseException e) {
-      throw new JobPlan.InvalidJobException(
+      throw new InvalidJobException(
           "--previousSummary="
               + summaryPath
               + " has no started_at time: is it a summary.json of this job?",
@@ -241,7 +245,7 @@ public final class NewRecords {
               .withoutStrictParsing()
               .as(BatchInferenceOptions.class);
       if (options.getMinNewRecords() <= 0) {
-        throw new JobPlan.InvalidJobException("set --minNewRecords to the least number to run for");
+        throw new InvalidJobException("set --minNewRecords to the least number to run for");
       }
       FileSystems.setDefaultPipelineOptions(options);
       if (JobPlan.notEmpty(options.getPreviousSummary())
@@ -254,7 +258,7 @@ public final class NewRecords {
       Check check = check(options);
       System.out.println(check.line());
       status = check.enough() ? 0 : TOO_FEW;
-    } catch (JobPlan.InvalidJobException | IllegalArgumentException | IOException e) {
+    } catch (InvalidJobException | IllegalArgumentException | IOException e) {
       System.err.println("error: " + e.getMessage());
       status = 2;
     }

@@ -5,19 +5,16 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.pipelines.cli.CommandLine;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.sinks.RemoveStaleOutputs;
+import dev.batchinference.pipelines.sinks.Sink;
 import dev.batchinference.pipelines.sinks.Tables;
 import dev.batchinference.pipelines.sinks.WriteFailures;
 import dev.batchinference.pipelines.sinks.WritePredictions;
-import dev.batchinference.pipelines.summary.RunComparison;
 import dev.batchinference.pipelines.summary.WriteRunSummary;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
-import dev.batchinference.transforms.io.ReadBigQuery;
-import dev.batchinference.transforms.io.ReadRecords;
-import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -27,19 +24,14 @@ import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.apache.beam.sdk.transforms.Combine;
-import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.Reshuffle;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
-import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 import org.checkerframework.checker.nullness.qual.Nullable;
@@ -64,64 +56,6 @@ public final class BatchInference {
   public static final String SUMMARY = "summary.json";
   public static final String REPORT = "report.html";
 
-  /**
-   * The keys that records are spread over after reading: {@code --redistributeBuckets} when set; on
-   * the DirectRunner, which makes a bundle of each key and pays a fixed cost per bundle and step
-   * (its evaluators re-translate the step), one per core; elsewhere 0, Beam's random keys.
-   */
-  static int redistributeBuckets(BatchInferenceOptions options) {
-    return options.getRedistributeBuckets() > 0
-        ? options.getRedistributeBuckets()
-        : coresOnDirectRunner(options);
-  }
-
-  /**
-   * The cores of this machine when the job runs on the DirectRunner (whose threads are all here), 0
-   * on other runners.
-   */
-  private static int coresOnDirectRunner(BatchInferenceOptions options) {
-    return options.getRunner().getSimpleName().equals("DirectRunner")
-        ? Math.max(2, Runtime.getRuntime().availableProcessors())
-        : 0;
-  }
-
-  /**
-   * Token-count buckets for texts, about 1.5 apart. With the token budget below they took the
-   * inference step on 2,000 fortunes (MiniLM int8, batch 32, DirectRunner) from 84 records/s
-   * (padded to each batch's longest) and 227 (buckets 32/64/128) to 282; see the README's
-   * performance section.
-   */
-  static final List<Long> DEFAULT_TEXT_LENGTH_BUCKETS =
-      List.of(16L, 24L, 32L, 48L, 64L, 96L, 128L, 192L);
-
-  /** Tokens per record of a batch that the default text token budget allows. */
-  static final long DEFAULT_TOKENS_PER_RECORD = 32;
-
-  /**
-   * {@code --maxBatchWeight}, or by default for texts a token budget of {@value
-   * #DEFAULT_TOKENS_PER_RECORD} tokens per record of a full batch (never below the longest text a
-   * record may have, which would fail it); 0, no budget, otherwise.
-   */
-  static long maxBatchWeight(BatchInferenceOptions options) {
-    if (options.getMaxBatchWeight() != null) {
-      return options.getMaxBatchWeight();
-    }
-    if (options.getTask() != BatchInferenceOptions.Task.EMBED) {
-      return 0;
-    }
-    return Math.max(
-        DEFAULT_TOKENS_PER_RECORD * options.getBatchSize(), options.getMaxSequenceLength());
-  }
-
-  /** {@code --inferenceShards}, or one per core on the DirectRunner and 8 elsewhere. */
-  static int inferenceShards(BatchInferenceOptions options) {
-    if (options.getInferenceShards() > 0) {
-      return options.getInferenceShards();
-    }
-    int cores = coresOnDirectRunner(options);
-    return cores > 0 ? cores : RunInference.DEFAULT_SHARDS;
-  }
-
   private BatchInference() {}
 
   public static void main(String[] args) {
@@ -136,10 +70,11 @@ public final class BatchInference {
    */
   public static PipelineResult run(BatchInferenceOptions options) {
     Pipeline pipeline = Pipeline.create(options);
-    OutputLock lock = OutputLock.forRun(options.getOutput(), options.getJobName());
-    build(pipeline, options, lock);
+    JobPlan plan = JobPlan.from(options);
+    OutputLock lock = OutputLock.forRun(plan.output(), plan.jobName());
+    build(pipeline, plan, lock);
     try {
-      lock.acquire(options.getBreakLock());
+      lock.acquire(plan.breakLock());
     } catch (OutputLock.HeldException | java.io.IOException e) {
       throw new IllegalStateException(e.getMessage(), e);
     }
@@ -151,108 +86,79 @@ public final class BatchInference {
     }
   }
 
-  /** Checks the job (before any data is read) and adds its steps to {@code pipeline}. */
+  /**
+   * Checks the job (before any data is read) and adds its steps to {@code pipeline}: {@link
+   * JobPlan#from} then {@link #build(Pipeline, JobPlan)}.
+   */
   public static void build(Pipeline pipeline, BatchInferenceOptions options) {
-    build(pipeline, options, null);
+    build(pipeline, JobPlan.from(options), null);
+  }
+
+  /** Adds the steps of the job {@code plan} decided to {@code pipeline}. */
+  public static void build(Pipeline pipeline, JobPlan plan) {
+    build(pipeline, plan, null);
   }
 
   /**
-   * As {@link #build(Pipeline, BatchInferenceOptions)}, and with a {@code lock}, the job's last
-   * step releases it (the caller takes it before running the pipeline).
+   * As {@link #build(Pipeline, JobPlan)}, and with a {@code lock}, the job's last step releases it
+   * (the caller takes it before running the pipeline).
    */
-  public static void build(
-      Pipeline pipeline, BatchInferenceOptions options, @Nullable OutputLock lock) {
+  public static void build(Pipeline pipeline, JobPlan plan, @Nullable OutputLock lock) {
     long startMillis = System.currentTimeMillis();
-    JobPlan plan = JobPlan.prepare(options);
-    String previousSummary =
-        JobPlan.notEmpty(options.getPreviousSummary())
-            ? RunComparison.readPrevious(options.getPreviousSummary())
-            : null;
+    ModelPlan model = plan.model();
+    Batching batching = plan.batching();
 
-    PCollection<RawRecord> readRecords;
-    PCollection<Failure> readFailures;
-    PCollection<UnreadableFile> unreadableFiles;
-    if (JobPlan.readsBigQuery(options)) {
-      ReadBigQuery bigQuery =
-          JobPlan.notEmpty(options.getInputTable())
-              ? ReadBigQuery.table(options.getInputTable())
-              : ReadBigQuery.query(options.getInputQuery());
-      bigQuery = bigQuery.withMethod(options.getBigQueryReadMethod());
-      if (options.getBigQueryServices() != null) {
-        bigQuery = bigQuery.withTestServices(options.getBigQueryServices());
-      }
-      readRecords = pipeline.apply("ReadBigQuery", bigQuery);
-      readFailures = pipeline.apply("NoReadFailures", Create.empty(Failure.Coder.of()));
-      unreadableFiles =
-          pipeline.apply("NoUnreadableFiles", Create.empty(UnreadableFile.Coder.of()));
-    } else {
-      ReadRecords.Result read =
-          pipeline.apply(
-              "ReadRecords",
-              ReadRecords.from(options.getInput())
-                  .withFormat(options.getInputFormat())
-                  .withMaxRecordBytes(options.getMaxRecordBytes()));
-      readRecords = read.records();
-      readFailures = read.failures();
-      unreadableFiles = read.unreadableFiles();
-    }
-    int redistribute = redistributeBuckets(options);
+    Source.Read read = plan.source().read(pipeline);
+    PCollection<RawRecord> readRecords = read.records();
+    PCollection<Failure> readFailures = read.failures();
     PCollection<RawRecord> records =
         readRecords.apply(
             "Redistribute",
-            redistribute > 0
-                ? Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(redistribute)
+            batching.redistributeBuckets() > 0
+                ? Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(batching.redistributeBuckets())
                 : Reshuffle.<RawRecord>viaRandomKey());
 
     Preprocess<TensorExample> preprocess =
-        Preprocess.with(plan.preprocessor)
-            .withCarryFields(
-                options.getCarryFields() == null ? List.of() : options.getCarryFields());
-    if (JobPlan.notEmpty(options.getIdField())) {
-      preprocess = preprocess.withIdField(options.getIdField());
+        Preprocess.with(model.preprocessor()).withCarryFields(plan.carryFields());
+    if (plan.idField().isPresent()) {
+      preprocess = preprocess.withIdField(plan.idField().get());
     }
     Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
     PCollection<KV<RecordMeta, TensorExample>> toPredict = examples.examples();
     PCollection<KV<RecordMeta, Prediction>> carried = null;
-    String previous = options.getPreviousPredictions();
-    if (JobPlan.notEmpty(previous)) {
-      TupleTag<KV<RecordMeta, TensorExample>> remaining =
-          new TupleTag<KV<RecordMeta, TensorExample>>() {};
+    if (plan.previousPredictions().isPresent()) {
       Map<String, Tensor.DType> outputTypes = new HashMap<>();
-      plan.signature.outputs().forEach((name, spec) -> outputTypes.put(name, spec.dtype()));
-      PCollectionTuple incremental =
+      model.signature().outputs().forEach((name, spec) -> outputTypes.put(name, spec.dtype()));
+      SkipPredicted.Result<TensorExample> incremental =
           toPredict.apply(
               "SkipPredicted",
-              new SkipPredicted<>(
-                  previous,
-                  plan.signature.identity().sha256(),
-                  plan.settingsSha256,
-                  outputTypes,
-                  remaining));
-      toPredict = incremental.get(remaining);
-      carried = incremental.get(SkipPredicted.CARRIED);
+              new SkipPredicted<TensorExample>(
+                  plan.previousPredictions().get(),
+                  model.signature().identity().sha256(),
+                  plan.settingsSha256(),
+                  outputTypes));
+      toPredict = incremental.remaining();
+      carried = incremental.carried();
     }
 
     RunInference<TensorExample, TensorExample> runInference =
-        RunInference.of(plan.handler, plan.postprocessor)
-            .withBatchSize(options.getBatchSize())
-            .withMaxBatchWeight(maxBatchWeight(options))
-            .withShards(inferenceShards(options));
-    List<Long> buckets = lengthBuckets(options);
-    if (!buckets.isEmpty()) {
+        RunInference.of(model.handler(), model.postprocessor())
+            .withBatchSize(batching.batchSize())
+            .withMaxBatchWeight(batching.maxBatchWeight())
+            .withShards(batching.inferenceShards());
+    if (!batching.weightBuckets().isEmpty()) {
       runInference =
-          runInference.withWeightBuckets(buckets.stream().mapToLong(Long::longValue).toArray());
+          runInference.withWeightBuckets(
+              batching.weightBuckets().stream().mapToLong(Long::longValue).toArray());
     }
-    if (options.getMaxBufferingSeconds() > 0) {
+    if (batching.maxBufferingSeconds() > 0) {
       runInference =
           runInference.withMaxBufferingDuration(
-              Duration.standardSeconds(options.getMaxBufferingSeconds()));
+              Duration.standardSeconds(batching.maxBufferingSeconds()));
     }
     RunInference.Result inference = toPredict.apply("RunInference", runInference);
 
-    String outputDir = plan.outputDir.toString();
-    WritePredictions writePredictions =
-        new WritePredictions(options, plan.rows, outputDir, plan.inputFiles);
+    WritePredictions writePredictions = new WritePredictions(plan.predictions(), plan.rows());
     if (carried != null) {
       writePredictions = writePredictions.withCarriedForward(carried);
     }
@@ -266,7 +172,7 @@ public final class BatchInference {
             .and(inference.failures())
             .and(refused)
             .apply("CollectFailures", Flatten.pCollections());
-    int maxFailureChars = options.getMaxFailureChars();
+    int maxFailureChars = plan.maxFailureChars();
     PCollection<String> failureFiles =
         failures
             .apply(
@@ -274,12 +180,12 @@ public final class BatchInference {
                 MapElements.into(TypeDescriptor.of(Failure.class))
                     .via((Failure f) -> f.capped(maxFailureChars)))
             .setCoder(Failure.Coder.of())
-            .apply("WriteFailures", new WriteFailures(options, outputDir));
+            .apply("WriteFailures", new WriteFailures(plan.failures()));
     PCollection<Long> staleRemoved =
         PCollectionList.of(written.files())
             .and(failureFiles)
             .apply("AllWrittenFiles", Flatten.pCollections())
-            .apply("RemoveStaleOutputs", new RemoveStaleOutputs(outputDir));
+            .apply("RemoveStaleOutputs", new RemoveStaleOutputs(plan.outputDirectory()));
 
     PCollectionList<RunStats> stats =
         PCollectionList.of(
@@ -309,8 +215,8 @@ public final class BatchInference {
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())))
             .and(
-                unreadableFiles.apply(
-                    "ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
+                read.unreadableFiles()
+                    .apply("ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
     if (carried != null) {
       stats =
           stats.and(
@@ -319,76 +225,55 @@ public final class BatchInference {
                   Combine.globally(RunStats.<KV<RecordMeta, Prediction>>countingSkipped())));
     }
     WriteRunSummary writeSummary =
-        new WriteRunSummary(resolve(plan, SUMMARY), jobInfo(options, plan), startMillis)
-            .withReport(resolve(plan, REPORT))
+        new WriteRunSummary(plan.resolve(SUMMARY), jobInfo(plan), startMillis)
+            .withReport(plan.resolve(REPORT))
             .afterAll(List.of(written.accepted(), failureFiles, staleRemoved));
-    if (previousSummary != null) {
+    if (plan.drift().isPresent()) {
+      JobPlan.Drift drift = plan.drift().get();
       writeSummary =
           writeSummary.withPrevious(
-              options.getPreviousSummary(), previousSummary, RunComparison.Thresholds.of(options));
+              drift.previousSummary(), drift.previousJson(), drift.thresholds());
     }
     PCollection<String> summary = stats.apply("WriteRunSummary", writeSummary);
     if (lock != null) {
       pipeline.apply("ReleaseOutputLock", lock.releaseAfter(staleRemoved, summary));
     }
-    String summaryTable = options.getSummaryTable();
-    if (JobPlan.notEmpty(summaryTable)) {
+    if (plan.summaryTable().isPresent()) {
       summary
           .apply("SummaryRow", MapElements.into(TypeDescriptors.rows()).via(WriteRunSummary::toRow))
           .setRowSchema(WriteRunSummary.ROW_SCHEMA)
           .apply(
-              "WriteSummaryTable", Tables.write(options, summaryTable, WriteRunSummary.ROW_SCHEMA));
+              "WriteSummaryTable",
+              Tables.write(plan.summaryTable().get(), WriteRunSummary.ROW_SCHEMA));
     }
   }
 
-  /** Texts default to buckets of up to 32, 64, 128 and more tokens; a single 0 turns them off. */
-  static List<Long> lengthBuckets(BatchInferenceOptions options) {
-    List<Long> buckets = options.getLengthBuckets();
-    if (buckets == null) {
-      return options.getTask() == BatchInferenceOptions.Task.EMBED
-          ? DEFAULT_TEXT_LENGTH_BUCKETS
-          : List.of();
-    }
-    return buckets.equals(List.of(0L)) ? List.of() : buckets;
-  }
-
-  public static String resolve(JobPlan plan, String name) {
-    return plan.outputDir.resolve(name, StandardResolveOptions.RESOLVE_FILE).toString();
-  }
-
-  /** Where {@code name} goes in the output directory the options name. */
-  public static String resolve(BatchInferenceOptions options, String name) {
-    return FileSystems.matchNewResource(options.getOutput(), true)
-        .resolve(name, StandardResolveOptions.RESOLVE_FILE)
-        .toString();
-  }
-
-  private static ObjectNode jobInfo(BatchInferenceOptions options, JobPlan plan) {
+  private static ObjectNode jobInfo(JobPlan plan) {
     ObjectNode info = new ObjectMapper().createObjectNode();
-    info.put("job", options.getJobName());
-    info.put("task", options.getTask().name());
-    info.put("runner", options.getRunner().getSimpleName());
-    info.put("input", JobPlan.inputName(options));
-    info.put("output", options.getOutput());
-    if (options.getOutputTable() != null) {
-      info.put("output_table", options.getOutputTable());
+    info.put("job", plan.jobName());
+    info.put("task", plan.model().task().task().name());
+    info.put("runner", plan.runnerName());
+    info.put("input", plan.source().describe());
+    info.put("output", plan.output());
+    if (plan.predictions() instanceof Sink.BigQueryTable) {
+      info.put("output_table", ((Sink.BigQueryTable) plan.predictions()).table());
     }
     ObjectNode model = info.putObject("model");
-    model.put("name", plan.signature.identity().name());
-    model.put("uri", options.getModel());
-    model.put("sha256", plan.signature.identity().sha256());
-    model.put("bytes", plan.signature.byteSize());
+    model.put("name", plan.model().signature().identity().name());
+    model.put("uri", plan.model().uri());
+    model.put("sha256", plan.model().signature().identity().sha256());
+    model.put("bytes", plan.model().signature().byteSize());
     // The other files the job pinned at launch (tokenizer, label files), as tokenizer_sha256 etc.
-    plan.pinnedSha256.forEach((role, sha256) -> model.put(role + "_sha256", sha256));
-    info.put("batch_size_limit", options.getBatchSize());
-    if (options.getMaxFailureRate() >= 0) {
-      info.put("max_failure_rate", options.getMaxFailureRate());
+    plan.model().pinnedSha256().forEach((role, sha256) -> model.put(role + "_sha256", sha256));
+    info.put("batch_size_limit", plan.batching().batchSize());
+    if (plan.maxFailureRate() >= 0) {
+      info.put("max_failure_rate", plan.maxFailureRate());
     } else {
       info.putNull("max_failure_rate");
     }
-    info.put("settings_sha256", plan.settingsSha256);
+    info.put("settings_sha256", plan.settingsSha256());
     ObjectNode settings = info.putObject("prediction_settings");
-    plan.settings.forEach(settings::put);
+    plan.settings().forEach(settings::put);
     return info;
   }
 

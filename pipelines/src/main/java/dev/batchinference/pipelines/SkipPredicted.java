@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
+import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.RawRecord;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -19,6 +20,7 @@ import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.transforms.join.CoGbkResult;
 import org.apache.beam.sdk.transforms.join.CoGroupByKey;
 import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
@@ -45,21 +47,42 @@ import org.slf4j.LoggerFactory;
  * CoGroupByKey}) reads all of them before anything downstream, the writing and renaming of this
  * run's files included, can start.
  *
- * <p>Outputs: the records still to predict ({@code remaining}), and, for each record skipped, the
- * record and the previous prediction carried forward ({@link #CARRIED}).
+ * <p>Its {@link Result}: the records still to predict, and, for each record skipped, the record and
+ * the previous prediction carried forward.
  */
 public final class SkipPredicted<ExampleT>
-    extends PTransform<PCollection<KV<RecordMeta, ExampleT>>, PCollectionTuple> {
+    extends PTransform<PCollection<KV<RecordMeta, ExampleT>>, SkipPredicted.Result<ExampleT>> {
 
   /** Each skipped record with the previous prediction carried forward for it. */
-  static final TupleTag<KV<RecordMeta, Prediction>> CARRIED =
+  private static final TupleTag<KV<RecordMeta, Prediction>> CARRIED =
       new TupleTag<KV<RecordMeta, Prediction>>() {};
+
+  /** The records still to predict, and the records skipped with their previous predictions. */
+  public static final class Result<ExampleT> extends TupleOutput {
+    private final TupleTag<KV<RecordMeta, ExampleT>> remaining;
+
+    private Result(PCollectionTuple tuple, TupleTag<KV<RecordMeta, ExampleT>> remaining) {
+      super(tuple);
+      this.remaining = remaining;
+    }
+
+    /** The records no previous prediction stands for: to be scored by this run. */
+    public PCollection<KV<RecordMeta, ExampleT>> remaining() {
+      return tuple.get(remaining);
+    }
+
+    /** Each skipped record with the previous prediction carried forward for it. */
+    public PCollection<KV<RecordMeta, Prediction>> carried() {
+      return tuple.get(CARRIED);
+    }
+  }
 
   private final String previousPattern;
   private final String modelSha256;
   private final String settingsSha256;
   private final Map<String, Tensor.DType> outputTypes;
-  private final TupleTag<KV<RecordMeta, ExampleT>> remaining;
+  private final TupleTag<KV<RecordMeta, ExampleT>> remaining =
+      new TupleTag<KV<RecordMeta, ExampleT>>() {};
 
   /**
    * @param settingsSha256 the hash of this run's prediction settings; previous predictions under
@@ -70,13 +93,22 @@ public final class SkipPredicted<ExampleT>
       String previousPattern,
       String modelSha256,
       String settingsSha256,
-      Map<String, Tensor.DType> outputTypes,
-      TupleTag<KV<RecordMeta, ExampleT>> remaining) {
+      Map<String, Tensor.DType> outputTypes) {
     this.previousPattern = previousPattern;
     this.modelSha256 = modelSha256;
     this.settingsSha256 = settingsSha256;
     this.outputTypes = new HashMap<>(outputTypes);
-    this.remaining = remaining;
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(
+            DisplayData.item("previousPredictions", previousPattern)
+                .withLabel("Previous predictions"))
+        .add(DisplayData.item("modelSha256", modelSha256).withLabel("Model SHA-256"))
+        .add(DisplayData.item("settingsSha256", settingsSha256).withLabel("Settings SHA-256"));
   }
 
   /** The format of prediction files, by extension. */
@@ -85,7 +117,7 @@ public final class SkipPredicted<ExampleT>
   }
 
   @Override
-  public PCollectionTuple expand(PCollection<KV<RecordMeta, ExampleT>> records) {
+  public Result<ExampleT> expand(PCollection<KV<RecordMeta, ExampleT>> records) {
     Coder<KV<RecordMeta, ExampleT>> recordCoder = records.getCoder();
     TupleTag<KV<String, String>> previousTag = new TupleTag<>();
     TupleTag<KV<RecordMeta, ExampleT>> currentTag = new TupleTag<>();
@@ -119,7 +151,7 @@ public final class SkipPredicted<ExampleT>
                     .withOutputTags(remaining, TupleTagList.of(CARRIED)));
     out.get(remaining).setCoder(recordCoder);
     out.get(CARRIED).setCoder(KvCoder.of(RecordMeta.Coder.of(), Prediction.Coder.of()));
-    return out;
+    return new Result<>(out, remaining);
   }
 
   /**

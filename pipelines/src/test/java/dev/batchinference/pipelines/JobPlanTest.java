@@ -203,27 +203,27 @@ public class JobPlanTest {
 
   @Test
   public void textBatchesHaveATokenBudgetThatNoTruncatedTextExceeds() throws Exception {
-    assertThat(BatchInference.maxBatchWeight(options()), equalTo(32L * 32));
-    assertThat(BatchInference.maxBatchWeight(options("--batchSize=4")), equalTo(256L));
+    assertThat(Batching.from(options()).maxBatchWeight(), equalTo(32L * 32));
+    assertThat(Batching.from(options("--batchSize=4")).maxBatchWeight(), equalTo(256L));
     assertThat(
-        BatchInference.maxBatchWeight(options("--batchSize=4", "--maxSequenceLength=512")),
+        Batching.from(options("--batchSize=4", "--maxSequenceLength=512")).maxBatchWeight(),
         equalTo(512L));
-    assertThat(BatchInference.maxBatchWeight(options("--maxBatchWeight=0")), equalTo(0L));
-    assertThat(BatchInference.maxBatchWeight(options("--task=CLASSIFY")), equalTo(0L));
+    assertThat(Batching.from(options("--maxBatchWeight=0")).maxBatchWeight(), equalTo(0L));
+    assertThat(Batching.from(options("--task=CLASSIFY")).maxBatchWeight(), equalTo(0L));
   }
 
   @Test
   public void textsAreBucketedByLengthUnlessTurnedOff() throws Exception {
     assertThat(
-        BatchInference.lengthBuckets(options()),
+        Batching.from(options()).weightBuckets(),
         org.hamcrest.Matchers.contains(16L, 24L, 32L, 48L, 64L, 96L, 128L, 192L));
     assertThat(
-        BatchInference.lengthBuckets(options("--lengthBuckets=0")), org.hamcrest.Matchers.empty());
+        Batching.from(options("--lengthBuckets=0")).weightBuckets(), org.hamcrest.Matchers.empty());
     assertThat(
-        BatchInference.lengthBuckets(options("--lengthBuckets=10,20")),
+        Batching.from(options("--lengthBuckets=10,20")).weightBuckets(),
         org.hamcrest.Matchers.contains(10L, 20L));
     assertThat(
-        BatchInference.lengthBuckets(options("--task=CLASSIFY")), org.hamcrest.Matchers.empty());
+        Batching.from(options("--task=CLASSIFY")).weightBuckets(), org.hamcrest.Matchers.empty());
   }
 
   @Test

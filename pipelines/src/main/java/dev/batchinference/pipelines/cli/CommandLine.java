@@ -2,9 +2,11 @@ package dev.batchinference.pipelines.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.batchinference.pipelines.BatchInference;
+import dev.batchinference.pipelines.JobPlan;
 import dev.batchinference.pipelines.OutputLock;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.pipelines.summary.ExitStatus;
 import dev.batchinference.pipelines.summary.RunStatus;
 import dev.batchinference.transforms.RunInference;
@@ -17,7 +19,6 @@ import java.util.List;
 import java.util.Locale;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.metrics.MetricNameFilter;
 import org.apache.beam.sdk.metrics.MetricQueryResults;
 import org.apache.beam.sdk.metrics.MetricResult;
@@ -77,22 +78,29 @@ public final class CommandLine {
       }
     }
     long start = System.currentTimeMillis();
+    JobPlan plan;
+    try {
+      plan = JobPlan.from(options);
+    } catch (InvalidJobException | IllegalArgumentException e) {
+      err.println("error: " + e.getMessage());
+      return ExitStatus.INVALID.code();
+    }
     PipelineResult.State state;
-    OutputLock lock = OutputLock.forRun(options.getOutput(), options.getJobName());
+    OutputLock lock = OutputLock.forRun(plan.output(), plan.jobName());
     // Released here when this process sees the job end (or is stopped), else by the job itself.
     boolean releaseHere = true;
     Thread releaseOnExit = new Thread(lock::release, "release-output-lock");
     try {
       Pipeline pipeline = Pipeline.create(options);
       try {
-        BatchInference.build(pipeline, options, lock);
+        BatchInference.build(pipeline, plan, lock);
       } catch (InvalidJobException | IllegalArgumentException e) {
         releaseHere = false;
         err.println("error: " + e.getMessage());
-        return 2;
+        return ExitStatus.INVALID.code();
       }
       try {
-        lock.acquire(options.getBreakLock());
+        lock.acquire(plan.breakLock());
       } catch (OutputLock.HeldException e) {
         releaseHere = false;
         err.println("error: " + e.getMessage());
@@ -100,7 +108,7 @@ public final class CommandLine {
       } catch (java.io.IOException e) {
         releaseHere = false;
         err.println("error: cannot take the output lock " + lock.file() + ": " + e);
-        return 2;
+        return ExitStatus.INVALID.code();
       }
       if (waits(options)) {
         Runtime.getRuntime().addShutdownHook(releaseOnExit);
@@ -111,14 +119,14 @@ public final class CommandLine {
         releaseHere = false;
         out.println(
             "Submitted to "
-                + options.getRunner().getSimpleName()
+                + plan.runnerName()
                 + " as job '"
-                + options.getJobName()
+                + plan.jobName()
                 + "', state "
                 + result.getState()
                 + ". Not waiting for it to finish (--waitUntilFinish=false); its run summary will"
                 + " be "
-                + BatchInference.resolve(options, BatchInference.SUMMARY)
+                + plan.resolve(BatchInference.SUMMARY)
                 + ".");
         return 0;
       }
@@ -141,7 +149,7 @@ public final class CommandLine {
       err.println("error: the job ended in state " + state);
       return 1;
     }
-    return printResult(options, System.currentTimeMillis() - start);
+    return printResult(plan, System.currentTimeMillis() - start);
   }
 
   /**
@@ -154,7 +162,7 @@ public final class CommandLine {
     if (wait != null) {
       return wait;
     }
-    return !options.getRunner().getSimpleName().equals("DataflowRunner");
+    return RunnerKind.of(options) != RunnerKind.DATAFLOW;
   }
 
   /**
@@ -164,11 +172,7 @@ public final class CommandLine {
    */
   static String[] withRunnerDefaults(String[] args) {
     List<String> all = new ArrayList<>(Arrays.asList(args));
-    boolean direct =
-        all.stream().noneMatch(a -> a.startsWith("--runner="))
-            || all.stream()
-                .anyMatch(a -> a.equals("--runner=DirectRunner") || a.endsWith(".DirectRunner"));
-    if (direct) {
+    if (RunnerKind.ofArgs(all) == RunnerKind.DIRECT) {
       addIfAbsent(all, "--blockOnRun", "false");
       addIfAbsent(
           all, "--targetParallelism", Integer.toString(Runtime.getRuntime().availableProcessors()));
@@ -241,14 +245,9 @@ public final class CommandLine {
     return total;
   }
 
-  private int printResult(BatchInferenceOptions options, long wallMillis) {
-    String output = options.getOutput();
-    String summaryPath =
-        FileSystems.matchNewResource(output, true)
-            .resolve(
-                BatchInference.SUMMARY,
-                org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
-            .toString();
+  private int printResult(JobPlan plan, long wallMillis) {
+    String output = plan.output();
+    String summaryPath = plan.resolve(BatchInference.SUMMARY);
     JsonNode summary;
     try {
       summary = RunStatus.read(summaryPath);
@@ -284,10 +283,10 @@ public final class CommandLine {
             read / Math.max(0.001, seconds),
             stripSlash(output),
             BatchInference.PREDICTIONS,
-            extension(options),
+            plan.fileExtension(),
             stripSlash(output),
             BatchInference.FAILURES,
-            extension(options),
+            plan.fileExtension(),
             summaryPath));
     out.println(unreadableFiles(summary));
     if (!nothingLost) {
@@ -313,10 +312,10 @@ public final class CommandLine {
       err.println(
           alerts.size()
               + " drift alert(s) against "
-              + options.getPreviousSummary()
+              + plan.drift().map(JobPlan.Drift::previousSummary).orElse("the previous run")
               + (tooManyFailures ? "" : "; exit status " + ExitStatus.DRIFT_ALERT.code())
               + ". Report: "
-              + BatchInference.resolve(options, BatchInference.REPORT));
+              + plan.resolve(BatchInference.REPORT));
     }
     return status.exitStatus().code();
   }
@@ -372,13 +371,6 @@ public final class CommandLine {
               file.path("records_read_before_cut").asLong() == 1 ? "" : "s"));
     }
     return line.append('.').toString();
-  }
-
-  /** The extension of the prediction and failure files the job wrote. */
-  private static String extension(BatchInferenceOptions options) {
-    return options.getOutputFormat() == BatchInferenceOptions.OutputFormat.PARQUET
-        ? "parquet"
-        : "jsonl";
   }
 
   private static String stripSlash(String path) {

@@ -1,7 +1,7 @@
 package dev.batchinference.pipelines.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.JobChecks;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.pipelines.summary.RunComparison;
@@ -99,7 +99,7 @@ public final class NewRecords {
    * cannot be counted. Only for {@code --minNewRecords} above 0.
    */
   static Check check(BatchInferenceOptions options) {
-    JobPlan.checkMinNewRecords(options);
+    JobChecks.checkMinNewRecords(options);
     FileSystems.setDefaultPipelineOptions(options);
     Instant since = previousStart(options.getPreviousSummary());
     List<MatchResult.Metadata> files;
@@ -248,7 +248,7 @@ public final class NewRecords {
         throw new InvalidJobException("set --minNewRecords to the least number to run for");
       }
       FileSystems.setDefaultPipelineOptions(options);
-      if (JobPlan.notEmpty(options.getPreviousSummary())
+      if (JobChecks.notEmpty(options.getPreviousSummary())
           && FileSystems.match(options.getPreviousSummary()).status()
               == MatchResult.Status.NOT_FOUND) {
         System.out.println(

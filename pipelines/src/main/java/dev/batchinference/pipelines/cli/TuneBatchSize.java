@@ -3,7 +3,7 @@ package dev.batchinference.pipelines.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.batchinference.pipelines.JobPlan;
+import dev.batchinference.pipelines.ModelPlan;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.MemoryBackoff;
@@ -76,14 +76,14 @@ public final class TuneBatchSize {
 
   /** Measures the throughput curve. */
   static List<Point> tune(Options options) throws Exception {
-    JobPlan plan = JobPlan.prepare(options);
+    ModelPlan plan = ModelPlan.from(options);
     List<TensorExample> examples = examples(options, plan);
     // Every batch is the longest example repeated: the worst case for memory, and no padding, so
     // that the curve shows what the batch size alone changes.
     TensorExample longest =
-        examples.stream().max(Comparator.comparingLong(plan.handler::weight)).orElseThrow();
+        examples.stream().max(Comparator.comparingLong(plan.handler()::weight)).orElseThrow();
     List<Point> curve = new ArrayList<>();
-    try (LoadedModel<TensorExample, TensorExample> model = plan.handler.load()) {
+    try (LoadedModel<TensorExample, TensorExample> model = plan.handler().load()) {
       for (int size = 1; size <= options.getMaxTuneBatchSize(); size *= 2) {
         List<TensorExample> batch = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
@@ -165,9 +165,9 @@ public final class TuneBatchSize {
   }
 
   /** The first --tuneRecords records of the input, through the job's preprocessing. */
-  private static List<TensorExample> examples(Options options, JobPlan plan) throws Exception {
+  private static List<TensorExample> examples(Options options, ModelPlan plan) throws Exception {
     List<TensorExample> examples = new ArrayList<>();
-    plan.preprocessor.setup();
+    plan.preprocessor().setup();
     try {
       for (MatchResult.Metadata file : FileSystems.match(options.getInput()).metadata()) {
         try (BufferedReader in =
@@ -183,7 +183,7 @@ public final class TuneBatchSize {
             try {
               JsonNode node = JSON.readTree(line);
               if (node instanceof ObjectNode) {
-                examples.add(plan.preprocessor.apply((ObjectNode) node));
+                examples.add(plan.preprocessor().apply((ObjectNode) node));
               }
             } catch (Exception e) {
               // A record the job would send to failures; the tuner only needs good ones.
@@ -197,7 +197,7 @@ public final class TuneBatchSize {
         }
       }
     } finally {
-      plan.preprocessor.teardown();
+      plan.preprocessor().teardown();
     }
     if (examples.isEmpty()) {
       throw new IllegalArgumentException(

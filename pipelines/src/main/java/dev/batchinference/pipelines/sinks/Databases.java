@@ -1,7 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.JobPlan;
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.PostgresConnection;
@@ -18,8 +16,9 @@ import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TypeDescriptors;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
-/** PostgreSQL writes configured from the job's options. */
+/** PostgreSQL writes of a {@link Sink.PostgresTable}: keys, one row per key, and table creation. */
 public final class Databases {
 
   /**
@@ -57,20 +56,18 @@ public final class Databases {
 
   private Databases() {}
 
-  static PostgresConnection connection(BatchInferenceOptions options) {
-    return PostgresConnection.of(
-        options.getJdbcUrl(),
-        options.getJdbcUser(),
-        options.getJdbcPasswordEnv(),
-        options.getJdbcPasswordFile());
+  /** The connection of {@code --jdbcUrl}, {@code --jdbcUser} and the password's source. */
+  public static PostgresConnection connection(
+      String url, String user, @Nullable String passwordEnv, @Nullable String passwordFile) {
+    return PostgresConnection.of(url, user, passwordEnv, passwordFile);
   }
 
-  static WritePostgres predictions(BatchInferenceOptions options) {
-    return WritePostgres.to(connection(options), options.getPredictionsDbTable(), PREDICTION_KEY);
+  static WritePostgres predictions(Sink.PostgresTable sink) {
+    return WritePostgres.to(sink.connection(), sink.table(), PREDICTION_KEY);
   }
 
-  static WritePostgres failures(BatchInferenceOptions options) {
-    return WritePostgres.to(connection(options), options.getFailuresDbTable(), FAILURE_KEY);
+  static WritePostgres failures(Sink.PostgresTable sink) {
+    return WritePostgres.to(sink.connection(), sink.table(), FAILURE_KEY);
   }
 
   /**
@@ -106,14 +103,14 @@ public final class Databases {
     }
   }
 
-  /** Creates the tables the options name, before any data is read. */
-  public static void createTables(BatchInferenceOptions options, Schema predictions)
+  /** Creates the PostgreSQL tables among the job's sinks when missing, before any data is read. */
+  public static void createTables(Sink predictions, Sink failures, Schema predictionSchema)
       throws Exception {
-    if (JobPlan.notEmpty(options.getPredictionsDbTable())) {
-      predictions(options).createTableIfMissing(predictions);
+    if (predictions instanceof Sink.PostgresTable) {
+      predictions((Sink.PostgresTable) predictions).createTableIfMissing(predictionSchema);
     }
-    if (JobPlan.notEmpty(options.getFailuresDbTable())) {
-      failures(options).createTableIfMissing(FAILURE_SCHEMA);
+    if (failures instanceof Sink.PostgresTable) {
+      failures((Sink.PostgresTable) failures).createTableIfMissing(FAILURE_SCHEMA);
     }
   }
 }

@@ -1,7 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.JobPlan;
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Stage;
@@ -17,53 +15,42 @@ import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 
 /**
- * BigQuery writes configured from the job's options: the table schema from the rows' Beam schema,
- * the write method, dispositions, and where load files are staged.
+ * BigQuery writes of a {@link Sink.BigQueryTable}: the table schema from the rows' Beam schema, the
+ * write method, dispositions, and where load files are staged.
  */
 public final class Tables {
 
   private Tables() {}
 
-  /** A write of rows with {@code schema} to {@code table}, as the options say. */
-  public static BigQueryIO.Write<Row> write(
-      BatchInferenceOptions options, String table, Schema schema) {
+  /** A write of rows with {@code schema} to {@code sink}. */
+  public static BigQueryIO.Write<Row> write(Sink.BigQueryTable sink, Schema schema) {
     BigQueryIO.Write<Row> write =
         BigQueryIO.<Row>write()
-            .to(table)
+            .to(sink.table())
             .withSchema(BigQueryUtils.toTableSchema(schema))
             .withFormatFunction(BigQueryUtils.toTableRow())
-            .withCreateDisposition(options.getCreateDisposition())
-            .withWriteDisposition(options.getWriteDisposition());
-    if (options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API) {
+            .withCreateDisposition(sink.createDisposition())
+            .withWriteDisposition(sink.writeDisposition());
+    if (sink.method() == TableWriteMethod.STORAGE_WRITE_API) {
       write = write.withMethod(BigQueryIO.Write.Method.STORAGE_WRITE_API);
     } else {
       write =
           write
               .withMethod(BigQueryIO.Write.Method.FILE_LOADS)
-              .withCustomGcsTempLocation(StaticValueProvider.of(loadTempLocation(options)));
+              .withCustomGcsTempLocation(StaticValueProvider.of(sink.loadTempLocation()));
     }
-    if (options.getBigQueryServices() != null) {
-      write = write.withTestServices(options.getBigQueryServices()).withoutValidation();
+    if (sink.testServices() != null) {
+      write = write.withTestServices(sink.testServices()).withoutValidation();
     }
     return write;
-  }
-
-  /** Where FILE_LOADS stages its files: {@code --tempLocation}, else under the output directory. */
-  public static String loadTempLocation(BatchInferenceOptions options) {
-    String temp = options.getTempLocation();
-    if (JobPlan.notEmpty(temp)) {
-      return temp;
-    }
-    String output = options.getOutput();
-    return (output.endsWith("/") ? output : output + "/") + ".bigquery-load";
   }
 
   /**
    * A collection complete once the write of {@code result} finished, for {@code Wait.on}: the
    * refused rows of the Storage Write API, the finished loads of FILE_LOADS.
    */
-  static PCollection<?> done(WriteResult result, BatchInferenceOptions options) {
-    return options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API
+  static PCollection<?> done(WriteResult result, Sink.BigQueryTable sink) {
+    return sink.method() == TableWriteMethod.STORAGE_WRITE_API
         ? result.getFailedStorageApiInserts()
         : result.getSuccessfulTableLoads();
   }

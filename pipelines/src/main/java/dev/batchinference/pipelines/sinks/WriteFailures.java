@@ -1,9 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInference;
-import dev.batchinference.pipelines.JobPlan;
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.JsonLines;
@@ -14,23 +10,27 @@ import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.Wait;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
- * Writes failures, the dead letter, where the options say: a BigQuery table ({@code
- * --failuresTable}), or files in the output directory, {@code failures-*.jsonl} or {@code
- * failures-*.parquet}.
+ * Writes failures, the dead letter, to a {@link Sink}: a BigQuery table ({@code --failuresTable}),
+ * or files in the output directory, {@code failures-*.jsonl} or {@code failures-*.parquet}.
  */
 public final class WriteFailures extends PTransform<PCollection<Failure>, PCollection<String>> {
 
-  private final BatchInferenceOptions options;
-  private final String outputDir;
+  private final Sink sink;
 
-  public WriteFailures(BatchInferenceOptions options, String outputDir) {
-    this.options = options;
-    this.outputDir = outputDir;
+  public WriteFailures(Sink sink) {
+    this.sink = sink;
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder.add(DisplayData.item("sink", sink.describe()).withLabel("Failures go to"));
   }
 
   /**
@@ -39,9 +39,7 @@ public final class WriteFailures extends PTransform<PCollection<Failure>, PColle
    */
   @Override
   public PCollection<String> expand(PCollection<Failure> failures) {
-    String table = options.getFailuresTable();
-    String dbTable = options.getFailuresDbTable();
-    if (JobPlan.notEmpty(dbTable)) {
+    if (sink instanceof Sink.PostgresTable) {
       PCollection<Row> rows =
           failures
               .apply(
@@ -50,26 +48,26 @@ public final class WriteFailures extends PTransform<PCollection<Failure>, PColle
               .setRowSchema(Databases.FAILURE_SCHEMA);
       PCollection<Void> done =
           Databases.onePerKey(rows, Databases.FAILURE_KEY)
-              .apply("WritePostgres", Databases.failures(options));
+              .apply("WritePostgres", Databases.failures((Sink.PostgresTable) sink));
       return noFilesAfter(failures, done);
-    } else if (JobPlan.notEmpty(table)) {
+    } else if (sink instanceof Sink.BigQueryTable) {
+      Sink.BigQueryTable table = (Sink.BigQueryTable) sink;
       WriteResult result =
-          toRows(failures).apply("WriteTable", Tables.write(options, table, FailureRows.SCHEMA));
-      return noFilesAfter(failures, Tables.done(result, options));
-    } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
+          toRows(failures).apply("WriteTable", Tables.write(table, FailureRows.SCHEMA));
+      return noFilesAfter(failures, Tables.done(result, table));
+    } else if (sink instanceof Sink.ParquetFiles) {
+      Sink.ParquetFiles parquet = (Sink.ParquetFiles) sink;
       return WritePredictions.filenames(
           toRows(failures)
               .apply(
                   "WriteParquet",
-                  WriteParquet.to(outputDir, BatchInference.FAILURES)
-                      .withNumShards(options.getSingleOutputFile() ? 1 : 0)));
+                  WriteParquet.to(parquet.directory(), parquet.name())
+                      .withNumShards(parquet.singleFile() ? 1 : 0)));
     } else {
       return WritePredictions.filenames(
           failures
               .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
-              .apply(
-                  "WriteJsonLines",
-                  WritePredictions.jsonLines(options, outputDir, BatchInference.FAILURES)));
+              .apply("WriteJsonLines", WritePredictions.jsonLines((Sink.JsonLinesFiles) sink)));
     }
   }
 

@@ -1,9 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInference;
-import dev.batchinference.pipelines.JobPlan;
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
 import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
@@ -12,7 +8,6 @@ import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WriteParquet;
-import java.util.List;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarLongCoder;
@@ -26,6 +21,7 @@ import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.Values;
 import org.apache.beam.sdk.transforms.Wait;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -36,11 +32,11 @@ import org.apache.beam.sdk.values.TypeDescriptors;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
- * Writes predictions where the options say: a BigQuery table ({@code --outputTable}), a PostgreSQL
+ * Writes predictions to a {@link Sink}: a BigQuery table ({@code --outputTable}), a PostgreSQL
  * table ({@code --predictionsDbTable}), or files in the output directory, {@code
- * predictions-*.jsonl} or {@code predictions-*.parquet}. With {@link #withCarriedForward} an
- * incremental run's previous predictions go through the same sink, unchanged, so that its output
- * holds every record.
+ * predictions-*.jsonl} (in input order with {@code --orderedOutput}) or {@code
+ * predictions-*.parquet}. With {@link #withCarriedForward} an incremental run's previous
+ * predictions go through the same sink, unchanged, so that its output holds every record.
  *
  * <p>Its outputs: the predictions the sink refused (rows the Storage Write API rejected), as
  * failures of stage {@code write} (other sinks either take every prediction or fail the job); the
@@ -84,34 +80,22 @@ public final class WritePredictions
     }
   }
 
-  private final BatchInferenceOptions options;
+  private final Sink sink;
   private final PredictionRows rows;
-  private final String outputDir;
-  private final List<String> inputFiles;
   private final @Nullable PCollection<KV<RecordMeta, Prediction>> carried;
 
   /**
+   * @param sink where the predictions go
    * @param rows the prediction fields of this job, for the typed sinks
-   * @param outputDir the resolved output directory, for file sinks
    */
-  public WritePredictions(
-      BatchInferenceOptions options,
-      PredictionRows rows,
-      String outputDir,
-      List<String> inputFiles) {
-    this(options, rows, outputDir, inputFiles, null);
+  public WritePredictions(Sink sink, PredictionRows rows) {
+    this(sink, rows, null);
   }
 
   private WritePredictions(
-      BatchInferenceOptions options,
-      PredictionRows rows,
-      String outputDir,
-      List<String> inputFiles,
-      @Nullable PCollection<KV<RecordMeta, Prediction>> carried) {
-    this.options = options;
+      Sink sink, PredictionRows rows, @Nullable PCollection<KV<RecordMeta, Prediction>> carried) {
+    this.sink = sink;
     this.rows = rows;
-    this.outputDir = outputDir;
-    this.inputFiles = inputFiles;
     this.carried = carried;
   }
 
@@ -121,7 +105,15 @@ public final class WritePredictions
    * They are written as they were read.
    */
   public WritePredictions withCarriedForward(PCollection<KV<RecordMeta, Prediction>> carried) {
-    return new WritePredictions(options, rows, outputDir, inputFiles, carried);
+    return new WritePredictions(sink, rows, carried);
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("sink", sink.describe()).withLabel("Predictions go to"))
+        .add(DisplayData.item("carriedForward", carried != null).withLabel("Carries forward"));
   }
 
   @Override
@@ -140,12 +132,11 @@ public final class WritePredictions
     PCollection<String> files = null;
     PCollection<Long> accepted;
     PCollection<Long> collapsed = null;
-    String table = options.getOutputTable();
-    String dbTable = options.getPredictionsDbTable();
-    if (JobPlan.notEmpty(dbTable)) {
+    if (sink instanceof Sink.PostgresTable) {
       PCollection<Row> sent = toRows(all);
       PCollection<Row> onePerId = Databases.onePerKey(sent, Databases.PREDICTION_KEY);
-      PCollection<Void> done = onePerId.apply("WritePostgres", Databases.predictions(options));
+      PCollection<Void> done =
+          onePerId.apply("WritePostgres", Databases.predictions((Sink.PostgresTable) sink));
       accepted =
           count(
               "CountUpserted",
@@ -157,18 +148,18 @@ public final class WritePredictions
                       .apply(
                           "Negated", MapElements.into(TypeDescriptors.longs()).via((Long n) -> -n)))
               .apply("SentMinusKept", Flatten.pCollections());
-    } else if (JobPlan.notEmpty(table)) {
+    } else if (sink instanceof Sink.BigQueryTable) {
+      Sink.BigQueryTable table = (Sink.BigQueryTable) sink;
       PCollection<Row> sent = toRows(all);
-      if (options.getBigQueryWriteMethod() == TableWriteMethod.STORAGE_WRITE_API) {
+      if (table.method() == TableWriteMethod.STORAGE_WRITE_API) {
         WriteResult result =
             sent.apply(
                 "WriteTable",
-                Tables.write(options, table, rows.schema())
-                    .withPropagateSuccessfulStorageApiWrites(true));
-        refused = Tables.refusedRows(result, table);
+                Tables.write(table, rows.schema()).withPropagateSuccessfulStorageApiWrites(true));
+        refused = Tables.refusedRows(result, table.table());
         accepted = count("CountConfirmed", result.getSuccessfulStorageApiInserts());
       } else {
-        WriteResult result = sent.apply("WriteTable", Tables.write(options, table, rows.schema()));
+        WriteResult result = sent.apply("WriteTable", Tables.write(table, rows.schema()));
         // A load job takes all of its file or fails the job: once the loads are done, every row
         // sent is in the table.
         accepted =
@@ -177,18 +168,20 @@ public final class WritePredictions
                 sent.apply("AfterLoads", Wait.on(result.getSuccessfulTableLoads()))
                     .setCoder(sent.getCoder()));
       }
-    } else if (options.getOutputFormat() == OutputFormat.PARQUET) {
+    } else if (sink instanceof Sink.ParquetFiles) {
+      Sink.ParquetFiles parquet = (Sink.ParquetFiles) sink;
       files =
           filenames(
               toRows(all)
                   .apply(
                       "WriteParquet",
-                      WriteParquet.to(outputDir, BatchInference.PREDICTIONS)
-                          .withNumShards(options.getSingleOutputFile() ? 1 : 0)));
+                      WriteParquet.to(parquet.directory(), parquet.name())
+                          .withNumShards(parquet.singleFile() ? 1 : 0)));
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
-    } else if (options.getOrderedOutput()) {
+    } else if (sink instanceof Sink.OrderedJsonLinesFiles) {
+      Sink.OrderedJsonLinesFiles inOrder = (Sink.OrderedJsonLinesFiles) sink;
       WriteOrderedJsonLines ordered =
-          new WriteOrderedJsonLines(outputDir, inputFiles, options.getSingleOutputFile())
+          new WriteOrderedJsonLines(inOrder.directory(), inOrder.inputFiles(), inOrder.singleFile())
               .withSettingsSha256(settings);
       if (carried != null) {
         ordered = ordered.withCarriedForward(carried);
@@ -196,14 +189,14 @@ public final class WritePredictions
       files = predictions.apply("WriteInInputOrder", ordered);
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     } else {
+      Sink.JsonLinesFiles jsonLines = (Sink.JsonLinesFiles) sink;
       files =
           filenames(
               all.apply(
                       "ToJson",
                       MapElements.into(TypeDescriptors.strings())
                           .via((Prediction p) -> JsonLines.prediction(p, settings)))
-                  .apply(
-                      "WriteJsonLines", jsonLines(options, outputDir, BatchInference.PREDICTIONS)));
+                  .apply("WriteJsonLines", jsonLines(jsonLines)));
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     }
     if (refused == null) {
@@ -240,10 +233,9 @@ public final class WritePredictions
         .setRowSchema(rows.schema());
   }
 
-  /** JSON Lines files {@code name-*.jsonl} in {@code outputDir}; one file if the options say so. */
-  static TextIO.TypedWrite<String, Void> jsonLines(
-      BatchInferenceOptions options, String outputDir, String name) {
-    TextIO.Write write = TextIO.write().to(outputDir + name).withSuffix(".jsonl");
-    return (options.getSingleOutputFile() ? write.withoutSharding() : write).withOutputFilenames();
+  /** JSON Lines files {@code name-*.jsonl} in the sink's directory; one file if it says so. */
+  static TextIO.TypedWrite<String, Void> jsonLines(Sink.JsonLinesFiles sink) {
+    TextIO.Write write = TextIO.write().to(sink.directory() + sink.name()).withSuffix(".jsonl");
+    return (sink.singleFile() ? write.withoutSharding() : write).withOutputFilenames();
   }
 }

@@ -1,0 +1,80 @@
+package dev.batchinference.pipelines;
+
+import dev.batchinference.transforms.Failure;
+import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.io.ReadBigQuery;
+import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.io.UnreadableFile;
+import java.util.Optional;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.TypedRead;
+import org.apache.beam.sdk.io.gcp.bigquery.BigQueryServices;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.values.PCollection;
+import org.checkerframework.checker.nullness.qual.Nullable;
+
+/**
+ * What a job reads, as its plan decided it: files matching a pattern, or a BigQuery table or query.
+ * {@link #read} adds the reading steps; a new kind of source is a new record here.
+ */
+public sealed interface Source permits Source.Files, Source.BigQuery {
+
+  /** The records read, the records that could not be read, and the files cut short. */
+  record Read(
+      PCollection<RawRecord> records,
+      PCollection<Failure> failures,
+      PCollection<UnreadableFile> unreadableFiles) {}
+
+  /** Adds the steps that read this source to {@code pipeline}. */
+  Read read(Pipeline pipeline);
+
+  /** The input as the run summary names it. */
+  String describe();
+
+  /** Files matching {@code pattern} (local or {@code gs://}) in {@code format}. */
+  record Files(String pattern, ReadRecords.Format format, long maxRecordBytes) implements Source {
+    @Override
+    public Read read(Pipeline pipeline) {
+      ReadRecords.Result read =
+          pipeline.apply(
+              "ReadRecords",
+              ReadRecords.from(pattern).withFormat(format).withMaxRecordBytes(maxRecordBytes));
+      return new Read(read.records(), read.failures(), read.unreadableFiles());
+    }
+
+    @Override
+    public String describe() {
+      return pattern;
+    }
+  }
+
+  /**
+   * A BigQuery table ({@code [PROJECT:]DATASET.TABLE}) or the result of a query, read with {@code
+   * method}; {@code testServices} replace BigQuery in tests.
+   */
+  record BigQuery(
+      Optional<String> table,
+      Optional<String> query,
+      TypedRead.Method method,
+      @Nullable BigQueryServices testServices)
+      implements Source {
+    @Override
+    public Read read(Pipeline pipeline) {
+      ReadBigQuery bigQuery =
+          table.map(ReadBigQuery::table).orElseGet(() -> ReadBigQuery.query(query.orElseThrow()));
+      bigQuery = bigQuery.withMethod(method);
+      if (testServices != null) {
+        bigQuery = bigQuery.withTestServices(testServices);
+      }
+      return new Read(
+          pipeline.apply("ReadBigQuery", bigQuery),
+          pipeline.apply("NoReadFailures", Create.empty(Failure.Coder.of())),
+          pipeline.apply("NoUnreadableFiles", Create.empty(UnreadableFile.Coder.of())));
+    }
+
+    @Override
+    public String describe() {
+      return table.map(t -> "bigquery:" + t).orElse("bigquery:query");
+    }
+  }
+}

@@ -23,6 +23,7 @@ import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.GroupIntoBatches;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -170,6 +171,31 @@ public final class RunInference<ExampleT, OutputT>
     }
     long[] bounds = upperBounds.clone();
     return with(b -> b.weightBuckets = bounds);
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("batchSize", batching.batchSize).withLabel("Batch size (records)"))
+        .addIfNotDefault(
+            DisplayData.item("maxBatchWeight", batching.maxBatchWeight)
+                .withLabel("Max batch weight (tokens or tensor elements)"),
+            0L)
+        .addIfNotNull(
+            DisplayData.item(
+                    "weightBuckets",
+                    batching.weightBuckets == null
+                        ? null
+                        : java.util.Arrays.toString(batching.weightBuckets))
+                .withLabel("Weight bucket upper bounds"))
+        .add(DisplayData.item("shards", batching.shards).withLabel("Shard keys per bucket"))
+        .addIfNotNull(
+            DisplayData.item("maxBufferingDuration", batching.maxBufferingDuration)
+                .withLabel("Max buffering duration"))
+        .add(DisplayData.item("modelHandler", handler.getClass()).withLabel("Model handler"))
+        .add(DisplayData.item("postprocessor", postprocessor.getClass()).withLabel("Postprocessor"))
+        .include("model", handler);
   }
 
   @Override

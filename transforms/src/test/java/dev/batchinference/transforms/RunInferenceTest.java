@@ -1,11 +1,13 @@
 package dev.batchinference.transforms;
 
+import static dev.batchinference.transforms.testing.DisplayItems.hasDisplayItem;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.everyItem;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.lessThanOrEqualTo;
+import static org.hamcrest.Matchers.not;
 import static org.junit.Assert.assertThrows;
 
 import dev.batchinference.transforms.model.LoadedModel;
@@ -35,6 +37,7 @@ import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.TypeDescriptors;
@@ -403,5 +406,38 @@ public class RunInferenceTest {
                 IllegalArgumentException.class, () -> ri.withMaxBufferingDuration(Duration.ZERO))
             .getMessage(),
         containsString("maxBufferingDuration must be positive"));
+  }
+
+  @Test
+  public void displayDataShowsBatchingAndModel() {
+    String sha256 = "ab".repeat(32);
+    RunInference<TensorExample, TensorExample> configured =
+        RunInference.of(
+                OnnxModelHandler.of(modelUri).withName("fashion").withExpectedSha256(sha256),
+                ClassScores.of().withLabels(FashionMnist.LABELS))
+            .withBatchSize(16)
+            .withMaxBatchWeight(4096)
+            .withWeightBuckets(32, 128)
+            .withShards(3)
+            .withMaxBufferingDuration(Duration.standardSeconds(5));
+    DisplayData data = DisplayData.from(configured);
+    assertThat(data, hasDisplayItem("batchSize", 16));
+    assertThat(data, hasDisplayItem("maxBatchWeight", 4096));
+    assertThat(data, hasDisplayItem("weightBuckets", "[32, 128]"));
+    assertThat(data, hasDisplayItem("shards", 3));
+    assertThat(data, hasDisplayItem("maxBufferingDuration", Duration.standardSeconds(5)));
+    assertThat(data, hasDisplayItem("modelHandler", OnnxModelHandler.class));
+    assertThat(data, hasDisplayItem("postprocessor", ClassScores.class));
+    assertThat(data, hasDisplayItem("modelUri", modelUri));
+    assertThat(data, hasDisplayItem("modelName", "fashion"));
+    assertThat(data, hasDisplayItem("modelSha256", sha256));
+
+    DisplayData defaults = DisplayData.from(classify());
+    assertThat(defaults, hasDisplayItem("batchSize", RunInference.DEFAULT_BATCH_SIZE));
+    assertThat(defaults, hasDisplayItem("shards", RunInference.DEFAULT_SHARDS));
+    assertThat("no weight bound by default", defaults, not(hasDisplayItem("maxBatchWeight")));
+    assertThat(defaults, not(hasDisplayItem("weightBuckets")));
+    assertThat(defaults, not(hasDisplayItem("maxBufferingDuration")));
+    assertThat("no hash asked for", defaults, not(hasDisplayItem("modelSha256")));
   }
 }

@@ -7,6 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import javax.sql.DataSource;
 import org.checkerframework.checker.nullness.qual.Nullable;
 import org.postgresql.ds.PGSimpleDataSource;
@@ -50,6 +53,31 @@ public final class PostgresConnection implements Serializable {
     return url;
   }
 
+  public String user() {
+    return user;
+  }
+
+  /**
+   * The URL without a password written into it ({@code ?password=...}, {@code sslpassword}, or
+   * {@code //user:password@host}): what may be shown in runner UIs and logs.
+   */
+  public String urlWithoutPassword() {
+    String shown = url.replaceFirst("^(jdbc:postgresql://[^/?@]*?):[^/?@]*@", "$1@");
+    int query = shown.indexOf('?');
+    if (query < 0) {
+      return shown;
+    }
+    List<String> kept = new ArrayList<>();
+    for (String parameter : shown.substring(query + 1).split("&", -1)) {
+      int eq = parameter.indexOf('=');
+      String name = eq < 0 ? parameter : parameter.substring(0, eq);
+      if (!name.toLowerCase(Locale.ROOT).contains("password")) {
+        kept.add(parameter);
+      }
+    }
+    return shown.substring(0, query) + (kept.isEmpty() ? "" : "?" + String.join("&", kept));
+  }
+
   private @Nullable String password() throws IOException {
     if (passwordFile != null && !passwordFile.isEmpty()) {
       return Files.readString(Paths.get(passwordFile), StandardCharsets.UTF_8).strip();
@@ -82,6 +110,6 @@ public final class PostgresConnection implements Serializable {
 
   @Override
   public String toString() {
-    return user + " at " + url;
+    return user + " at " + urlWithoutPassword();
   }
 }

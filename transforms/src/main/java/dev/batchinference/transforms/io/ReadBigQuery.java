@@ -8,6 +8,7 @@ import org.apache.beam.sdk.io.gcp.bigquery.BigQueryServices;
 import org.apache.beam.sdk.io.gcp.bigquery.SchemaAndRecord;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.SerializableFunction;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
 import org.checkerframework.checker.nullness.qual.Nullable;
@@ -68,6 +69,15 @@ public final class ReadBigQuery extends PTransform<PBegin, PCollection<RawRecord
   /** What records read by this transform name as their source. */
   public String sourceName() {
     return table != null ? "bigquery:" + table : "bigquery:query";
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .addIfNotNull(DisplayData.item("table", table).withLabel("BigQuery table"))
+        .addIfNotNull(DisplayData.item("query", query).withLabel("BigQuery query"))
+        .add(DisplayData.item("method", method.name()).withLabel("Read method"));
   }
 
   @Override

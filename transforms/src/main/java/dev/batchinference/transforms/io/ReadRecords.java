@@ -31,6 +31,7 @@ import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
@@ -143,6 +144,17 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   public ReadRecords withMaxRecordBytes(long maxRecordBytes) {
     checkArgument(maxRecordBytes > 0, "maxRecordBytes must be > 0, got %s", maxRecordBytes);
     return new ReadRecords(filepattern, format, maxRecordBytes);
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("filePattern", filepattern).withLabel("Input file pattern"))
+        .add(DisplayData.item("format", format.name()).withLabel("Input format"))
+        .addIfNotDefault(
+            DisplayData.item("maxRecordBytes", maxRecordBytes).withLabel("Max record size (bytes)"),
+            DEFAULT_MAX_RECORD_BYTES);
   }
 
   @Override

@@ -11,6 +11,7 @@ import org.apache.beam.sdk.schemas.Schema;
 import org.apache.beam.sdk.transforms.Contextful;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.SerializableFunction;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 
@@ -42,6 +43,15 @@ public final class WriteParquet extends PTransform<PCollection<Row>, WriteFilesR
   public WriteParquet withNumShards(int numShards) {
     checkArgument(numShards >= 0, "numShards must be >= 0");
     return new WriteParquet(directory, prefix, numShards);
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("directory", directory).withLabel("Output directory"))
+        .add(DisplayData.item("prefix", prefix).withLabel("File name prefix"))
+        .addIfNotDefault(DisplayData.item("numShards", numShards).withLabel("Number of files"), 0);
   }
 
   @Override

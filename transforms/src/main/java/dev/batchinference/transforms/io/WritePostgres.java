@@ -22,6 +22,7 @@ import org.apache.beam.sdk.io.jdbc.JdbcIO;
 import org.apache.beam.sdk.schemas.Schema;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.SerializableFunction;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.Row;
 import org.joda.time.ReadableInstant;
@@ -179,6 +180,19 @@ public final class WritePostgres extends PTransform<PCollection<Row>, PCollectio
         Statement s = c.createStatement()) {
       s.execute(createTableSql(table, schema, key));
     }
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(
+            DisplayData.item("jdbcUrl", connection.urlWithoutPassword())
+                .withLabel("PostgreSQL JDBC URL"))
+        .addIfNotNull(DisplayData.item("user", connection.user()).withLabel("PostgreSQL user"))
+        .add(DisplayData.item("table", table).withLabel("Table"))
+        .add(DisplayData.item("key", String.join(",", key)).withLabel("Key columns"))
+        .add(DisplayData.item("batchSize", batchSize).withLabel("Rows per statement batch"));
   }
 
   @Override

@@ -1,6 +1,8 @@
 package dev.batchinference.transforms.model;
 
 import java.io.Serializable;
+import org.apache.beam.sdk.transforms.display.DisplayData;
+import org.apache.beam.sdk.transforms.display.HasDisplayData;
 
 /**
  * Loads a model and says how to batch its examples. A handler is a small serializable description
@@ -10,7 +12,7 @@ import java.io.Serializable;
  * @param <ExampleT> one record's model input
  * @param <OutputT> one record's model output
  */
-public interface ModelHandler<ExampleT, OutputT> extends Serializable {
+public interface ModelHandler<ExampleT, OutputT> extends Serializable, HasDisplayData {
 
   /** Handlers with equal keys share one loaded model within a JVM. */
   String cacheKey();
@@ -23,4 +25,11 @@ public interface ModelHandler<ExampleT, OutputT> extends Serializable {
    * text, tensor elements for numeric inputs.
    */
   long weight(ExampleT example);
+
+  /**
+   * Describes the model for runner UIs (its location, name, hash), through the {@code RunInference}
+   * that runs it. Describes nothing by default.
+   */
+  @Override
+  default void populateDisplayData(DisplayData.Builder builder) {}
 }

@@ -11,6 +11,7 @@ import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import java.util.List;
 import java.util.Objects;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
@@ -99,6 +100,21 @@ public final class OnnxModelHandler implements ModelHandler<TensorExample, Tenso
 
   public @Nullable String expectedSha256() {
     return expectedSha256;
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    builder
+        .add(DisplayData.item("modelUri", modelUri).withLabel("Model"))
+        .add(DisplayData.item("modelName", modelName()).withLabel("Model name"))
+        .addIfNotNull(
+            DisplayData.item("modelSha256", expectedSha256).withLabel("Expected model SHA-256"))
+        .addIfNotNull(
+            DisplayData.item("outputs", outputNames == null ? null : String.join(",", outputNames))
+                .withLabel("Model outputs computed"))
+        .add(
+            DisplayData.item("sessionConfig", sessionConfig.toString())
+                .withLabel("ONNX Runtime session"));
   }
 
   @Override

@@ -21,6 +21,7 @@ import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
@@ -73,6 +74,18 @@ public final class Preprocess<ExampleT>
       checkArgument(f != null && !f.isEmpty(), "carry field names must not be empty: %s", fields);
     }
     return new Preprocess<>(preprocessor, idField, List.copyOf(fields));
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("preprocessor", preprocessor.getClass()).withLabel("Preprocessor"))
+        .addIfNotNull(DisplayData.item("idField", idField).withLabel("Id field"))
+        .addIfNotDefault(
+            DisplayData.item("carryFields", String.join(",", carryFields))
+                .withLabel("Fields carried to predictions"),
+            "");
   }
 
   @Override

@@ -1,9 +1,11 @@
 package dev.batchinference.transforms.io;
 
+import static dev.batchinference.transforms.testing.DisplayItems.hasDisplayItem;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.startsWith;
 import static org.junit.Assert.assertThrows;
 
@@ -27,6 +29,7 @@ import java.util.zip.GZIPOutputStream;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.junit.Rule;
 import org.junit.Test;
@@ -287,5 +290,21 @@ public class ReadRecordsTest {
     PAssert.that(Metas.withoutHashes(examples.examples())).containsInAnyOrder(expected);
     PAssert.that(examples.failures()).empty();
     pipeline.run().waitUntilFinish();
+  }
+
+  @Test
+  public void displayDataShowsTheInput() {
+    DisplayData data =
+        DisplayData.from(
+            ReadRecords.from("gs://bucket/in/*.csv")
+                .withFormat(ReadRecords.Format.CSV)
+                .withMaxRecordBytes(1024));
+    assertThat(data, hasDisplayItem("filePattern", "gs://bucket/in/*.csv"));
+    assertThat(data, hasDisplayItem("format", "CSV"));
+    assertThat(data, hasDisplayItem("maxRecordBytes", 1024));
+
+    DisplayData defaults = DisplayData.from(ReadRecords.from("in/*.jsonl"));
+    assertThat(defaults, hasDisplayItem("format", "JSONL"));
+    assertThat(defaults, not(hasDisplayItem("maxRecordBytes")));
   }
 }

@@ -31,8 +31,9 @@ import org.junit.runner.RunWith;
 import org.junit.runners.JUnit4;
 
 /**
- * Bounded random tests of how {@link OnnxModel} assembles batches: stacking the examples' tensors
- * into batch tensors (zero-padding dynamic dimensions) and splitting the outputs per example.
+ * Bounded random tests of how {@link OnnxModel} (through {@link BatchStacker}) assembles batches:
+ * stacking the examples' tensors into batch tensors (zero-padding dynamic dimensions) and splitting
+ * the outputs per example.
  *
  * <ul>
  *   <li>On the Fashion-MNIST classifier, a batch of 1..64 images gives each image the scores it

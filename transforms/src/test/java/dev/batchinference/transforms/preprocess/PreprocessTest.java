@@ -1,7 +1,9 @@
 package dev.batchinference.transforms.preprocess;
 
+import static dev.batchinference.transforms.testing.DisplayItems.hasDisplayItem;
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.startsWith;
 
 import dev.batchinference.transforms.Failure;
@@ -21,6 +23,7 @@ import java.util.Map;
 import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.junit.Rule;
@@ -294,5 +297,21 @@ public class PreprocessTest {
                 RecordMeta.of("ok", SOURCE, 3, null),
                 TensorExample.of("points", Tensor.ofFloats(new float[] {1, 2, 3, 4, 5, 6}, 3, 2))));
     pipeline.run().waitUntilFinish();
+  }
+
+  @Test
+  public void displayDataShowsThePreprocessorAndFields() {
+    DisplayData data =
+        DisplayData.from(
+            Preprocess.with(FeatureVector.of("input", 3))
+                .withIdField("id")
+                .withCarryFields(List.of("label", "split")));
+    assertThat(data, hasDisplayItem("preprocessor", FeatureVector.class));
+    assertThat(data, hasDisplayItem("idField", "id"));
+    assertThat(data, hasDisplayItem("carryFields", "label,split"));
+
+    DisplayData defaults = DisplayData.from(Preprocess.with(FeatureVector.of("input", 3)));
+    assertThat(defaults, not(hasDisplayItem("idField")));
+    assertThat(defaults, not(hasDisplayItem("carryFields")));
   }
 }

@@ -23,6 +23,7 @@ import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.slf4j.Logger;
@@ -47,6 +48,12 @@ public final class RemoveStaleOutputs extends PTransform<PCollection<String>, PC
 
   public RemoveStaleOutputs(String outputDir) {
     this.outputDir = outputDir;
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder.add(DisplayData.item("directory", outputDir).withLabel("Output directory"));
   }
 
   @Override

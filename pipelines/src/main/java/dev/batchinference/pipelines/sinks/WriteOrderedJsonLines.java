@@ -30,6 +30,7 @@ import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -86,6 +87,15 @@ public final class WriteOrderedJsonLines
    */
   WriteOrderedJsonLines withCarriedForward(PCollection<KV<RecordMeta, Prediction>> carried) {
     return new WriteOrderedJsonLines(outputDir, inputFiles, singleFile, settingsSha256, carried);
+  }
+
+  @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("directory", outputDir).withLabel("Output directory"))
+        .add(DisplayData.item("inputFiles", inputFiles.size()).withLabel("Input files, in order"))
+        .add(DisplayData.item("singleFile", singleFile).withLabel("One file"));
   }
 
   @Override

@@ -54,7 +54,7 @@ public final class CommandLine {
   private int run(String[] args) {
     if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
       PipelineOptionsFactory.printHelp(out, BatchInferenceOptions.class);
-      return 0;
+      return ExitStatus.OK.code();
     }
     BatchInferenceOptions options;
     try {
@@ -62,7 +62,7 @@ public final class CommandLine {
     } catch (IllegalArgumentException e) {
       err.println("error: " + e.getMessage());
       err.println("Run with --help to list the options.");
-      return 2;
+      return ExitStatus.INVALID.code();
     }
     if (options.getMinNewRecords() > 0) {
       // A scheduled run with too few new records is skipped, not failed: nothing is written.
@@ -70,11 +70,11 @@ public final class CommandLine {
         NewRecords.Check check = NewRecords.check(options);
         out.println(check.line());
         if (!check.enough()) {
-          return 0;
+          return ExitStatus.OK.code();
         }
       } catch (InvalidJobException e) {
         err.println("error: " + e.getMessage());
-        return 2;
+        return ExitStatus.INVALID.code();
       }
     }
     long start = System.currentTimeMillis();
@@ -128,13 +128,13 @@ public final class CommandLine {
                 + " be "
                 + plan.resolve(BatchInference.SUMMARY)
                 + ".");
-        return 0;
+        return ExitStatus.OK.code();
       }
       state = waitWithProgress(result, options.getProgress());
     } catch (RuntimeException e) {
       err.println();
       err.println("error: the job failed: " + rootMessage(e));
-      return 1;
+      return ExitStatus.FAILED.code();
     } finally {
       if (releaseHere) {
         lock.release();
@@ -147,7 +147,7 @@ public final class CommandLine {
     }
     if (state != PipelineResult.State.DONE) {
       err.println("error: the job ended in state " + state);
-      return 1;
+      return ExitStatus.FAILED.code();
     }
     return printResult(plan, System.currentTimeMillis() - start);
   }
@@ -254,7 +254,7 @@ public final class CommandLine {
     } catch (IOException e) {
       err.println(
           "error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
-      return 1;
+      return ExitStatus.FAILED.code();
     }
     long read = summary.get("records_read").asLong();
     long predicted = summary.get("predictions").asLong();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.batchinference.pipelines.JobChecks;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.summary.ExitStatus;
 import dev.batchinference.pipelines.summary.RunComparison;
 import dev.batchinference.transforms.io.ParquetInput;
 import dev.batchinference.transforms.io.ReadRecords;
@@ -47,15 +48,13 @@ import org.slf4j.LoggerFactory;
  * files' footers. A file that cannot be read to the end counts the records before the damage plus
  * one, as the job would (its read failure is a record).
  *
- * <p>{@code java -cp batch-inference-bundled.jar dev.batchinference.pipelines.NewRecords
+ * <p>{@code java -cp batch-inference-bundled.jar dev.batchinference.pipelines.cli.NewRecords
  * --input=... --previousSummary=... --minNewRecords=N} only checks: exit status 0 when there are
- * enough new records or no previous run (its summary does not exist yet), {@value #TOO_FEW} when
- * there are too few (what Airflow's {@code BashOperator} takes for "skip"), 2 when it cannot tell.
+ * enough new records or no previous run (its summary does not exist yet), {@link
+ * ExitStatus#TOO_FEW_NEW_RECORDS} (99) when there are too few (what Airflow's {@code BashOperator}
+ * takes for "skip"), 2 when it cannot tell.
  */
 public final class NewRecords {
-
-  /** The exit status of {@link #main} when there are too few new records. */
-  public static final int TOO_FEW = 99;
 
   private static final Logger LOG = LoggerFactory.getLogger(NewRecords.class);
 
@@ -234,8 +233,8 @@ public final class NewRecords {
 
   /**
    * Checks only, for schedulers that launch the job elsewhere (a Dataflow Flex Template): takes the
-   * job's options, prints one line, and exits 0 (enough new records), {@value #TOO_FEW} (too few)
-   * or 2 (cannot tell).
+   * job's options, prints one line, and exits 0 (enough new records), 99 (too few, {@link
+   * ExitStatus#TOO_FEW_NEW_RECORDS}) or 2 (cannot tell).
    */
   public static void main(String[] args) {
     int status;
@@ -253,14 +252,14 @@ public final class NewRecords {
               == MatchResult.Status.NOT_FOUND) {
         System.out.println(
             "running: no previous run (no " + options.getPreviousSummary() + "), so no threshold");
-        System.exit(0);
+        System.exit(ExitStatus.OK.code());
       }
       Check check = check(options);
       System.out.println(check.line());
-      status = check.enough() ? 0 : TOO_FEW;
+      status = (check.enough() ? ExitStatus.OK : ExitStatus.TOO_FEW_NEW_RECORDS).code();
     } catch (InvalidJobException | IllegalArgumentException | IOException e) {
       System.err.println("error: " + e.getMessage());
-      status = 2;
+      status = ExitStatus.INVALID.code();
     }
     System.exit(status);
   }

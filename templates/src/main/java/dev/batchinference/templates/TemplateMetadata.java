@@ -12,10 +12,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.Deque;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.beam.sdk.options.Default;
 import org.apache.beam.sdk.options.Description;
@@ -23,10 +27,10 @@ import org.apache.beam.sdk.options.Hidden;
 
 /**
  * The Flex Template's metadata ({@code templates/metadata.json}): one parameter per option of
- * {@link BatchInferenceOptions}, its help text from the option's description and default, and a
- * type and validation regex from the option's Java type. Dataflow's own options (region, workers,
- * machine type, service account) are not parameters: {@code gcloud dataflow flex-template run}
- * takes them as flags.
+ * {@link BatchInferenceOptions} and the interfaces it is composed of, its help text from the
+ * option's description and default, and a type and validation regex from the option's Java type.
+ * Dataflow's own options (region, workers, machine type, service account) are not parameters:
+ * {@code gcloud dataflow flex-template run} takes them as flags.
  *
  * <p>{@code mvn -q -pl templates exec:java} rewrites the file; a test fails when it is stale.
  */
@@ -40,6 +44,9 @@ public final class TemplateMetadata {
           + " to a dead letter that keeps their input; a run summary checks that nothing was lost.";
 
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** Interfaces of this project; the options of the others (Beam's) are not parameters. */
+  private static final String PROJECT_PACKAGE = "dev.batchinference.";
 
   private TemplateMetadata() {}
 
@@ -66,14 +73,33 @@ public final class TemplateMetadata {
     return root;
   }
 
-  /** The user-facing options: getters with a description that are not hidden, by name. */
+  /**
+   * The user-facing options of the job and of every interface its options are composed of: getters
+   * with a description that are not hidden, declared in this project's interfaces (Beam's own
+   * options, such as the runner or the temp location, are the launcher's flags), by name.
+   */
   static List<Method> options() {
-    return Arrays.stream(BatchInferenceOptions.class.getDeclaredMethods())
+    return interfaces(BatchInferenceOptions.class).stream()
+        .filter(i -> i.getName().startsWith(PROJECT_PACKAGE))
+        .flatMap(i -> Arrays.stream(i.getDeclaredMethods()))
         .filter(m -> m.getParameterCount() == 0 && m.getName().startsWith("get"))
         .filter(m -> m.isAnnotationPresent(Description.class))
         .filter(m -> !m.isAnnotationPresent(Hidden.class))
         .sorted(Comparator.comparing(TemplateMetadata::propertyName))
         .collect(Collectors.toList());
+  }
+
+  /** {@code type} and every interface it extends, directly or not, each once. */
+  private static Set<Class<?>> interfaces(Class<?> type) {
+    Set<Class<?>> all = new LinkedHashSet<>();
+    Deque<Class<?>> todo = new ArrayDeque<>(List.of(type));
+    while (!todo.isEmpty()) {
+      Class<?> next = todo.pop();
+      if (all.add(next)) {
+        todo.addAll(Arrays.asList(next.getInterfaces()));
+      }
+    }
+    return all;
   }
 
   static String propertyName(Method getter) {

@@ -3,7 +3,7 @@ package dev.batchinference.pipelines.sinks;
 import dev.batchinference.pipelines.BatchInference;
 import dev.batchinference.pipelines.JobPlan;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
+import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.FailureRows;
 import dev.batchinference.transforms.io.JsonLines;

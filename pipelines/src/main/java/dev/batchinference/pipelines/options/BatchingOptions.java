@@ -1,5 +1,6 @@
 package dev.batchinference.pipelines.options;
 
+import dev.batchinference.pipelines.options.TemplateParameter.Kind;
 import java.util.List;
 import org.apache.beam.sdk.options.Default;
 import org.apache.beam.sdk.options.Description;
@@ -14,6 +15,7 @@ public interface BatchingOptions extends PipelineOptions {
 
   @Description("Most records per model run.")
   @Default.Integer(32)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   int getBatchSize();
 
   void setBatchSize(int value);
@@ -22,12 +24,14 @@ public interface BatchingOptions extends PipelineOptions {
       "Most total weight per model run (tokens for text, elements for tensors): a token budget,"
           + " so batches of long texts hold fewer records. Default: 32 tokens per record of"
           + " batchSize (at least maxSequenceLength) for EMBED, none otherwise; 0: no bound.")
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   @Nullable Long getMaxBatchWeight();
 
   void setMaxBatchWeight(@Nullable Long value);
 
   @Description("Emit a partial batch after its first record waited this many seconds; 0: no limit.")
   @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   int getMaxBufferingSeconds();
 
   void setMaxBufferingSeconds(int value);
@@ -36,6 +40,7 @@ public interface BatchingOptions extends PipelineOptions {
       "Comma-separated upper bounds of weight buckets (tokens for EMBED): batches are made of"
           + " records of one bucket, so short texts do not pay for the padding of long ones."
           + " Default: 16,24,32,48,64,96,128,192 for EMBED, none otherwise; 0 turns buckets off.")
+  @TemplateParameter(Kind.NUMBER_LIST)
   List<Long> getLengthBuckets();
 
   void setLengthBuckets(List<Long> value);
@@ -45,6 +50,7 @@ public interface BatchingOptions extends PipelineOptions {
           + " 0: one per core on the DirectRunner (whose cost is per bundle, and it makes a"
           + " bundle of each key), Beam's random keys on other runners.")
   @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   int getRedistributeBuckets();
 
   void setRedistributeBuckets(int value);
@@ -54,6 +60,7 @@ public interface BatchingOptions extends PipelineOptions {
           + " each ends the input with a partial batch. 0: one per core on the DirectRunner, 8"
           + " elsewhere.")
   @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   int getInferenceShards();
 
   void setInferenceShards(int value);

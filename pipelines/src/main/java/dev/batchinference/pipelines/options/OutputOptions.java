@@ -1,5 +1,6 @@
 package dev.batchinference.pipelines.options;
 
+import dev.batchinference.pipelines.options.TemplateParameter.Kind;
 import org.apache.beam.sdk.options.Default;
 import org.apache.beam.sdk.options.Description;
 import org.apache.beam.sdk.options.PipelineOptions;
@@ -22,18 +23,21 @@ public interface OutputOptions extends PipelineOptions {
       "Output directory, local or gs://. The job writes predictions-*.jsonl, failures-*.jsonl and"
           + " summary.json there.")
   @Default.String("out/batch-inference")
+  @TemplateParameter(Kind.GCS_WRITE_FOLDER)
   String getOutput();
 
   void setOutput(String value);
 
   @Description("File format of predictions and failures: JSONL or PARQUET.")
   @Default.Enum("JSONL")
+  @TemplateParameter(Kind.ENUM)
   OutputFormat getOutputFormat();
 
   void setOutputFormat(OutputFormat value);
 
   @Description("Write predictions and failures as one file each instead of shards.")
   @Default.Boolean(false)
+  @TemplateParameter(Kind.BOOLEAN)
   boolean getSingleOutputFile();
 
   void setSingleOutputFile(boolean value);
@@ -44,6 +48,7 @@ public interface OutputOptions extends PipelineOptions {
           + " JSON Lines files only; each input file's predictions are sorted in one worker's"
           + " memory.")
   @Default.Boolean(false)
+  @TemplateParameter(Kind.BOOLEAN)
   boolean getOrderedOutput();
 
   void setOrderedOutput(boolean value);
@@ -52,6 +57,7 @@ public interface OutputOptions extends PipelineOptions {
       "Most characters of a record's input and of its error kept in its failure record; longer"
           + " ones are cut, saying how long they were.")
   @Default.Integer(65536)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   int getMaxFailureChars();
 
   void setMaxFailureChars(int value);

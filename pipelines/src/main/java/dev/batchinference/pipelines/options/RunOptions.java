@@ -1,5 +1,6 @@
 package dev.batchinference.pipelines.options;
 
+import dev.batchinference.pipelines.options.TemplateParameter.Kind;
 import org.apache.beam.sdk.options.Default;
 import org.apache.beam.sdk.options.Description;
 import org.apache.beam.sdk.options.PipelineOptions;
@@ -18,6 +19,7 @@ public interface RunOptions extends PipelineOptions {
           + " (settings_sha256) are not scored again: their predictions are carried forward into"
           + " this run's output, which so holds every record. Only new, changed or failed records"
           + " are scored.")
+  @TemplateParameter(Kind.TEXT)
   String getPreviousPredictions();
 
   void setPreviousPredictions(String value);
@@ -28,6 +30,7 @@ public interface RunOptions extends PipelineOptions {
           + " started); otherwise print 'skipped: ...', write nothing and exit 0. 0: always run."
           + " Files only, not BigQuery.")
   @Default.Long(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
   long getMinNewRecords();
 
   void setMinNewRecords(long value);
@@ -37,6 +40,7 @@ public interface RunOptions extends PipelineOptions {
           + " ends with exit status 4 (too many failures) and says which rate was exceeded and the"
           + " most frequent failure reason. Negative turns the gate off.")
   @Default.Double(0.1)
+  @TemplateParameter(Kind.DECIMAL)
   double getMaxFailureRate();
 
   void setMaxFailureRate(double value);
@@ -46,12 +50,14 @@ public interface RunOptions extends PipelineOptions {
           + " it. Only for a run known to be gone (killed on another machine, a Dataflow job that"
           + " failed): a killed run on this machine is noticed without it.")
   @Default.Boolean(false)
+  @TemplateParameter(Kind.BOOLEAN)
   boolean getBreakLock();
 
   void setBreakLock(boolean value);
 
   @Description("Show progress on the console while the job runs (DirectRunner).")
   @Default.Boolean(true)
+  @TemplateParameter(Kind.BOOLEAN)
   boolean getProgress();
 
   void setProgress(boolean value);
@@ -59,6 +65,7 @@ public interface RunOptions extends PipelineOptions {
   @Description(
       "Wait for the job to finish and print its result (the default, except on Dataflow, where the"
           + " command returns once the job is submitted).")
+  @TemplateParameter(Kind.BOOLEAN)
   @Nullable Boolean getWaitUntilFinish();
 
   void setWaitUntilFinish(Boolean value);

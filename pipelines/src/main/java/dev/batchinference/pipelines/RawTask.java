@@ -1,6 +1,6 @@
 package dev.batchinference.pipelines;
 
-import dev.batchinference.pipelines.options.BatchInferenceOptions.Task;
+import dev.batchinference.pipelines.options.ModelOptions.Task;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;

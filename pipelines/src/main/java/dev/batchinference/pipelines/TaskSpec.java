@@ -1,7 +1,7 @@
 package dev.batchinference.pipelines;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.Task;
+import dev.batchinference.pipelines.options.ModelOptions.Task;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;

@@ -16,7 +16,7 @@ import com.google.api.services.bigquery.model.TableReference;
 import com.google.api.services.bigquery.model.TableRow;
 import com.google.api.services.bigquery.model.TableSchema;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
 import dev.batchinference.pipelines.testing.FakeStorageReads;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.Fortunes;

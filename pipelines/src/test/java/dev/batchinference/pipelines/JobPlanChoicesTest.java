@@ -7,7 +7,7 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.instanceOf;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
 import dev.batchinference.pipelines.sinks.Sink;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.model.ModelFiles;

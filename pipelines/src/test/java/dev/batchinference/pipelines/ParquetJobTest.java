@@ -7,7 +7,7 @@ import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.is;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.BatchInferenceOptions.OutputFormat;
+import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
 import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.testing.FashionMnist;
 import dev.batchinference.transforms.testing.ParquetFiles;

@@ -1,21 +1,33 @@
 package dev.batchinference.templates;
 
 import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.empty;
 import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.hasItems;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.notNullValue;
+import static org.junit.Assert.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.TemplateParameter;
+import dev.batchinference.transforms.io.WritePostgres;
+import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 import org.apache.beam.model.jobmanagement.v1.JobApi;
+import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -37,7 +49,8 @@ public class TemplateMetadataTest {
     Set<String> names = new TreeSet<>();
     for (JobApi.PipelineOptionDescriptor d :
         PipelineOptionsFactory.describe(Set.of(BatchInferenceOptions.class))) {
-      if (d.getGroup().equals(BatchInferenceOptions.class.getName())) {
+      // The job's options come in groups, one per interface it is composed of; Beam's are not.
+      if (d.getGroup().startsWith("dev.batchinference.")) {
         names.add(camelCase(d.getName()));
       }
     }
@@ -114,6 +127,201 @@ public class TemplateMetadataTest {
     Pattern buckets = Pattern.compile(parameter("lengthBuckets").get("regexes").get(0).asText());
     assertThat(buckets.matcher("32,64,128").matches(), is(true));
     assertThat(buckets.matcher("32,,64").matches(), is(false));
+  }
+
+  /** Names around the edges of what the job takes as a PostgreSQL table. */
+  private static final List<String> TABLE_NAMES =
+      List.of(
+          "predictions",
+          "public.predictions",
+          "_t1",
+          "Predictions_2024",
+          "_",
+          "a1.b2",
+          "x".repeat(63),
+          "s." + "x".repeat(63),
+          "a.b.c",
+          "1abc",
+          "public.1abc",
+          "my-table",
+          "",
+          ".",
+          "a.",
+          ".a",
+          "a..b",
+          "x".repeat(64),
+          "a b",
+          "t;drop",
+          "\"quoted\"",
+          "proj:ds.t",
+          "schéma.t");
+
+  @Test
+  public void postgresTableParametersAcceptExactlyTheNamesTheJobAccepts() throws Exception {
+    List<String> names = new ArrayList<>(TABLE_NAMES);
+    // And strings made of the characters that decide, in every order.
+    Random random = new Random(14);
+    String alphabet = "aZ_9.-: ";
+    for (int i = 0; i < 5000; i++) {
+      StringBuilder name = new StringBuilder();
+      for (int n = random.nextInt(7); n > 0; n--) {
+        name.append(alphabet.charAt(random.nextInt(alphabet.length())));
+      }
+      names.add(name.toString());
+    }
+    for (String option : List.of("predictionsDbTable", "failuresDbTable")) {
+      Pattern regex = regex(option);
+      for (String name : names) {
+        assertThat(
+            option + " template regex on '" + name + "' (the job's WritePostgres.isTableName)",
+            regex.matcher(name).matches(),
+            equalTo(WritePostgres.isTableName(name)));
+      }
+    }
+  }
+
+  /** Whole numbers as people write them; the job takes each. */
+  private static final List<String> WHOLE_NUMBERS = List.of("0", "7", "32", "8388608", "007");
+
+  /** Decimals as people write them; the job takes each (the thresholds turn off below 0). */
+  private static final List<String> DECIMALS =
+      List.of("0", "1", "0.25", ".5", "5.", "-1", "-0.5", "+1", "1e-3", "1E3", "2.5e+2");
+
+  /** Not numbers: the job refuses each, so the template does too. */
+  private static final List<String> GARBAGE =
+      List.of("", "abc", "1,5", "0.1.2", "--1", "1e", "e3", "0x10", "twelve", "1 000");
+
+  /**
+   * Java's own spellings of a double, which the job takes: the template refuses them, as no
+   * threshold anyone means is written so.
+   */
+  private static final List<String> ONLY_THE_JOB_TAKES =
+      List.of("NaN", "Infinity", "-Infinity", "1d", "1f", " 1");
+
+  @Test
+  public void numericParametersAcceptTheNumbersTheJobAcceptsAndRefuseGarbage() throws Exception {
+    Random random = new Random(14);
+    List<String> numberish = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) {
+      StringBuilder s = new StringBuilder();
+      for (int n = 1 + random.nextInt(6); n > 0; n--) {
+        s.append("0123456789.eE+-".charAt(random.nextInt(15)));
+      }
+      numberish.add(s.toString());
+    }
+    Set<String> checked = new TreeSet<>();
+    for (String name : optionNames()) {
+      Class<?> type = getter(name).getReturnType();
+      boolean decimal = type == double.class || type == Double.class;
+      boolean whole =
+          type == int.class || type == long.class || type == Integer.class || type == Long.class;
+      if (!decimal && !whole) {
+        continue;
+      }
+      checked.add(name);
+      Pattern regex = regex(name);
+      for (String value : decimal ? DECIMALS : WHOLE_NUMBERS) {
+        assertThat(name + "=" + value + " by the job", jobTakes(name, value), is(true));
+        assertThat(
+            name + "=" + value + " by the template", regex.matcher(value).matches(), is(true));
+      }
+      for (String value : GARBAGE) {
+        assertThat(name + "=" + value + " by the job", jobTakes(name, value), is(false));
+        assertThat(
+            name + "=" + value + " by the template", regex.matcher(value).matches(), is(false));
+      }
+      if (decimal) {
+        for (String value : ONLY_THE_JOB_TAKES) {
+          assertThat(name + "=" + value + " by the job", jobTakes(name, value), is(true));
+          assertThat(
+              name + "=" + value + " by the template", regex.matcher(value).matches(), is(false));
+        }
+      }
+      // Whatever the template lets through, the job can read.
+      for (String value : numberish) {
+        if (regex.matcher(value).matches()) {
+          assertThat(name + "=" + value + " passes the template", jobTakes(name, value), is(true));
+        }
+      }
+    }
+    assertThat(
+        "numeric options checked",
+        checked,
+        hasItems(
+            "maxBatchWeight",
+            "batchSize",
+            "maxFailureRate",
+            "maxPsi",
+            "maxScoreShift",
+            "maxCentroidShift",
+            "maxFailureRateIncrease",
+            "maxThroughputDrop"));
+  }
+
+  @Test
+  public void everyOptionTheTemplateExposesDeclaresItsParameter() throws Exception {
+    Set<String> options = optionNames();
+    options.remove("bigQueryServices"); // @Hidden, for tests: not a template parameter.
+    Set<String> undeclared = new TreeSet<>();
+    for (String name : options) {
+      if (!getter(name).isAnnotationPresent(TemplateParameter.class)) {
+        undeclared.add(name);
+      }
+    }
+    assertThat("options without @TemplateParameter", undeclared, empty());
+  }
+
+  /** An option whose template parameter nobody declared, named as if it were a BigQuery table. */
+  public interface UndeclaredOptions extends PipelineOptions {
+    @Description("Some table.")
+    String getSomethingTable();
+
+    void setSomethingTable(String value);
+  }
+
+  /** An option that declares a kind its type cannot hold. */
+  public interface MisdeclaredOptions extends PipelineOptions {
+    @Description("A label, declared a number.")
+    @TemplateParameter(TemplateParameter.Kind.WHOLE_NUMBER)
+    String getBatchLabel();
+
+    void setBatchLabel(String value);
+  }
+
+  @Test
+  public void anOptionWithoutADeclaredParameterIsAnErrorNotAGuess() {
+    IllegalStateException undeclared =
+        assertThrows(
+            IllegalStateException.class, () -> TemplateMetadata.metadata(UndeclaredOptions.class));
+    assertThat(undeclared.getMessage(), containsString("getSomethingTable"));
+    IllegalStateException misdeclared =
+        assertThrows(
+            IllegalStateException.class, () -> TemplateMetadata.metadata(MisdeclaredOptions.class));
+    assertThat(misdeclared.getMessage(), containsString("getBatchLabel returns String"));
+  }
+
+  /** Whether the job's own parser takes {@code --name=value}. */
+  private static boolean jobTakes(String name, String value) throws Exception {
+    try {
+      BatchInferenceOptions options =
+          PipelineOptionsFactory.fromArgs("--" + name + "=" + value)
+              .as(BatchInferenceOptions.class);
+      getter(name).invoke(options);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private static Method getter(String name) throws NoSuchMethodException {
+    return BatchInferenceOptions.class.getMethod(
+        "get" + Character.toUpperCase(name.charAt(0)) + name.substring(1));
+  }
+
+  private static Pattern regex(String name) throws Exception {
+    JsonNode regexes = parameter(name).get("regexes");
+    assertThat(name + " has a regex", regexes, notNullValue());
+    return Pattern.compile(regexes.get(0).asText());
   }
 
   private static JsonNode parameter(String name) throws Exception {

@@ -1,6 +1,6 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
 import dev.batchinference.transforms.io.PostgresConnection;
 import java.util.List;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.Write.CreateDisposition;

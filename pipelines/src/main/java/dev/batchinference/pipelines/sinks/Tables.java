@@ -1,6 +1,6 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.options.BatchInferenceOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Stage;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO;

@@ -307,4 +307,37 @@ public class CommandLineTest {
         containsString("OK: 3 records read, 1 predicted, 0 failed {}, 2 carried forward in "));
     assertThat(JobOutputs.read(output).predictions.size(), equalTo(3));
   }
+
+  @Test
+  public void helpListsTheOptionsInGroupsOnePerConcern() {
+    assertThat(run("--help"), equalTo(0));
+    // A newline first, so that the first group's header is found like the others.
+    String help = "\n" + out.toString(StandardCharsets.UTF_8);
+    // Each group (an options interface) with one of its own options, which --help lists under it.
+    java.util.Map<String, String> groups = new java.util.LinkedHashMap<>();
+    groups.put("InputOptions", "--inputFormat");
+    groups.put("OutputOptions", "--outputFormat");
+    groups.put("BigQueryIoOptions", "--inputTable");
+    groups.put("PostgresOptions", "--predictionsDbTable");
+    groups.put("ModelOptions", "--task");
+    groups.put("TextOptions", "--tokenizer");
+    groups.put("ClassifierOptions", "--featuresField");
+    groups.put("BatchingOptions", "--maxBatchWeight");
+    groups.put("OnnxRuntimeOptions", "--intraOpThreads");
+    groups.put("DriftOptions", "--maxPsi");
+    groups.put("RunOptions", "--previousPredictions");
+    for (java.util.Map.Entry<String, String> group : groups.entrySet()) {
+      String header = "dev.batchinference.pipelines.options." + group.getKey() + ":";
+      int start = help.indexOf("\n" + header + "\n");
+      assertThat(
+          "group " + header + " in --help:" + help,
+          start,
+          org.hamcrest.Matchers.greaterThanOrEqualTo(0));
+      // The group runs to the next line that names an interface.
+      java.util.regex.Matcher next =
+          java.util.regex.Pattern.compile("\n[a-z][\\w.]*:\n").matcher(help);
+      int end = next.find(start + header.length() + 2) ? next.start() : help.length();
+      assertThat(header, help.substring(start, end), containsString(group.getValue() + "="));
+    }
+  }
 }

@@ -1,0 +1,67 @@
+package dev.batchinference.pipelines.options;
+
+import dev.batchinference.pipelines.options.TemplateParameter.Kind;
+import java.util.List;
+import org.apache.beam.sdk.options.Default;
+import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.checkerframework.checker.nullness.qual.Nullable;
+
+/** Batching: how records are grouped into model runs, and over how many keys. */
+@Description(
+    "How records are grouped into batches for the model (size, weight budget, length"
+        + " buckets) and spread over keys.")
+public interface BatchingOptions extends PipelineOptions {
+
+  @Description("Most records per model run.")
+  @Default.Integer(32)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  int getBatchSize();
+
+  void setBatchSize(int value);
+
+  @Description(
+      "Most total weight per model run (tokens for text, elements for tensors): a token budget,"
+          + " so batches of long texts hold fewer records. Default: 32 tokens per record of"
+          + " batchSize (at least maxSequenceLength) for EMBED, none otherwise; 0: no bound.")
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  @Nullable Long getMaxBatchWeight();
+
+  void setMaxBatchWeight(@Nullable Long value);
+
+  @Description("Emit a partial batch after its first record waited this many seconds; 0: no limit.")
+  @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  int getMaxBufferingSeconds();
+
+  void setMaxBufferingSeconds(int value);
+
+  @Description(
+      "Comma-separated upper bounds of weight buckets (tokens for EMBED): batches are made of"
+          + " records of one bucket, so short texts do not pay for the padding of long ones."
+          + " Default: 16,24,32,48,64,96,128,192 for EMBED, none otherwise; 0 turns buckets off.")
+  @TemplateParameter(Kind.NUMBER_LIST)
+  List<Long> getLengthBuckets();
+
+  void setLengthBuckets(List<Long> value);
+
+  @Description(
+      "Keys that records are spread over after reading (the parallelism of preprocessing)."
+          + " 0: one per core on the DirectRunner (whose cost is per bundle, and it makes a"
+          + " bundle of each key), Beam's random keys on other runners.")
+  @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  int getRedistributeBuckets();
+
+  void setRedistributeBuckets(int value);
+
+  @Description(
+      "Keys that batching spreads records over, per length bucket (the parallelism of inference);"
+          + " each ends the input with a partial batch. 0: one per core on the DirectRunner, 8"
+          + " elsewhere.")
+  @Default.Integer(0)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  int getInferenceShards();
+
+  void setInferenceShards(int value);
+}

@@ -1,6 +1,7 @@
 package dev.batchinference.pipelines;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.BatchingOptions;
 import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.transforms.RunInference;
 import java.util.List;
@@ -30,11 +31,11 @@ public record Batching(
 
   /** The batching of {@code options}, for its task and runner. */
   public static Batching from(BatchInferenceOptions options) {
-    return from(options, TaskSpec.of(options));
+    return from(options, TaskSpec.of(options), RunnerKind.of(options));
   }
 
-  static Batching from(BatchInferenceOptions options, TaskSpec task) {
-    int cores = coresOnDirectRunner(options);
+  static Batching from(BatchingOptions options, TaskSpec task, RunnerKind runner) {
+    int cores = coresOnDirectRunner(runner);
     long maxBatchWeight =
         options.getMaxBatchWeight() != null
             ? options.getMaxBatchWeight()
@@ -60,8 +61,8 @@ public record Batching(
   }
 
   /** The cores of this machine on the DirectRunner (whose threads are all here), else 0. */
-  private static int coresOnDirectRunner(BatchInferenceOptions options) {
-    return RunnerKind.of(options) == RunnerKind.DIRECT
+  private static int coresOnDirectRunner(RunnerKind runner) {
+    return runner == RunnerKind.DIRECT
         ? Math.max(2, Runtime.getRuntime().availableProcessors())
         : 0;
   }

@@ -1,6 +1,6 @@
 package dev.batchinference.pipelines;
 
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.pipelines.options.ClassifierOptions;
 import dev.batchinference.pipelines.options.ModelOptions.Task;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.ModelSignature;
@@ -14,6 +14,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * {@code --task=CLASSIFY}: a feature vector (one array field, or named columns) in, the label, its
@@ -28,13 +29,17 @@ final class ClassifyTask extends TaskSpec {
   private final List<String> outputs;
   private final String classLabels;
 
-  ClassifyTask(BatchInferenceOptions options) {
+  /**
+   * @param options the classifier options
+   * @param outputs the model outputs {@code --outputs} names; the first holds the scores
+   */
+  ClassifyTask(ClassifierOptions options, @Nullable List<String> outputs) {
     this.featuresField = options.getFeaturesField();
     this.featureColumns =
         options.getFeatureColumns() == null ? List.of() : options.getFeatureColumns();
     this.activation = options.getActivation();
     this.topK = options.getTopK();
-    this.outputs = options.getOutputs() == null ? List.of() : options.getOutputs();
+    this.outputs = outputs == null ? List.of() : outputs;
     this.classLabels = options.getClassLabels();
   }
 

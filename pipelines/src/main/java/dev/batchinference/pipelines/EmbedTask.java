@@ -1,8 +1,8 @@
 package dev.batchinference.pipelines;
 
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.ModelOptions.Task;
 import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.options.ModelOptions.Task;
+import dev.batchinference.pipelines.options.TextOptions;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.ModelFiles;
@@ -50,7 +50,11 @@ final class EmbedTask extends TaskSpec {
   private final String zeroShotLabels;
   private final int topK;
 
-  EmbedTask(BatchInferenceOptions options) {
+  /**
+   * @param options the text options
+   * @param topK how many zero-shot labels a prediction lists
+   */
+  EmbedTask(TextOptions options, int topK) {
     this.tokenizer = options.getTokenizer();
     this.textField = options.getTextField();
     this.maxSequenceLength = options.getMaxSequenceLength();
@@ -58,7 +62,7 @@ final class EmbedTask extends TaskSpec {
     this.normalize = options.getNormalize();
     this.embeddingOutput = options.getEmbeddingOutput();
     this.zeroShotLabels = options.getZeroShotLabels();
-    this.topK = options.getTopK();
+    this.topK = topK;
   }
 
   @Override

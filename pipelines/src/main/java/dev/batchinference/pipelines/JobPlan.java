@@ -1,8 +1,8 @@
 package dev.batchinference.pipelines;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
-import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
 import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
 import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.pipelines.sinks.Databases;
 import dev.batchinference.pipelines.sinks.Sink;
@@ -139,7 +139,7 @@ public record JobPlan(
         carryFields,
         nonEmpty(options.getIdField()),
         model,
-        Batching.from(options, model.task()),
+        Batching.from(options, model.task(), RunnerKind.of(options)),
         options.getOutput(),
         outputDirectory,
         rows,

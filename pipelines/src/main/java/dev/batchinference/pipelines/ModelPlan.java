@@ -2,6 +2,7 @@ package dev.batchinference.pipelines;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
+import dev.batchinference.pipelines.options.OnnxRuntimeOptions;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
@@ -85,7 +86,7 @@ public record ModelPlan(
   }
 
   /** The ONNX Runtime session settings of {@code options}. */
-  static SessionConfig sessionConfig(BatchInferenceOptions options) {
+  static SessionConfig sessionConfig(OnnxRuntimeOptions options) {
     SessionConfig config =
         SessionConfig.defaults()
             .withIntraOpThreads(options.getIntraOpThreads())

@@ -19,13 +19,13 @@ import java.util.Map;
  */
 abstract class TaskSpec {
 
-  /** The task of {@code options}, with the options it reads. */
+  /** The task of {@code options}, each given the slice of the options it reads. */
   static TaskSpec of(BatchInferenceOptions options) {
     switch (options.getTask()) {
       case EMBED:
-        return new EmbedTask(options);
+        return new EmbedTask(options, options.getTopK());
       case CLASSIFY:
-        return new ClassifyTask(options);
+        return new ClassifyTask(options, options.getOutputs());
       default:
         return new RawTask();
     }

@@ -35,14 +35,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
- * checks that nothing was lost: records read = predictions (as the sink holds them) + failures +
- * predictions carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because
- * records shared an id). With {@link #afterAll} the summary is written only once every sink has
- * finished. A run that breaks that check fails after writing the summary, so the summary says what
- * went missing. With {@link #withPrevious} the summary compares the run with the previous one and
- * lists drift alerts (each also logged as a warning; they do not fail the job, the command line's
- * exit status says so); with {@link #withReport} an HTML report is written beside it.
+ * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON (and logs it at
+ * DEBUG, so that the console keeps to progress, warnings and the result line), and checks that
+ * nothing was lost: records read = predictions (as the sink holds them) + failures + predictions
+ * carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because records
+ * shared an id). With {@link #afterAll} the summary is written only once every sink has finished. A
+ * run that breaks that check fails after writing the summary, so the summary says what went
+ * missing. With {@link #withPrevious} the summary compares the run with the previous one and lists
+ * drift alerts (each also logged as a warning; they do not fail the job, the command line's exit
+ * status says so); with {@link #withReport} an HTML report is written beside it.
  */
 public final class WriteRunSummary
     extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
@@ -379,7 +380,11 @@ public final class WriteRunSummary
       if (spec.reportPath != null) {
         write(spec.reportPath, "text/html", RunReport.render(summary, previous));
       }
-      LOG.info("Run summary ({}): {}", spec.summaryPath, forLog(summary));
+      // The console is for people (progress, warnings, the result line); the whole summary is in
+      // summary.json, and in the log only for whoever turns this logger's DEBUG on.
+      if (LOG.isDebugEnabled()) {
+        LOG.debug("Run summary ({}): {}", spec.summaryPath, forLog(summary));
+      }
       if (!summary.get("nothing_lost").asBoolean()) {
         throw new IllegalStateException(
             "Nothing-lost check failed: "

@@ -65,6 +65,24 @@ public final class RunComparison {
     static Thresholds defaults() {
       return new Thresholds(0.2, 0.1, 0.05, 0.01, 0.5);
     }
+
+    /** The alert threshold of {@code metric}: its option's value, or -1 (off) when it has none. */
+    double of(DriftMetric metric) {
+      switch (metric.thresholdOption().orElse("")) {
+        case "--maxPsi":
+          return maxPsi;
+        case "--maxScoreShift":
+          return maxScoreShift;
+        case "--maxCentroidShift":
+          return maxCentroidShift;
+        case "--maxFailureRateIncrease":
+          return maxFailureRateIncrease;
+        case "--maxThroughputDrop":
+          return maxThroughputDrop;
+        default:
+          return -1;
+      }
+    }
   }
 
   /**
@@ -145,7 +163,7 @@ public final class RunComparison {
     if (prevClasses.isObject() && curClasses.isObject()) {
       c.set("class_distribution", classTable(prevClasses, curClasses));
       long[][] counts = byClass(prevClasses, curClasses);
-      checkPsi(metrics, alerts, "class_psi", counts[0], counts[1], thresholds.maxPsi);
+      checkPsi(metrics, alerts, DriftMetric.CLASS_PSI, counts[0], counts[1], thresholds);
     } else if (prevClasses.isObject() != curClasses.isObject()) {
       notes.add("only one of the runs has a class distribution");
     }
@@ -159,19 +177,19 @@ public final class RunComparison {
         checkPsi(
             metrics,
             alerts,
-            "top_score_psi",
+            DriftMetric.TOP_SCORE_PSI,
             toArray(prevHist),
             toArray(curHist),
-            thresholds.maxPsi);
+            thresholds);
       } else {
         notes.add("the previous summary has no top-score histogram: no score PSI or quantiles");
       }
-      shift(
-          metrics, alerts, "top_score_mean", prevScore, curScore, "mean", thresholds.maxScoreShift);
-      shift(metrics, alerts, "top_score_std", prevScore, curScore, "std", -1);
+      shift(metrics, alerts, DriftMetric.TOP_SCORE_MEAN, prevScore, curScore, "mean", thresholds);
+      shift(metrics, alerts, DriftMetric.TOP_SCORE_STD, prevScore, curScore, "std", thresholds);
       for (String q : new String[] {"p05", "p50", "p95"}) {
         if (prevScore.path(q).isNumber() && curScore.path(q).isNumber()) {
-          shift(metrics, alerts, "top_score_" + q, prevScore, curScore, q, -1);
+          shift(
+              metrics, alerts, DriftMetric.topScoreQuantile(q), prevScore, curScore, q, thresholds);
         }
       }
     }
@@ -192,13 +210,20 @@ public final class RunComparison {
         check(
             metrics,
             alerts,
-            "embedding_centroid_cosine_distance",
+            DriftMetric.EMBEDDING_CENTROID_COSINE_DISTANCE,
             EmbeddingCentroid.cosineDistance(a, b),
             null,
             null,
-            thresholds.maxCentroidShift,
+            thresholds,
             false);
-        shift(metrics, alerts, "embedding_centroid_norm", prevCentroid, curCentroid, "norm", -1);
+        shift(
+            metrics,
+            alerts,
+            DriftMetric.EMBEDDING_CENTROID_NORM,
+            prevCentroid,
+            curCentroid,
+            "norm",
+            thresholds);
       }
     } else if (curCentroid.isObject()) {
       notes.add("the previous summary has no embedding centroid: no centroid shift");
@@ -206,7 +231,8 @@ public final class RunComparison {
     JsonNode prevNorm = prevDist.path("embedding_norm");
     JsonNode curNorm = curDist.path("embedding_norm");
     if (prevNorm.isObject() && curNorm.isObject()) {
-      shift(metrics, alerts, "embedding_norm_mean", prevNorm, curNorm, "mean", -1);
+      shift(
+          metrics, alerts, DriftMetric.EMBEDDING_NORM_MEAN, prevNorm, curNorm, "mean", thresholds);
     }
 
     double prevRate = failureRate(previous);
@@ -214,11 +240,11 @@ public final class RunComparison {
     check(
         metrics,
         alerts,
-        "failure_rate",
+        DriftMetric.FAILURE_RATE,
         curRate - prevRate,
         prevRate,
         curRate,
-        thresholds.maxFailureRateIncrease,
+        thresholds,
         false);
 
     double prevThroughput = previous.path("throughput_records_per_second").asDouble(0);
@@ -227,11 +253,11 @@ public final class RunComparison {
       check(
           metrics,
           alerts,
-          "throughput_drop",
+          DriftMetric.THROUGHPUT_DROP,
           (prevThroughput - curThroughput) / prevThroughput,
           prevThroughput,
           curThroughput,
-          thresholds.maxThroughputDrop,
+          thresholds,
           false);
     }
     return c;
@@ -318,22 +344,23 @@ public final class RunComparison {
   private static void checkPsi(
       ObjectNode metrics,
       ArrayNode alerts,
-      String metric,
+      DriftMetric metric,
       long[] before,
       long[] now,
-      double threshold) {
+      Thresholds thresholds) {
+    double threshold = thresholds.of(metric);
     double allowance = psiSamplingAllowance(before, now);
     check(
         metrics,
         alerts,
-        metric,
+        metric.metricName(),
         psi(before, now),
         null,
         null,
         threshold < 0 ? threshold : threshold + allowance,
         false);
     if (threshold >= 0) {
-      ((ObjectNode) metrics.get(metric)).put("sampling_allowance", round(allowance));
+      ((ObjectNode) metrics.get(metric.metricName())).put("sampling_allowance", round(allowance));
     }
   }
 
@@ -363,17 +390,30 @@ public final class RunComparison {
   private static void shift(
       ObjectNode metrics,
       ArrayNode alerts,
-      String metric,
+      DriftMetric metric,
       JsonNode before,
       JsonNode now,
       String field,
-      double threshold) {
+      Thresholds thresholds) {
     if (!before.path(field).isNumber() || !now.path(field).isNumber()) {
       return;
     }
     double b = before.path(field).asDouble();
     double n = now.path(field).asDouble();
-    check(metrics, alerts, metric, n - b, b, n, threshold, true);
+    check(metrics, alerts, metric.metricName(), n - b, b, n, thresholds.of(metric), true);
+  }
+
+  private static void check(
+      ObjectNode metrics,
+      ArrayNode alerts,
+      DriftMetric metric,
+      double value,
+      Double before,
+      Double now,
+      Thresholds thresholds,
+      boolean bothWays) {
+    check(
+        metrics, alerts, metric.metricName(), value, before, now, thresholds.of(metric), bothWays);
   }
 
   /**

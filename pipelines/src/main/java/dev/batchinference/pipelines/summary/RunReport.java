@@ -1,6 +1,17 @@
 package dev.batchinference.pipelines.summary;
 
+import static dev.batchinference.pipelines.summary.Html.esc;
+import static dev.batchinference.pipelines.summary.Html.num;
+import static dev.batchinference.pipelines.summary.Html.numberRow;
+import static dev.batchinference.pipelines.summary.Html.pct;
+import static dev.batchinference.pipelines.summary.Html.row;
+import static dev.batchinference.pipelines.summary.SvgCharts.barChart;
+
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -20,21 +31,29 @@ public final class RunReport {
   /** Failure reasons shown, the most frequent first. */
   static final int TOP_FAILURES = 10;
 
-  private static final String CSS =
-      "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1000px}"
-          + "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}"
-          + "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;"
-          + "padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}"
-          + "td.n{text-align:right;font-variant-numeric:tabular-nums}"
-          + "tr.alert td{background:#fde2e1;font-weight:bold}"
-          + ".badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff}"
-          + ".ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#ef6c00}"
-          + "ul.alerts li{color:#b71c1c;font-weight:bold}"
-          + "pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:12px}"
-          + ".muted{color:#777}svg{display:block;margin:8px 0}";
+  /** The page's style sheet, {@code report.css} beside this class, inlined into every report. */
+  private static final Css CSS = new Css();
 
-  private static final String PREVIOUS_COLOR = "#9e9e9e";
-  private static final String CURRENT_COLOR = "#1565c0";
+  /** Loads {@code report.css} once; its line breaks are for whoever edits it, not the page. */
+  private static final class Css {
+    private volatile String text;
+
+    String get() {
+      String css = text;
+      if (css == null) {
+        try (InputStream in = RunReport.class.getResourceAsStream("report.css")) {
+          if (in == null) {
+            throw new IllegalStateException("report.css is missing from the classpath");
+          }
+          css = new String(in.readAllBytes(), StandardCharsets.UTF_8).replace("\n", "");
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+        text = css;
+      }
+      return css;
+    }
+  }
 
   private RunReport() {}
 
@@ -48,7 +67,7 @@ public final class RunReport {
         .append("<title>Run report: ")
         .append(esc(job))
         .append("</title><style>")
-        .append(CSS)
+        .append(CSS.get())
         .append("</style></head><body>\n");
     JsonNode alerts = summary.path("alerts");
     JsonNode comparison = summary.path("comparison");
@@ -371,143 +390,9 @@ public final class RunReport {
     h.append('\n');
   }
 
-  /**
-   * An SVG bar chart: one group per label, one bar per series in it (grey, then blue when there are
-   * two: previous and current).
-   */
-  static String barChart(
-      String id, String title, List<String> labels, List<double[]> values, boolean shares) {
-    int series = values.isEmpty() ? 1 : values.get(0).length;
-    int chartWidth = 900;
-    int chartHeight = 200;
-    int left = 50;
-    int top = 24;
-    int bottom = 70;
-    double max = 0;
-    for (double[] v : values) {
-      for (double x : v) {
-        max = Math.max(max, x);
-      }
-    }
-    if (max <= 0) {
-      max = 1;
-    }
-    int groups = Math.max(1, labels.size());
-    double groupWidth = (chartWidth - left - 10) / (double) groups;
-    double barWidth = groupWidth * 0.8 / series;
-    StringBuilder svg = new StringBuilder();
-    svg.append(
-            String.format(
-                Locale.ROOT,
-                "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\""
-                    + " role=\"img\" aria-label=\"%s\">",
-                esc(id),
-                chartWidth,
-                chartHeight + top + bottom,
-                esc(title)))
-        .append("<text x=\"")
-        .append(left)
-        .append("\" y=\"16\" font-size=\"13\">")
-        .append(esc(title))
-        .append("</text>");
-    int axisY = top + chartHeight;
-    svg.append(
-        String.format(
-            Locale.ROOT,
-            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
-                + "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%s</text>"
-                + "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">0</text>",
-            left,
-            axisY,
-            chartWidth - 10,
-            axisY,
-            left - 4,
-            top + 8,
-            esc(shares ? pct(max) : num(max)),
-            left - 4,
-            axisY));
-    for (int g = 0; g < values.size(); g++) {
-      double[] v = values.get(g);
-      double x0 = left + g * groupWidth + groupWidth * 0.1;
-      for (int k = 0; k < v.length; k++) {
-        double height = chartHeight * v[k] / max;
-        String color = v.length == 2 && k == 0 ? PREVIOUS_COLOR : CURRENT_COLOR;
-        svg.append(
-            String.format(
-                Locale.ROOT,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    + "<title>%s: %s</title></rect>",
-                x0 + k * barWidth,
-                axisY - height,
-                Math.max(1, barWidth - 1),
-                height,
-                color,
-                esc(labels.get(g)),
-                esc(shares ? pct(v[k]) : num(v[k]))));
-      }
-      if (!labels.get(g).isEmpty()) {
-        double cx = left + g * groupWidth + groupWidth / 2;
-        svg.append(
-            String.format(
-                Locale.ROOT,
-                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"end\""
-                    + " transform=\"rotate(-35 %.1f %d)\">%s</text>",
-                cx,
-                axisY + 14,
-                cx,
-                axisY + 14,
-                esc(labels.get(g))));
-      }
-    }
-    svg.append("</svg>\n");
-    return svg.toString();
-  }
-
   /** What each drift figure means, for the table. */
   static String meaning(String metric) {
-    switch (metric) {
-      case "class_psi":
-        return "Population stability index of the class shares (0 = same; >0.1 moderate, >0.2"
-            + " large shift)";
-      case "top_score_psi":
-        return "Population stability index of the top-score histogram (20 bins over 0..1)";
-      case "top_score_mean":
-        return "Change in the mean score of the predicted class";
-      case "top_score_std":
-        return "Change in the spread of the top score";
-      case "top_score_p05":
-      case "top_score_p50":
-      case "top_score_p95":
-        return "Change in that quantile of the top score (to within a bin, 0.05)";
-      case "embedding_centroid_cosine_distance":
-        return "Cosine distance between the two runs' mean embeddings (0 = same direction)";
-      case "embedding_centroid_norm":
-        return "Change in the norm of the mean embedding (lower = more varied inputs)";
-      case "embedding_norm_mean":
-        return "Change in the mean embedding norm (1 for normalized embeddings)";
-      case "failure_rate":
-        return "Change in failures / records read (0.01 = one percentage point)";
-      case "throughput_drop":
-        return "Fall in records read per second of wall time, as a fraction of the previous";
-      default:
-        return "";
-    }
-  }
-
-  private static void row(StringBuilder h, String name, String value) {
-    h.append("<tr><th>")
-        .append(esc(name))
-        .append("</th><td>")
-        .append(esc(value))
-        .append("</td></tr>");
-  }
-
-  private static void numberRow(StringBuilder h, String name, long value) {
-    h.append("<tr><th>")
-        .append(esc(name))
-        .append("</th><td class=\"n\">")
-        .append(String.format(Locale.ROOT, "%,d", value))
-        .append("</td></tr>");
+    return DriftMetric.named(metric).map(DriftMetric::meaning).orElse("");
   }
 
   private static void cell(StringBuilder h, JsonNode v) {
@@ -520,51 +405,5 @@ public final class RunReport {
       total += v.asDouble();
     }
     return total;
-  }
-
-  private static String num(double v) {
-    if (Double.isNaN(v)) {
-      return "n/a";
-    }
-    if (v == Math.rint(v) && Math.abs(v) < 1e15) {
-      return String.format(Locale.ROOT, "%,d", (long) v);
-    }
-    return RunComparison.format(v);
-  }
-
-  private static String pct(double share) {
-    return String.format(Locale.ROOT, "%.1f%%", share * 100);
-  }
-
-  /** Escapes text for HTML element content and quoted attribute values. */
-  static String esc(String s) {
-    StringBuilder out = new StringBuilder(s.length() + 16);
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '&':
-          out.append("&amp;");
-          break;
-        case '<':
-          out.append("&lt;");
-          break;
-        case '>':
-          out.append("&gt;");
-          break;
-        case '"':
-          out.append("&quot;");
-          break;
-        case '\'':
-          out.append("&#39;");
-          break;
-        default:
-          if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
-            out.append("&#xFFFD;");
-          } else {
-            out.append(c);
-          }
-      }
-    }
-    return out.toString();
   }
 }

@@ -165,4 +165,23 @@ public class RunComparisonTest {
             .getMessage(),
         containsString("is not a run summary"));
   }
+
+  /** The figures compared, their meanings in the report and their options come from one list. */
+  @Test
+  public void everyFigureComparedIsADriftMetricWithAMeaningAndItsOption() {
+    ObjectNode c =
+        compare(summary(90, 10, 0, 100), summary(10, 90, 10, 20), JSON.createArrayNode());
+    c.get("metrics")
+        .fieldNames()
+        .forEachRemaining(
+            name ->
+                assertThat(
+                    name,
+                    DriftMetric.named(name).map(DriftMetric::meaning).orElse(""),
+                    containsString(" ")));
+    assertThat(DriftMetric.CLASS_PSI.thresholdOption(), equalTo(java.util.Optional.of("--maxPsi")));
+    assertThat(DriftMetric.TOP_SCORE_STD.thresholdOption().isPresent(), is(false));
+    assertThat(
+        RunComparison.Thresholds.defaults().of(DriftMetric.THROUGHPUT_DROP), closeTo(0.5, 0));
+  }
 }

@@ -1,7 +1,5 @@
 package dev.batchinference.pipelines;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.pipelines.cli.CommandLine;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.sinks.RemoveStaleOutputs;
@@ -9,6 +7,7 @@ import dev.batchinference.pipelines.sinks.Tables;
 import dev.batchinference.pipelines.sinks.WriteFailures;
 import dev.batchinference.pipelines.sinks.WritePredictions;
 import dev.batchinference.pipelines.summary.RunComparison;
+import dev.batchinference.pipelines.summary.RunSummary;
 import dev.batchinference.pipelines.summary.WriteRunSummary;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
@@ -23,6 +22,7 @@ import dev.batchinference.transforms.stats.RunStats;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
@@ -363,33 +363,27 @@ public final class BatchInference {
         .toString();
   }
 
-  private static ObjectNode jobInfo(BatchInferenceOptions options, JobPlan plan) {
-    ObjectNode info = new ObjectMapper().createObjectNode();
-    info.put("job", options.getJobName());
-    info.put("task", options.getTask().name());
-    info.put("runner", options.getRunner().getSimpleName());
-    info.put("input", JobPlan.inputName(options));
-    info.put("output", options.getOutput());
-    if (options.getOutputTable() != null) {
-      info.put("output_table", options.getOutputTable());
-    }
-    ObjectNode model = info.putObject("model");
-    model.put("name", plan.signature.identity().name());
-    model.put("uri", options.getModel());
-    model.put("sha256", plan.signature.identity().sha256());
-    model.put("bytes", plan.signature.byteSize());
+  private static RunSummary.Job jobInfo(BatchInferenceOptions options, JobPlan plan) {
     // The other files the job pinned at launch (tokenizer, label files), as tokenizer_sha256 etc.
-    plan.pinnedSha256.forEach((role, sha256) -> model.put(role + "_sha256", sha256));
-    info.put("batch_size_limit", options.getBatchSize());
-    if (options.getMaxFailureRate() >= 0) {
-      info.put("max_failure_rate", options.getMaxFailureRate());
-    } else {
-      info.putNull("max_failure_rate");
-    }
-    info.put("settings_sha256", plan.settingsSha256);
-    ObjectNode settings = info.putObject("prediction_settings");
-    plan.settings.forEach(settings::put);
-    return info;
+    Map<String, Object> pinned = new LinkedHashMap<>();
+    plan.pinnedSha256.forEach((role, sha256) -> pinned.put(role + "_sha256", sha256));
+    return new RunSummary.Job(
+        options.getJobName(),
+        options.getTask().name(),
+        options.getRunner().getSimpleName(),
+        JobPlan.inputName(options),
+        options.getOutput(),
+        options.getOutputTable(),
+        new RunSummary.Model(
+            plan.signature.identity().name(),
+            options.getModel(),
+            plan.signature.identity().sha256(),
+            plan.signature.byteSize(),
+            pinned),
+        options.getBatchSize(),
+        options.getMaxFailureRate() >= 0 ? options.getMaxFailureRate() : null,
+        plan.settingsSha256,
+        new LinkedHashMap<>(plan.settings));
   }
 
   /** For tests and tools: the options interface registered, parsed and validated. */

@@ -1,12 +1,14 @@
 package dev.batchinference.pipelines.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.pipelines.BatchInference;
 import dev.batchinference.pipelines.OutputLock;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.pipelines.summary.ExitStatus;
 import dev.batchinference.pipelines.summary.RunStatus;
+import dev.batchinference.pipelines.summary.RunSummary;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
@@ -249,7 +251,7 @@ public final class CommandLine {
                 BatchInference.SUMMARY,
                 org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions.RESOLVE_FILE)
             .toString();
-    JsonNode summary;
+    RunSummary summary;
     try {
       summary = RunStatus.read(summaryPath);
     } catch (IOException e) {
@@ -257,8 +259,8 @@ public final class CommandLine {
           "error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
       return 1;
     }
-    long read = summary.get("records_read").asLong();
-    long predicted = summary.get("predictions").asLong();
+    long read = summary.recordsRead();
+    long predicted = summary.predictions();
     // What the summary says of the run, decided where a scheduler reading it decides too.
     RunStatus status = RunStatus.of(summary);
     boolean nothingLost = status.exitStatus() != ExitStatus.FAILED;
@@ -277,8 +279,8 @@ public final class CommandLine {
                     : predicted == 0 && read > 0 ? "NO PREDICTIONS" : "OK",
             read,
             predicted,
-            summary.get("failures").asLong(),
-            summary.get("failures_by_stage"),
+            summary.failures(),
+            failuresByStage(summary),
             alsoAccounted(summary),
             seconds,
             read / Math.max(0.001, seconds),
@@ -296,7 +298,7 @@ public final class CommandLine {
     if (tooManyFailures) {
       err.println(
           "error: "
-              + summary.path("failure_gate").path("message").asText()
+              + summary.failureGate().message()
               + "; exit status "
               + ExitStatus.TOO_MANY_FAILURES.code()
               + ". Failures: "
@@ -305,10 +307,10 @@ public final class CommandLine {
               + BatchInference.FAILURES
               + "*");
     }
-    JsonNode alerts = summary.path("alerts");
-    if (alerts.size() > 0) {
-      for (JsonNode alert : alerts) {
-        err.println("DRIFT ALERT: " + alert.path("message").asText());
+    List<RunSummary.Alert> alerts = summary.alerts();
+    if (!alerts.isEmpty()) {
+      for (RunSummary.Alert alert : alerts) {
+        err.println("DRIFT ALERT: " + alert.message());
       }
       err.println(
           alerts.size()
@@ -326,13 +328,13 @@ public final class CommandLine {
    * previous predictions carried forward by an incremental run, and records whose id an upsert
    * collapsed.
    */
-  static String alsoAccounted(JsonNode summary) {
+  static String alsoAccounted(RunSummary summary) {
     StringBuilder more = new StringBuilder();
-    long carried = summary.path("carried_forward").asLong();
+    long carried = summary.carriedForward();
     if (carried > 0) {
       more.append(String.format(Locale.ROOT, ", %,d carried forward", carried));
     }
-    long collapsed = summary.path("collapsed_duplicate_ids").asLong();
+    long collapsed = summary.collapsedDuplicateIds() == null ? 0 : summary.collapsedDuplicateIds();
     if (collapsed > 0) {
       more.append(String.format(Locale.ROOT, ", %,d collapsed duplicate ids", collapsed));
     }
@@ -343,9 +345,9 @@ public final class CommandLine {
    * What the result line adds when files could not be read to their end: their records after the
    * cut are in no count, so the line must not read as if the files were read whole.
    */
-  static String unreadableFiles(JsonNode summary) {
-    JsonNode files = summary.path("unreadable_files");
-    if (files.size() == 0) {
+  static String unreadableFiles(RunSummary summary) {
+    List<RunSummary.UnreadableFile> files = summary.unreadableFiles();
+    if (files.isEmpty()) {
       return "";
     }
     StringBuilder line =
@@ -357,7 +359,7 @@ public final class CommandLine {
                 files.size(),
                 files.size() == 1 ? "" : "s"));
     int shown = 0;
-    for (JsonNode file : files) {
+    for (RunSummary.UnreadableFile file : files) {
       if (shown++ == 3) {
         line.append(String.format(Locale.ROOT, " and %,d more", files.size() - 3));
         break;
@@ -367,11 +369,20 @@ public final class CommandLine {
               Locale.ROOT,
               "%s %s after %,d record%s",
               shown == 1 ? "" : ",",
-              file.path("file").asText(),
-              file.path("records_read_before_cut").asLong(),
-              file.path("records_read_before_cut").asLong() == 1 ? "" : "s"));
+              file.file(),
+              file.recordsReadBeforeCut(),
+              file.recordsReadBeforeCut() == 1 ? "" : "s"));
     }
     return line.append('.').toString();
+  }
+
+  /** The failures by stage as the summary writes them: {@code {"preprocess":1}}. */
+  private static String failuresByStage(RunSummary summary) {
+    try {
+      return new ObjectMapper().writeValueAsString(summary.failuresByStage());
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** The extension of the prediction and failure files the job wrote. */

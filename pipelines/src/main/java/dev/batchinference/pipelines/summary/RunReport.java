@@ -13,7 +13,6 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -58,9 +57,9 @@ public final class RunReport {
   private RunReport() {}
 
   /** The report of {@code summary}; {@code previous} is the previous run's summary, if any. */
-  static String render(JsonNode summary, @Nullable JsonNode previous) {
+  static String render(RunSummary summary, @Nullable RunSummary previous) {
     StringBuilder h = new StringBuilder(16_384);
-    String job = summary.path("job").asText("");
+    String job = text(summary.job());
     h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
         .append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';")
         .append(" style-src 'unsafe-inline'; img-src data:\">")
@@ -69,8 +68,8 @@ public final class RunReport {
         .append("</title><style>")
         .append(CSS.get())
         .append("</style></head><body>\n");
-    JsonNode alerts = summary.path("alerts");
-    JsonNode comparison = summary.path("comparison");
+    List<RunSummary.Alert> alerts = summary.alerts();
+    RunSummary.Comparison comparison = summary.comparison();
     h.append("<h1>Run report: ").append(esc(job)).append(' ');
     // The badge says what the exit status says: RunStatus holds the rules for both.
     switch (RunStatus.of(summary).exitStatus()) {
@@ -93,7 +92,7 @@ public final class RunReport {
 
     runTable(h, summary);
     counts(h, summary);
-    if (comparison.isObject()) {
+    if (comparison != null) {
       drift(h, comparison, alerts);
     }
     distribution(h, summary, previous, comparison);
@@ -103,61 +102,66 @@ public final class RunReport {
     return h.toString();
   }
 
-  private static void runTable(StringBuilder h, JsonNode s) {
+  /** {@link #render(RunSummary, RunSummary)} of summaries read as JSON trees. */
+  static String render(JsonNode summary, @Nullable JsonNode previous) {
+    return render(RunSummary.of(summary), previous == null ? null : RunSummary.of(previous));
+  }
+
+  private static void runTable(StringBuilder h, RunSummary s) {
+    RunSummary.Model model = s.model();
     h.append("<h2>Run</h2><table id=\"run\">");
-    row(h, "Task", s.path("task").asText(""));
-    row(h, "Model", s.path("model").path("name").asText(""));
-    row(h, "Model SHA-256", s.path("model").path("sha256").asText(""));
-    row(h, "Input", s.path("input").asText(""));
-    row(h, "Output", s.path("output").asText(""));
-    row(h, "Runner", s.path("runner").asText(""));
-    row(h, "Started", s.path("started_at").asText(""));
-    row(h, "Finished", s.path("finished_at").asText(""));
-    row(h, "Wall time", num(s.path("wall_seconds").asDouble()) + " s");
-    row(h, "Throughput", num(s.path("throughput_records_per_second").asDouble()) + " records/s");
+    row(h, "Task", text(s.task()));
+    row(h, "Model", model == null ? "" : text(model.name()));
+    row(h, "Model SHA-256", model == null ? "" : text(model.sha256()));
+    row(h, "Input", text(s.input()));
+    row(h, "Output", text(s.output()));
+    row(h, "Runner", text(s.runner()));
+    row(h, "Started", text(s.startedAt()));
+    row(h, "Finished", text(s.finishedAt()));
+    row(h, "Wall time", num(s.wallSeconds()) + " s");
+    row(h, "Throughput", num(s.throughputRecordsPerSecond()) + " records/s");
     h.append("</table>\n");
   }
 
-  private static void counts(StringBuilder h, JsonNode s) {
+  private static void counts(StringBuilder h, RunSummary s) {
     h.append("<h2>Counts</h2><table id=\"counts\">");
-    numberRow(h, "Records read", s.path("records_read").asLong());
-    numberRow(h, "Predictions", s.path("predictions").asLong());
-    numberRow(h, "Failures", s.path("failures").asLong());
-    numberRow(h, "Carried forward", s.path("carried_forward").asLong());
-    numberRow(h, "Batches", s.path("batches").asLong());
-    numberRow(h, "Memory back-offs", s.path("memory_backoffs").asLong());
-    row(h, "Nothing lost", s.path("nothing_lost_check").asText(""));
-    if (FailureGate.exceeded(s)) {
-      row(h, "Failure gate", s.path("failure_gate").path("message").asText(""));
+    numberRow(h, "Records read", s.recordsRead());
+    numberRow(h, "Predictions", s.predictions());
+    numberRow(h, "Failures", s.failures());
+    numberRow(h, "Carried forward", s.carriedForward());
+    numberRow(h, "Batches", s.batches());
+    numberRow(h, "Memory back-offs", s.memoryBackoffs());
+    row(h, "Nothing lost", text(s.nothingLostCheck()));
+    if (s.failureGateExceeded()) {
+      row(h, "Failure gate", text(s.failureGate().message()));
     }
-    for (Iterator<Map.Entry<String, JsonNode>> it = s.path("failures_by_stage").fields();
-        it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      numberRow(h, "Failures in " + e.getKey(), e.getValue().asLong());
+    for (Map.Entry<String, Long> e : s.failuresByStage().entrySet()) {
+      numberRow(h, "Failures in " + e.getKey(), e.getValue());
     }
     h.append("</table>\n");
   }
 
-  private static void drift(StringBuilder h, JsonNode c, JsonNode alerts) {
+  private static void drift(
+      StringBuilder h, RunSummary.Comparison c, List<RunSummary.Alert> alerts) {
     h.append("<h2>Compared with the previous run</h2>");
     h.append("<p>Previous summary: <code>")
-        .append(esc(c.path("previous_summary").asText("")))
+        .append(esc(text(c.previousSummary())))
         .append("</code>, started ")
-        .append(esc(c.path("previous_started_at").asText("?")))
+        .append(esc(c.previousStartedAt() == null ? "?" : c.previousStartedAt()))
         .append("</p>");
-    if (!c.path("comparable").asBoolean()) {
+    if (!c.comparable()) {
       h.append("<p class=\"alert\" id=\"not-comparable\"><b>Not compared:</b> ")
-          .append(esc(c.path("reason").asText("")))
+          .append(esc(text(c.reason())))
           .append("</p>\n");
       return;
     }
-    for (JsonNode note : c.path("notes")) {
-      h.append("<p class=\"muted\">Note: ").append(esc(note.asText())).append("</p>");
+    for (String note : c.notes() == null ? List.<String>of() : c.notes()) {
+      h.append("<p class=\"muted\">Note: ").append(esc(note)).append("</p>");
     }
-    if (alerts.size() > 0) {
+    if (!alerts.isEmpty()) {
       h.append("<ul class=\"alerts\" id=\"alerts\">");
-      for (JsonNode a : alerts) {
-        h.append("<li>").append(esc(a.path("message").asText())).append("</li>");
+      for (RunSummary.Alert a : alerts) {
+        h.append("<li>").append(esc(text(a.message()))).append("</li>");
       }
       h.append("</ul>");
     } else {
@@ -165,10 +169,10 @@ public final class RunReport {
     }
     h.append("<table id=\"drift\"><tr><th>Figure</th><th>Previous</th><th>Now</th>")
         .append("<th>Drift</th><th>Threshold</th><th>Status</th><th>Meaning</th></tr>");
-    for (Iterator<Map.Entry<String, JsonNode>> it = c.path("metrics").fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      JsonNode m = e.getValue();
-      boolean alert = m.path("alert").asBoolean();
+    Map<String, RunSummary.Metric> metrics = c.metrics() == null ? Map.of() : c.metrics();
+    for (Map.Entry<String, RunSummary.Metric> e : metrics.entrySet()) {
+      RunSummary.Metric m = e.getValue();
+      boolean alert = m.alert();
       h.append("<tr data-metric=\"")
           .append(esc(e.getKey()))
           .append('"')
@@ -176,12 +180,12 @@ public final class RunReport {
           .append("><td>")
           .append(esc(e.getKey()))
           .append("</td>");
-      cell(h, m.path("previous"));
-      cell(h, m.path("current"));
-      cell(h, m.path("value"));
-      cell(h, m.path("threshold"));
+      cell(h, m.previous());
+      cell(h, m.current());
+      cell(h, m.value());
+      cell(h, m.threshold());
       h.append("<td>")
-          .append(alert ? "ALERT" : m.path("threshold").isNumber() ? "ok" : "")
+          .append(alert ? "ALERT" : m.threshold() != null ? "ok" : "")
           .append("</td><td class=\"muted\">")
           .append(esc(meaning(e.getKey())))
           .append("</td></tr>");
@@ -190,31 +194,31 @@ public final class RunReport {
   }
 
   private static void distribution(
-      StringBuilder h, JsonNode s, @Nullable JsonNode previous, JsonNode comparison) {
-    JsonNode dist = s.path("prediction_distribution");
-    JsonNode prevDist = previous == null ? null : previous.path("prediction_distribution");
-    boolean compared = comparison.path("comparable").asBoolean(false);
-    JsonNode classTable = comparison.path("class_distribution");
-    if (dist.path("class_counts").isObject()) {
+      StringBuilder h,
+      RunSummary s,
+      @Nullable RunSummary previous,
+      RunSummary.@Nullable Comparison comparison) {
+    RunSummary.Distribution dist = s.predictionDistribution();
+    RunSummary.Distribution prevDist = previous == null ? null : previous.predictionDistribution();
+    boolean compared = comparison != null && comparison.comparable();
+    Map<String, RunSummary.ClassShare> classTable =
+        comparison == null ? null : comparison.classDistribution();
+    if (dist.classCounts() != null) {
       h.append("<h2>Class distribution</h2>");
       List<String> names = new ArrayList<>();
       List<double[]> shares = new ArrayList<>();
       h.append("<table id=\"classes\"><tr><th>Class</th>");
-      if (compared && classTable.isObject()) {
+      if (compared && classTable != null) {
         h.append("<th>Previous</th><th>Previous share</th><th>Now</th><th>Share</th></tr>");
-        for (Iterator<Map.Entry<String, JsonNode>> it = classTable.fields(); it.hasNext(); ) {
-          Map.Entry<String, JsonNode> e = it.next();
-          JsonNode r = e.getValue();
+        for (Map.Entry<String, RunSummary.ClassShare> e : classTable.entrySet()) {
+          RunSummary.ClassShare r = e.getValue();
           names.add(e.getKey());
-          shares.add(
-              new double[] {
-                r.path("previous_share").asDouble(), r.path("current_share").asDouble()
-              });
+          shares.add(new double[] {r.previousShare(), r.currentShare()});
           h.append("<tr><td>").append(esc(e.getKey())).append("</td>");
-          h.append("<td class=\"n\">").append(r.path("previous").asLong()).append("</td>");
-          h.append("<td class=\"n\">").append(pct(r.path("previous_share").asDouble()));
-          h.append("</td><td class=\"n\">").append(r.path("current").asLong()).append("</td>");
-          h.append("<td class=\"n\">").append(pct(r.path("current_share").asDouble()));
+          h.append("<td class=\"n\">").append(r.previous()).append("</td>");
+          h.append("<td class=\"n\">").append(pct(r.previousShare()));
+          h.append("</td><td class=\"n\">").append(r.current()).append("</td>");
+          h.append("<td class=\"n\">").append(pct(r.currentShare()));
           h.append("</td></tr>");
         }
         h.append("</table>");
@@ -228,55 +232,52 @@ public final class RunReport {
       } else {
         h.append("<th>Predictions</th><th>Share</th></tr>");
         long total = 0;
-        for (JsonNode v : dist.path("class_counts")) {
-          total += v.asLong();
+        for (long v : dist.classCounts().values()) {
+          total += v;
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = dist.path("class_counts").fields();
-            it.hasNext(); ) {
-          Map.Entry<String, JsonNode> e = it.next();
-          double share = total == 0 ? 0 : e.getValue().asLong() / (double) total;
+        for (Map.Entry<String, Long> e : dist.classCounts().entrySet()) {
+          double share = total == 0 ? 0 : e.getValue() / (double) total;
           names.add(e.getKey());
           shares.add(new double[] {share});
           h.append("<tr><td>").append(esc(e.getKey())).append("</td><td class=\"n\">");
-          h.append(e.getValue().asLong()).append("</td><td class=\"n\">").append(pct(share));
+          h.append(e.getValue().longValue()).append("</td><td class=\"n\">").append(pct(share));
           h.append("</td></tr>");
         }
         h.append("</table>");
         h.append(barChart("class-chart", "Share of predictions per class", names, shares, true));
       }
     }
-    JsonNode score = dist.path("score");
-    if (score.path("histogram").path("counts").isArray()) {
+    RunSummary.Score score = dist.score();
+    if (score != null && score.histogram() != null && score.histogram().counts() != null) {
       h.append("<h2>Top scores</h2><p>Mean ")
-          .append(num(score.path("mean").asDouble()))
+          .append(num(orZero(score.mean())))
           .append(", std ")
-          .append(num(score.path("std").asDouble()))
+          .append(num(orZero(score.std())))
           .append(", p05 ")
-          .append(num(score.path("p05").asDouble()))
+          .append(num(orZero(score.p05())))
           .append(", p50 ")
-          .append(num(score.path("p50").asDouble()))
+          .append(num(orZero(score.p50())))
           .append(", p95 ")
-          .append(num(score.path("p95").asDouble()))
+          .append(num(orZero(score.p95())))
           .append("</p>");
-      JsonNode counts = score.path("histogram").path("counts");
-      JsonNode prevCounts =
-          compared && prevDist != null
-              ? prevDist.path("score").path("histogram").path("counts")
+      long[] counts = score.histogram().counts();
+      RunSummary.Score prevScore = prevDist == null ? null : prevDist.score();
+      long[] prevCounts =
+          compared && prevScore != null && prevScore.histogram() != null
+              ? prevScore.histogram().counts()
               : null;
-      boolean both = prevCounts != null && prevCounts.size() == counts.size();
-      double width = score.path("histogram").path("bin_width").asDouble(1.0 / counts.size());
+      boolean both = prevCounts != null && prevCounts.length == counts.length;
+      double width = score.histogram().binWidth();
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
       double total = sum(counts);
       double prevTotal = both ? sum(prevCounts) : 0;
-      for (int i = 0; i < counts.size(); i++) {
+      for (int i = 0; i < counts.length; i++) {
         labels.add(i % 4 == 0 ? String.format(Locale.ROOT, "%.2f", i * width) : "");
-        double share = total == 0 ? 0 : counts.get(i).asDouble() / total;
+        double share = total == 0 ? 0 : counts[i] / total;
         values.add(
             both
-                ? new double[] {
-                  prevTotal == 0 ? 0 : prevCounts.get(i).asDouble() / prevTotal, share
-                }
+                ? new double[] {prevTotal == 0 ? 0 : prevCounts[i] / prevTotal, share}
                 : new double[] {share});
       }
       h.append(
@@ -290,38 +291,38 @@ public final class RunReport {
               values,
               true));
     }
-    JsonNode centroid = dist.path("embedding_centroid");
-    if (centroid.isObject()) {
+    RunSummary.Centroid centroid = dist.embeddingCentroid();
+    if (centroid != null) {
       h.append("<h2>Embeddings</h2><table id=\"embeddings\">");
-      numberRow(h, "Embeddings", centroid.path("count").asLong());
-      row(h, "Dimensions", Integer.toString(centroid.path("mean").size()));
-      row(h, "Norm mean", num(dist.path("embedding_norm").path("mean").asDouble()));
-      row(h, "Centroid norm (1 = all alike)", num(centroid.path("norm").asDouble()));
+      numberRow(h, "Embeddings", centroid.count());
+      row(h, "Dimensions", Integer.toString(centroid.mean().length));
+      row(h, "Norm mean", num(dist.embeddingNorm() == null ? 0 : dist.embeddingNorm().mean()));
+      row(h, "Centroid norm (1 = all alike)", num(centroid.norm()));
       h.append("</table>\n");
     }
   }
 
-  private static void performance(StringBuilder h, JsonNode s) {
+  private static void performance(StringBuilder h, RunSummary s) {
     h.append("<h2>Batches</h2>");
-    JsonNode latency = s.path("inference_batch_latency_ms");
+    RunSummary.Latency latency = s.inferenceBatchLatencyMs();
     h.append("<p>Inference batch latency p50 ")
-        .append(num(latency.path("p50").asDouble()))
+        .append(num(latency == null ? 0 : latency.p50()))
         .append(" ms, p95 ")
-        .append(num(latency.path("p95").asDouble()))
+        .append(num(latency == null ? 0 : latency.p95()))
         .append(" ms, p99 ")
-        .append(num(latency.path("p99").asDouble()))
+        .append(num(latency == null ? 0 : latency.p99()))
         .append(" ms; mean batch size ")
-        .append(num(s.path("batch_size").path("mean").asDouble()))
+        .append(num(s.batchSize() == null ? 0 : s.batchSize().mean()))
         .append("</p>");
-    JsonNode hist = latency.path("histogram");
-    if (hist.path("counts").isArray()) {
-      double width = hist.path("bin_width_ms").asDouble();
+    RunSummary.LatencyHistogram hist = latency == null ? null : latency.histogram();
+    if (hist != null && hist.counts() != null) {
+      double width = hist.binWidthMs();
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
-      JsonNode counts = hist.path("counts");
-      for (int i = 0; i < counts.size(); i++) {
+      long[] counts = hist.counts();
+      for (int i = 0; i < counts.length; i++) {
         labels.add(i % 4 == 0 ? num(i * width) : "");
-        values.add(new double[] {counts.get(i).asDouble()});
+        values.add(new double[] {counts[i]});
       }
       h.append(
           barChart(
@@ -331,51 +332,46 @@ public final class RunReport {
               values,
               false));
     }
-    JsonNode sizes = s.path("batch_size").path("histogram");
-    if (sizes.isObject() && sizes.size() > 0) {
+    Map<String, Long> sizes = s.batchSize() == null ? Map.of() : s.batchSize().histogram();
+    if (!sizes.isEmpty()) {
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
-      for (Iterator<Map.Entry<String, JsonNode>> it = sizes.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, Long> e : sizes.entrySet()) {
         labels.add(e.getKey());
-        values.add(new double[] {e.getValue().asDouble()});
+        values.add(new double[] {e.getValue()});
       }
       h.append(barChart("batch-size-chart", "Batches by size (records)", labels, values, false));
     }
   }
 
-  private static void failures(StringBuilder h, JsonNode s) {
-    JsonNode byError = s.path("failures_by_error");
+  private static void failures(StringBuilder h, RunSummary s) {
     h.append("<h2>Failures</h2>");
-    if (byError.size() == 0) {
+    if (s.failuresByError().isEmpty()) {
       h.append("<p id=\"failures\">No failures.</p>\n");
       return;
     }
-    List<Map.Entry<String, JsonNode>> errors = new ArrayList<>();
-    byError.fields().forEachRemaining(errors::add);
-    errors.sort((a, b) -> Long.compare(b.getValue().asLong(), a.getValue().asLong()));
+    List<Map.Entry<String, Long>> errors = new ArrayList<>(s.failuresByError().entrySet());
+    errors.sort((a, b) -> Long.compare(b.getValue(), a.getValue()));
     h.append("<table id=\"failures\"><tr><th>Stage: error</th><th>Records</th>")
         .append("<th>Examples (first by source and index)</th></tr>");
-    for (Map.Entry<String, JsonNode> e : errors.subList(0, Math.min(TOP_FAILURES, errors.size()))) {
+    for (Map.Entry<String, Long> e : errors.subList(0, Math.min(TOP_FAILURES, errors.size()))) {
       h.append("<tr><td>")
           .append(esc(e.getKey()))
           .append("</td><td class=\"n\">")
-          .append(e.getValue().asLong())
+          .append(e.getValue().longValue())
           .append("</td><td>");
-      for (JsonNode x : s.path("failure_examples").path(e.getKey())) {
+      for (RunSummary.FailureExample x : s.failureExamples().getOrDefault(e.getKey(), List.of())) {
         h.append("<div class=\"example\"><b>")
-            .append(esc(x.path("source").asText("")))
+            .append(esc(text(x.source())))
             .append(':')
-            .append(x.path("index").asLong())
+            .append(x.index())
             .append("</b>");
-        if (x.path("id").isTextual()) {
-          h.append(" id <code>").append(esc(x.path("id").asText())).append("</code>");
+        if (x.id() != null) {
+          h.append(" id <code>").append(esc(x.id())).append("</code>");
         }
-        h.append("<pre class=\"error\">").append(esc(x.path("error").asText(""))).append("</pre>");
-        if (x.path("input").isTextual()) {
-          h.append("<pre class=\"input muted\">")
-              .append(esc(x.path("input").asText()))
-              .append("</pre>");
+        h.append("<pre class=\"error\">").append(esc(text(x.error()))).append("</pre>");
+        if (x.input() != null) {
+          h.append("<pre class=\"input muted\">").append(esc(x.input())).append("</pre>");
         }
         h.append("</div>");
       }
@@ -395,15 +391,23 @@ public final class RunReport {
     return DriftMetric.named(metric).map(DriftMetric::meaning).orElse("");
   }
 
-  private static void cell(StringBuilder h, JsonNode v) {
-    h.append("<td class=\"n\">").append(v.isNumber() ? num(v.asDouble()) : "").append("</td>");
+  private static void cell(StringBuilder h, @Nullable Double v) {
+    h.append("<td class=\"n\">").append(v != null ? num(v) : "").append("</td>");
   }
 
-  private static double sum(JsonNode array) {
+  private static double sum(long[] counts) {
     double total = 0;
-    for (JsonNode v : array) {
-      total += v.asDouble();
+    for (long v : counts) {
+      total += v;
     }
     return total;
+  }
+
+  private static double orZero(@Nullable Double v) {
+    return v == null ? 0 : v;
+  }
+
+  private static String text(@Nullable String s) {
+    return s == null ? "" : s;
   }
 }

@@ -47,7 +47,7 @@ public class RunStatusTest {
         of(
             "\"nothing_lost\":true,\"alerts\":[],"
                 + "\"failure_gate\":{\"max_failure_rate\":0.9,\"exceeded\":false}");
-    assertThat(status.line(), status.exitStatus(), equalTo(0));
+    assertThat(status.line(), status.exitStatus().code(), equalTo(0));
     assertThat(status.line(), equalTo("OK: 5 records read, 2 predicted, 3 failed, nothing lost"));
   }
 
@@ -58,7 +58,7 @@ public class RunStatusTest {
             "\"nothing_lost\":true,"
                 + ALERTS
                 + ",\"comparison\":{\"previous_summary\":\"gs://b/runs/latest/summary.json\"}");
-    assertThat(status.line(), status.exitStatus(), equalTo(ExitStatus.DRIFT_ALERT.code()));
+    assertThat(status.line(), status.exitStatus().code(), equalTo(ExitStatus.DRIFT_ALERT.code()));
     assertThat(
         status.line(),
         equalTo(
@@ -69,7 +69,8 @@ public class RunStatusTest {
   @Test
   public void theFailureGateWinsOverDriftAlerts() throws Exception {
     RunStatus status = of("\"nothing_lost\":true," + GATE_EXCEEDED + "," + ALERTS);
-    assertThat(status.line(), status.exitStatus(), equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
+    assertThat(
+        status.line(), status.exitStatus().code(), equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
     assertThat(
         status.line(),
         equalTo("TOO MANY FAILURES: too many failures: 3 of 5 records failed (60.0%)"));
@@ -83,13 +84,13 @@ public class RunStatusTest {
                 + GATE_EXCEEDED
                 + ","
                 + ALERTS);
-    assertThat(status.line(), status.exitStatus(), equalTo(1));
+    assertThat(status.line(), status.exitStatus().code(), equalTo(1));
     assertThat(
         status.line(),
         equalTo(
             "LOST RECORDS: the nothing-lost check failed: read 5 != 2 predictions + 2 failures"));
     // A summary that does not say nothing was lost is not taken to say so.
-    assertThat(of("\"alerts\":[]").exitStatus(), equalTo(1));
+    assertThat(of("\"alerts\":[]").exitStatus().code(), equalTo(1));
   }
 
   /** The status from a real run's summary is the one the command line exited with. */

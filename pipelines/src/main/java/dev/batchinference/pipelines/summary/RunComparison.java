@@ -103,6 +103,18 @@ public final class RunComparison {
               + " is not a run summary (a JSON object with records_read). Point it at the"
               + " summary.json of the previous run.");
     }
+    try {
+      // Read as the summary step will, now rather than after the whole job ran.
+      RunSummary.of(summary);
+    } catch (RuntimeException e) {
+      throw new InvalidJobException(
+          "--previousSummary "
+              + path
+              + " is not a run summary this version can read ("
+              + e.getMessage()
+              + "). Point it at the summary.json of the previous run.",
+          e);
+    }
     return summary.toString();
   }
 

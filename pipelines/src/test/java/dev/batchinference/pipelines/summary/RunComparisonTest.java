@@ -184,4 +184,19 @@ public class RunComparisonTest {
     assertThat(
         RunComparison.Thresholds.defaults().of(DriftMetric.THROUGHPUT_DROP), closeTo(0.5, 0));
   }
+
+  /**
+   * A previous summary the summary step could not read is refused before the job reads data, not
+   * after it ran.
+   */
+  @Test
+  public void aPreviousSummaryWithAFieldOfTheWrongShapeIsRefusedBeforeTheJobRuns()
+      throws Exception {
+    Path odd = TMP.newFile("odd-summary.json").toPath();
+    Files.writeString(odd, "{\"records_read\":3,\"failures_by_stage\":[1,2]}");
+    assertThat(
+        assertThrows(InvalidJobException.class, () -> RunComparison.readPrevious(odd.toString()))
+            .getMessage(),
+        containsString("is not a run summary this version can read"));
+  }
 }

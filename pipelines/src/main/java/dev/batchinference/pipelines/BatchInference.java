@@ -1,7 +1,5 @@
 package dev.batchinference.pipelines;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.pipelines.cli.CommandLine;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.sinks.RemoveStaleOutputs;
@@ -9,6 +7,7 @@ import dev.batchinference.pipelines.sinks.Sink;
 import dev.batchinference.pipelines.sinks.Tables;
 import dev.batchinference.pipelines.sinks.WriteFailures;
 import dev.batchinference.pipelines.sinks.WritePredictions;
+import dev.batchinference.pipelines.summary.RunSummary;
 import dev.batchinference.pipelines.summary.WriteRunSummary;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
@@ -20,6 +19,7 @@ import dev.batchinference.transforms.stats.RunStats;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
@@ -51,8 +51,8 @@ import org.joda.time.Duration;
  */
 public final class BatchInference {
 
-  public static final String PREDICTIONS = "predictions";
-  public static final String FAILURES = "failures";
+  public static final String PREDICTIONS = Sink.PREDICTIONS;
+  public static final String FAILURES = Sink.FAILURES;
   public static final String SUMMARY = "summary.json";
   public static final String REPORT = "report.html";
 
@@ -248,33 +248,29 @@ public final class BatchInference {
     }
   }
 
-  private static ObjectNode jobInfo(JobPlan plan) {
-    ObjectNode info = new ObjectMapper().createObjectNode();
-    info.put("job", plan.jobName());
-    info.put("task", plan.model().task().task().name());
-    info.put("runner", plan.runnerName());
-    info.put("input", plan.source().describe());
-    info.put("output", plan.output());
-    if (plan.predictions() instanceof Sink.BigQueryTable) {
-      info.put("output_table", ((Sink.BigQueryTable) plan.predictions()).table());
-    }
-    ObjectNode model = info.putObject("model");
-    model.put("name", plan.model().signature().identity().name());
-    model.put("uri", plan.model().uri());
-    model.put("sha256", plan.model().signature().identity().sha256());
-    model.put("bytes", plan.model().signature().byteSize());
+  private static RunSummary.Job jobInfo(JobPlan plan) {
     // The other files the job pinned at launch (tokenizer, label files), as tokenizer_sha256 etc.
-    plan.model().pinnedSha256().forEach((role, sha256) -> model.put(role + "_sha256", sha256));
-    info.put("batch_size_limit", plan.batching().batchSize());
-    if (plan.maxFailureRate() >= 0) {
-      info.put("max_failure_rate", plan.maxFailureRate());
-    } else {
-      info.putNull("max_failure_rate");
-    }
-    info.put("settings_sha256", plan.settingsSha256());
-    ObjectNode settings = info.putObject("prediction_settings");
-    plan.settings().forEach(settings::put);
-    return info;
+    Map<String, Object> pinned = new LinkedHashMap<>();
+    plan.model().pinnedSha256().forEach((role, sha256) -> pinned.put(role + "_sha256", sha256));
+    return new RunSummary.Job(
+        plan.jobName(),
+        plan.model().task().task().name(),
+        plan.runnerName(),
+        plan.source().describe(),
+        plan.output(),
+        plan.predictions() instanceof Sink.BigQueryTable
+            ? ((Sink.BigQueryTable) plan.predictions()).table()
+            : null,
+        new RunSummary.Model(
+            plan.model().signature().identity().name(),
+            plan.model().uri(),
+            plan.model().signature().identity().sha256(),
+            plan.model().signature().byteSize(),
+            pinned),
+        plan.batching().batchSize(),
+        plan.maxFailureRate() >= 0 ? plan.maxFailureRate() : null,
+        plan.settingsSha256(),
+        new LinkedHashMap<>(plan.settings()));
   }
 
   /** For tests and tools: the options interface registered, parsed and validated. */

@@ -2,6 +2,7 @@ package dev.batchinference.pipelines;
 
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
+import dev.batchinference.pipelines.options.DriftOptions;
 import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
 import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.pipelines.sinks.Databases;
@@ -127,10 +128,7 @@ public record JobPlan(
         nonEmpty(options.getPreviousSummary())
             .map(
                 previous ->
-                    new Drift(
-                        previous,
-                        RunComparison.readPrevious(previous),
-                        RunComparison.Thresholds.of(options)));
+                    new Drift(previous, RunComparison.readPrevious(previous), thresholds(options)));
     return new JobPlan(
         options.getJobName(),
         RunnerKind.of(options),
@@ -249,6 +247,16 @@ public record JobPlan(
         options.getWriteDisposition(),
         JobChecks.loadTempLocation(options),
         options.getBigQueryServices());
+  }
+
+  /** The drift alert thresholds of {@code options}; a negative one turns its check off. */
+  private static RunComparison.Thresholds thresholds(DriftOptions options) {
+    return new RunComparison.Thresholds(
+        options.getMaxPsi(),
+        options.getMaxScoreShift(),
+        options.getMaxCentroidShift(),
+        options.getMaxFailureRateIncrease(),
+        options.getMaxThroughputDrop());
   }
 
   private static Optional<String> nonEmpty(String value) {

@@ -1,6 +1,7 @@
 package dev.batchinference.pipelines.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.pipelines.BatchInference;
 import dev.batchinference.pipelines.JobPlan;
 import dev.batchinference.pipelines.OutputLock;
@@ -9,6 +10,7 @@ import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.pipelines.summary.ExitStatus;
 import dev.batchinference.pipelines.summary.RunStatus;
+import dev.batchinference.pipelines.summary.RunSummary;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.ReadRecords;
 import java.io.IOException;
@@ -248,7 +250,7 @@ public final class CommandLine {
   private int printResult(JobPlan plan, long wallMillis) {
     String output = plan.output();
     String summaryPath = plan.resolve(BatchInference.SUMMARY);
-    JsonNode summary;
+    RunSummary summary;
     try {
       summary = RunStatus.read(summaryPath);
     } catch (IOException e) {
@@ -256,8 +258,8 @@ public final class CommandLine {
           "error: the job finished but its summary " + summaryPath + " cannot be read: " + e);
       return ExitStatus.FAILED.code();
     }
-    long read = summary.get("records_read").asLong();
-    long predicted = summary.get("predictions").asLong();
+    long read = summary.recordsRead();
+    long predicted = summary.predictions();
     // What the summary says of the run, decided where a scheduler reading it decides too.
     RunStatus status = RunStatus.of(summary);
     boolean nothingLost = status.exitStatus() != ExitStatus.FAILED;
@@ -276,8 +278,8 @@ public final class CommandLine {
                     : predicted == 0 && read > 0 ? "NO PREDICTIONS" : "OK",
             read,
             predicted,
-            summary.get("failures").asLong(),
-            summary.get("failures_by_stage"),
+            summary.failures(),
+            failuresByStage(summary),
             alsoAccounted(summary),
             seconds,
             read / Math.max(0.001, seconds),
@@ -295,7 +297,7 @@ public final class CommandLine {
     if (tooManyFailures) {
       err.println(
           "error: "
-              + summary.path("failure_gate").path("message").asText()
+              + summary.failureGate().message()
               + "; exit status "
               + ExitStatus.TOO_MANY_FAILURES.code()
               + ". Failures: "
@@ -304,10 +306,10 @@ public final class CommandLine {
               + BatchInference.FAILURES
               + "*");
     }
-    JsonNode alerts = summary.path("alerts");
-    if (alerts.size() > 0) {
-      for (JsonNode alert : alerts) {
-        err.println("DRIFT ALERT: " + alert.path("message").asText());
+    List<RunSummary.Alert> alerts = summary.alerts();
+    if (!alerts.isEmpty()) {
+      for (RunSummary.Alert alert : alerts) {
+        err.println("DRIFT ALERT: " + alert.message());
       }
       err.println(
           alerts.size()
@@ -325,13 +327,13 @@ public final class CommandLine {
    * previous predictions carried forward by an incremental run, and records whose id an upsert
    * collapsed.
    */
-  static String alsoAccounted(JsonNode summary) {
+  static String alsoAccounted(RunSummary summary) {
     StringBuilder more = new StringBuilder();
-    long carried = summary.path("carried_forward").asLong();
+    long carried = summary.carriedForward();
     if (carried > 0) {
       more.append(String.format(Locale.ROOT, ", %,d carried forward", carried));
     }
-    long collapsed = summary.path("collapsed_duplicate_ids").asLong();
+    long collapsed = summary.collapsedDuplicateIds() == null ? 0 : summary.collapsedDuplicateIds();
     if (collapsed > 0) {
       more.append(String.format(Locale.ROOT, ", %,d collapsed duplicate ids", collapsed));
     }
@@ -342,9 +344,9 @@ public final class CommandLine {
    * What the result line adds when files could not be read to their end: their records after the
    * cut are in no count, so the line must not read as if the files were read whole.
    */
-  static String unreadableFiles(JsonNode summary) {
-    JsonNode files = summary.path("unreadable_files");
-    if (files.size() == 0) {
+  static String unreadableFiles(RunSummary summary) {
+    List<RunSummary.UnreadableFile> files = summary.unreadableFiles();
+    if (files.isEmpty()) {
       return "";
     }
     StringBuilder line =
@@ -356,7 +358,7 @@ public final class CommandLine {
                 files.size(),
                 files.size() == 1 ? "" : "s"));
     int shown = 0;
-    for (JsonNode file : files) {
+    for (RunSummary.UnreadableFile file : files) {
       if (shown++ == 3) {
         line.append(String.format(Locale.ROOT, " and %,d more", files.size() - 3));
         break;
@@ -366,11 +368,20 @@ public final class CommandLine {
               Locale.ROOT,
               "%s %s after %,d record%s",
               shown == 1 ? "" : ",",
-              file.path("file").asText(),
-              file.path("records_read_before_cut").asLong(),
-              file.path("records_read_before_cut").asLong() == 1 ? "" : "s"));
+              file.file(),
+              file.recordsReadBeforeCut(),
+              file.recordsReadBeforeCut() == 1 ? "" : "s"));
     }
     return line.append('.').toString();
+  }
+
+  /** The failures by stage as the summary writes them: {@code {"preprocess":1}}. */
+  private static String failuresByStage(RunSummary summary) {
+    try {
+      return new ObjectMapper().writeValueAsString(summary.failuresByStage());
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private static String stripSlash(String path) {

@@ -1,6 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInference;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -85,7 +84,7 @@ public final class RemoveStaleOutputs extends PTransform<PCollection<String>, PC
       Set<String> written = new HashSet<>();
       writtenNames.getValue().forEach(written::add);
       List<ResourceId> stale = new ArrayList<>();
-      for (String prefix : List.of(BatchInference.PREDICTIONS, BatchInference.FAILURES)) {
+      for (String prefix : List.of(Sink.PREDICTIONS, Sink.FAILURES)) {
         MatchResult match =
             FileSystems.match(
                 FileSystems.matchNewResource(outputDir, true)

@@ -21,6 +21,12 @@ public sealed interface Sink
         Sink.BigQueryTable,
         Sink.PostgresTable {
 
+  /** The name of prediction files in the output directory: {@code predictions-*.jsonl}. */
+  String PREDICTIONS = "predictions";
+
+  /** The name of failure files in the output directory: {@code failures-*.jsonl}. */
+  String FAILURES = "failures";
+
   /** Where it writes, as a user would name it: a file pattern or a table. */
   String describe();
 

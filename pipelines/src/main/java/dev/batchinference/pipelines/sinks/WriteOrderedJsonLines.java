@@ -1,6 +1,5 @@
 package dev.batchinference.pipelines.sinks;
 
-import dev.batchinference.pipelines.BatchInference;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.io.JsonLines;
@@ -225,7 +224,7 @@ public final class WriteOrderedJsonLines
       List<ResourceId> temps = new ArrayList<>(byRank.values());
       if (singleFile) {
         ResourceId target =
-            dir.resolve(BatchInference.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+            dir.resolve(Sink.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
         List<ResourceId> present = existing(temps);
         if (present.size() == temps.size()) {
           concatenate(temps, target);
@@ -247,8 +246,7 @@ public final class WriteOrderedJsonLines
         for (int rank = 0; rank < inputFiles; rank++) {
           ResourceId target =
               dir.resolve(
-                  String.format(
-                      "%s-%05d-of-%05d.jsonl", BatchInference.PREDICTIONS, rank, inputFiles),
+                  String.format("%s-%05d-of-%05d.jsonl", Sink.PREDICTIONS, rank, inputFiles),
                   StandardResolveOptions.RESOLVE_FILE);
           if (byRank.containsKey(rank)) {
             sources.add(byRank.get(rank));

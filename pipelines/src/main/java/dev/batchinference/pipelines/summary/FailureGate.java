@@ -1,10 +1,10 @@
 package dev.batchinference.pipelines.summary;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * The failure gate ({@code --maxFailureRate}): a run whose failures exceed this share of the
@@ -14,49 +14,78 @@ import java.util.Map;
  */
 public final class FailureGate {
 
-  private FailureGate() {}
+  private final double rate;
+  private final RunSummary.FailureGateResult result;
+
+  private FailureGate(double rate, RunSummary.FailureGateResult result) {
+    this.rate = rate;
+    this.result = result;
+  }
 
   /**
-   * Adds {@code failure_rate} and {@code failure_gate} to a summary that already holds {@code
-   * records_read}, {@code failures}, {@code failures_by_error}, {@code failure_examples} and the
-   * job's {@code max_failure_rate} (null when the gate is off).
+   * The gate's verdict on a run that read {@code read} records of which {@code failed} failed, with
+   * the job's {@code maxFailureRate} (null or negative when the gate is off); the failures by error
+   * and their examples name the most frequent reason.
+   */
+  static FailureGate of(
+      long read,
+      long failed,
+      @Nullable Double maxFailureRate,
+      Map<String, Long> failuresByError,
+      Map<String, List<RunSummary.FailureExample>> failureExamples) {
+    double max = maxFailureRate == null ? -1 : maxFailureRate;
+    double rate = read == 0 ? 0 : (double) failed / read;
+    boolean on = max >= 0;
+    boolean exceeded = on && rate > max;
+    return new FailureGate(
+        Math.round(rate * 1e6) / 1e6,
+        new RunSummary.FailureGateResult(
+            on ? max : null,
+            exceeded,
+            exceeded ? message(read, failed, rate, max, failuresByError, failureExamples) : null));
+  }
+
+  /**
+   * Adds {@code failure_rate} and {@code failure_gate} to a summary as a JSON tree that already
+   * holds the counts, failures by error, examples and the job's {@code max_failure_rate} (tests
+   * build summaries this way).
    */
   static void addTo(ObjectNode summary) {
-    JsonNode max = summary.path("max_failure_rate");
-    double maxFailureRate = max.isNumber() ? max.asDouble() : -1;
-    long read = summary.path("records_read").asLong();
-    long failed = summary.path("failures").asLong();
-    double rate = read == 0 ? 0 : (double) failed / read;
-    summary.put("failure_rate", Math.round(rate * 1e6) / 1e6);
-    ObjectNode gate = summary.putObject("failure_gate");
-    boolean on = maxFailureRate >= 0;
-    if (on) {
-      gate.put("max_failure_rate", maxFailureRate);
-    } else {
-      gate.putNull("max_failure_rate");
-    }
-    boolean exceeded = on && rate > maxFailureRate;
-    gate.put("exceeded", exceeded);
-    if (exceeded) {
-      gate.put("message", message(summary, rate, maxFailureRate));
-    }
+    RunSummary s = RunSummary.of(summary);
+    FailureGate gate =
+        of(
+            s.recordsRead(),
+            s.failures(),
+            s.maxFailureRate(),
+            s.failuresByError(),
+            s.failureExamples());
+    summary.put("failure_rate", gate.rate());
+    summary.set("failure_gate", RunSummary.JSON.valueToTree(gate.result()));
   }
 
-  /** Whether a summary says its run failed the gate (false for summaries from before the gate). */
-  static boolean exceeded(JsonNode summary) {
-    return summary.path("failure_gate").path("exceeded").asBoolean(false);
+  /** {@code failure_rate}: failures / records read, to 6 decimals. */
+  double rate() {
+    return rate;
   }
 
-  private static String message(ObjectNode summary, double rate, double max) {
-    long failed = summary.path("failures").asLong();
+  /** {@code failure_gate}: its threshold (null when off), whether exceeded, and why. */
+  RunSummary.FailureGateResult result() {
+    return result;
+  }
+
+  private static String message(
+      long read,
+      long failed,
+      double rate,
+      double max,
+      Map<String, Long> failuresByError,
+      Map<String, List<RunSummary.FailureExample>> failureExamples) {
     String top = null;
     long topCount = -1;
-    Iterator<Map.Entry<String, JsonNode>> errors = summary.path("failures_by_error").fields();
-    while (errors.hasNext()) {
-      Map.Entry<String, JsonNode> e = errors.next();
-      if (e.getValue().asLong() > topCount) {
+    for (Map.Entry<String, Long> e : failuresByError.entrySet()) {
+      if (e.getValue() > topCount) {
         top = e.getKey();
-        topCount = e.getValue().asLong();
+        topCount = e.getValue();
       }
     }
     StringBuilder line =
@@ -65,14 +94,15 @@ public final class FailureGate {
                 Locale.ROOT,
                 "too many failures: %,d of %,d records failed (%.1f%%), above --maxFailureRate=%s",
                 failed,
-                summary.path("records_read").asLong(),
+                read,
                 rate * 100,
                 trim(max)));
     if (top != null) {
       line.append(String.format(Locale.ROOT, "; most frequent: %s (%,d)", top, topCount));
-      JsonNode example = summary.path("failure_examples").path(top).path(0).path("error");
-      if (example.isTextual()) {
-        String text = example.asText().replaceAll("\\s+", " ");
+      List<RunSummary.FailureExample> examples = failureExamples.getOrDefault(top, List.of());
+      String example = examples.isEmpty() ? null : examples.get(0).error();
+      if (example != null) {
+        String text = example.replaceAll("\\s+", " ");
         line.append(", e.g. \"")
             .append(text.length() > 200 ? text.substring(0, 200) + "…" : text)
             .append('"');

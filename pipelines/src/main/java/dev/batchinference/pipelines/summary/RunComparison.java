@@ -4,17 +4,21 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.batchinference.pipelines.cli.NewRecords;
-import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.transforms.stats.EmbeddingCentroid;
+import dev.batchinference.transforms.stats.PopulationStability;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Serializable;
 import java.nio.channels.Channels;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.TreeSet;
 import org.apache.beam.sdk.io.FileSystems;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * Compares a run's summary with the previous run's: the population stability index (PSI) of the
@@ -24,9 +28,6 @@ import org.apache.beam.sdk.io.FileSystems;
  * model are not compared; the comparison says why.
  */
 public final class RunComparison {
-
-  /** Share given to a class or bin that one run has none of, so that the PSI stays finite. */
-  static final double PSI_EPSILON = 1e-4;
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -40,7 +41,7 @@ public final class RunComparison {
     final double maxFailureRateIncrease;
     final double maxThroughputDrop;
 
-    Thresholds(
+    public Thresholds(
         double maxPsi,
         double maxScoreShift,
         double maxCentroidShift,
@@ -53,17 +54,26 @@ public final class RunComparison {
       this.maxThroughputDrop = maxThroughputDrop;
     }
 
-    public static Thresholds of(BatchInferenceOptions options) {
-      return new Thresholds(
-          options.getMaxPsi(),
-          options.getMaxScoreShift(),
-          options.getMaxCentroidShift(),
-          options.getMaxFailureRateIncrease(),
-          options.getMaxThroughputDrop());
-    }
-
     static Thresholds defaults() {
       return new Thresholds(0.2, 0.1, 0.05, 0.01, 0.5);
+    }
+
+    /** The alert threshold of {@code metric}: its option's value, or -1 (off) when it has none. */
+    double of(DriftMetric metric) {
+      switch (metric.thresholdOption().orElse("")) {
+        case "--maxPsi":
+          return maxPsi;
+        case "--maxScoreShift":
+          return maxScoreShift;
+        case "--maxCentroidShift":
+          return maxCentroidShift;
+        case "--maxFailureRateIncrease":
+          return maxFailureRateIncrease;
+        case "--maxThroughputDrop":
+          return maxThroughputDrop;
+        default:
+          return -1;
+      }
     }
   }
 
@@ -80,12 +90,24 @@ public final class RunComparison {
               + " is not a run summary (a JSON object with records_read). Point it at the"
               + " summary.json of the previous run.");
     }
+    try {
+      // Read as the summary step will, now rather than after the whole job ran.
+      RunSummary.of(summary);
+    } catch (RuntimeException e) {
+      throw new InvalidJobException(
+          "--previousSummary "
+              + path
+              + " is not a run summary this version can read ("
+              + e.getMessage()
+              + "). Point it at the summary.json of the previous run.",
+          e);
+    }
     return summary.toString();
   }
 
   /**
    * The JSON of {@code --previousSummary}, read through Beam's file systems; the run comparison and
-   * {@code --minNewRecords} ({@link NewRecords}) both read it through here, each then checking the
+   * {@code --minNewRecords} ({@code NewRecords}) both read it through here, each then checking the
    * fields it needs.
    */
   public static JsonNode readSummary(String path) {
@@ -109,78 +131,75 @@ public final class RunComparison {
   }
 
   /**
-   * Compares {@code current} with {@code previous}; returns the {@code comparison} object. Alerts
-   * are appended to {@code alerts}, one object each with {@code metric}, {@code value}, {@code
-   * threshold} and {@code message}.
+   * Compares {@code current} with {@code previous}; returns the {@code comparison}. Alerts are
+   * appended to {@code alerts}.
    */
-  static ObjectNode compare(
-      JsonNode previous,
-      JsonNode current,
+  static RunSummary.Comparison compare(
+      RunSummary previous,
+      RunSummary current,
       String previousPath,
       Thresholds thresholds,
-      ArrayNode alerts) {
-    ObjectNode c = JSON.createObjectNode();
-    c.put("previous_summary", previousPath);
-    c.put("previous_started_at", previous.path("started_at").asText(null));
+      List<RunSummary.Alert> alerts) {
     String why = notComparable(previous, current);
-    c.put("comparable", why == null);
     if (why != null) {
-      c.put("reason", why);
-      return c;
+      return new RunSummary.Comparison(
+          previousPath, previous.startedAt(), false, why, null, null, null);
     }
-    ArrayNode notes = c.putArray("notes");
-    String previousSha = previous.path("model").path("sha256").asText("");
-    if (!previousSha.equals(current.path("model").path("sha256").asText(""))) {
+    List<String> notes = new ArrayList<>();
+    Map<String, RunSummary.Metric> metrics = new LinkedHashMap<>();
+    Map<String, RunSummary.ClassShare> classDistribution = null;
+    String previousSha = sha256(previous);
+    if (!previousSha.equals(sha256(current))) {
       notes.add(
           "the model changed (sha256 "
               + abbreviate(previousSha)
               + " before): part of any drift may be the model's");
     }
-    ObjectNode metrics = c.putObject("metrics");
-    JsonNode prevDist = previous.path("prediction_distribution");
-    JsonNode curDist = current.path("prediction_distribution");
+    RunSummary.Distribution prevDist = previous.predictionDistribution();
+    RunSummary.Distribution curDist = current.predictionDistribution();
 
-    JsonNode prevClasses = prevDist.path("class_counts");
-    JsonNode curClasses = curDist.path("class_counts");
-    if (prevClasses.isObject() && curClasses.isObject()) {
-      c.set("class_distribution", classTable(prevClasses, curClasses));
+    Map<String, Long> prevClasses = prevDist.classCounts();
+    Map<String, Long> curClasses = curDist.classCounts();
+    if (prevClasses != null && curClasses != null) {
+      classDistribution = classTable(prevClasses, curClasses);
       long[][] counts = byClass(prevClasses, curClasses);
-      checkPsi(metrics, alerts, "class_psi", counts[0], counts[1], thresholds.maxPsi);
-    } else if (prevClasses.isObject() != curClasses.isObject()) {
+      checkPsi(metrics, alerts, DriftMetric.CLASS_PSI, counts[0], counts[1], thresholds);
+    } else if ((prevClasses == null) != (curClasses == null)) {
       notes.add("only one of the runs has a class distribution");
     }
 
-    JsonNode prevScore = prevDist.path("score");
-    JsonNode curScore = curDist.path("score");
-    if (prevScore.isObject() && curScore.isObject()) {
-      JsonNode prevHist = prevScore.path("histogram").path("counts");
-      JsonNode curHist = curScore.path("histogram").path("counts");
-      if (prevHist.isArray() && curHist.isArray() && prevHist.size() == curHist.size()) {
-        checkPsi(
-            metrics,
-            alerts,
-            "top_score_psi",
-            toArray(prevHist),
-            toArray(curHist),
-            thresholds.maxPsi);
+    RunSummary.Score prevScore = prevDist.score();
+    RunSummary.Score curScore = curDist.score();
+    if (prevScore != null && curScore != null) {
+      long[] prevHist = prevScore.histogram() == null ? null : prevScore.histogram().counts();
+      long[] curHist = curScore.histogram() == null ? null : curScore.histogram().counts();
+      if (prevHist != null && curHist != null && prevHist.length == curHist.length) {
+        checkPsi(metrics, alerts, DriftMetric.TOP_SCORE_PSI, prevHist, curHist, thresholds);
       } else {
         notes.add("the previous summary has no top-score histogram: no score PSI or quantiles");
       }
       shift(
-          metrics, alerts, "top_score_mean", prevScore, curScore, "mean", thresholds.maxScoreShift);
-      shift(metrics, alerts, "top_score_std", prevScore, curScore, "std", -1);
-      for (String q : new String[] {"p05", "p50", "p95"}) {
-        if (prevScore.path(q).isNumber() && curScore.path(q).isNumber()) {
-          shift(metrics, alerts, "top_score_" + q, prevScore, curScore, q, -1);
-        }
-      }
+          metrics,
+          alerts,
+          DriftMetric.TOP_SCORE_MEAN,
+          prevScore.mean(),
+          curScore.mean(),
+          thresholds);
+      shift(
+          metrics, alerts, DriftMetric.TOP_SCORE_STD, prevScore.std(), curScore.std(), thresholds);
+      shift(
+          metrics, alerts, DriftMetric.TOP_SCORE_P05, prevScore.p05(), curScore.p05(), thresholds);
+      shift(
+          metrics, alerts, DriftMetric.TOP_SCORE_P50, prevScore.p50(), curScore.p50(), thresholds);
+      shift(
+          metrics, alerts, DriftMetric.TOP_SCORE_P95, prevScore.p95(), curScore.p95(), thresholds);
     }
 
-    JsonNode prevCentroid = prevDist.path("embedding_centroid");
-    JsonNode curCentroid = curDist.path("embedding_centroid");
-    if (prevCentroid.isObject() && curCentroid.isObject()) {
-      double[] a = doubles(prevCentroid.path("mean"));
-      double[] b = doubles(curCentroid.path("mean"));
+    RunSummary.Centroid prevCentroid = prevDist.embeddingCentroid();
+    RunSummary.Centroid curCentroid = curDist.embeddingCentroid();
+    if (prevCentroid != null && curCentroid != null) {
+      double[] a = prevCentroid.mean();
+      double[] b = curCentroid.mean();
       if (a.length != b.length) {
         notes.add(
             "the embeddings have "
@@ -192,21 +211,33 @@ public final class RunComparison {
         check(
             metrics,
             alerts,
-            "embedding_centroid_cosine_distance",
+            DriftMetric.EMBEDDING_CENTROID_COSINE_DISTANCE,
             EmbeddingCentroid.cosineDistance(a, b),
             null,
             null,
-            thresholds.maxCentroidShift,
+            thresholds.of(DriftMetric.EMBEDDING_CENTROID_COSINE_DISTANCE),
             false);
-        shift(metrics, alerts, "embedding_centroid_norm", prevCentroid, curCentroid, "norm", -1);
+        shift(
+            metrics,
+            alerts,
+            DriftMetric.EMBEDDING_CENTROID_NORM,
+            prevCentroid.norm(),
+            curCentroid.norm(),
+            thresholds);
       }
-    } else if (curCentroid.isObject()) {
+    } else if (curCentroid != null) {
       notes.add("the previous summary has no embedding centroid: no centroid shift");
     }
-    JsonNode prevNorm = prevDist.path("embedding_norm");
-    JsonNode curNorm = curDist.path("embedding_norm");
-    if (prevNorm.isObject() && curNorm.isObject()) {
-      shift(metrics, alerts, "embedding_norm_mean", prevNorm, curNorm, "mean", -1);
+    RunSummary.Moments prevNorm = prevDist.embeddingNorm();
+    RunSummary.Moments curNorm = curDist.embeddingNorm();
+    if (prevNorm != null && curNorm != null) {
+      shift(
+          metrics,
+          alerts,
+          DriftMetric.EMBEDDING_NORM_MEAN,
+          prevNorm.mean(),
+          curNorm.mean(),
+          thresholds);
     }
 
     double prevRate = failureRate(previous);
@@ -214,38 +245,55 @@ public final class RunComparison {
     check(
         metrics,
         alerts,
-        "failure_rate",
+        DriftMetric.FAILURE_RATE,
         curRate - prevRate,
         prevRate,
         curRate,
-        thresholds.maxFailureRateIncrease,
+        thresholds.of(DriftMetric.FAILURE_RATE),
         false);
 
-    double prevThroughput = previous.path("throughput_records_per_second").asDouble(0);
-    double curThroughput = current.path("throughput_records_per_second").asDouble(0);
+    double prevThroughput = previous.throughputRecordsPerSecond();
+    double curThroughput = current.throughputRecordsPerSecond();
     if (prevThroughput > 0) {
       check(
           metrics,
           alerts,
-          "throughput_drop",
+          DriftMetric.THROUGHPUT_DROP,
           (prevThroughput - curThroughput) / prevThroughput,
           prevThroughput,
           curThroughput,
-          thresholds.maxThroughputDrop,
+          thresholds.of(DriftMetric.THROUGHPUT_DROP),
           false);
     }
-    return c;
+    return new RunSummary.Comparison(
+        previousPath, previous.startedAt(), true, null, notes, metrics, classDistribution);
+  }
+
+  /** {@link #compare} on summaries as JSON trees, for tests: the comparison as JSON. */
+  static ObjectNode compare(
+      JsonNode previous,
+      JsonNode current,
+      String previousPath,
+      Thresholds thresholds,
+      ArrayNode alerts) {
+    List<RunSummary.Alert> raised = new ArrayList<>();
+    RunSummary.Comparison c =
+        compare(RunSummary.of(previous), RunSummary.of(current), previousPath, thresholds, raised);
+    for (RunSummary.Alert alert : raised) {
+      alerts.add(RunSummary.JSON.valueToTree(alert));
+    }
+    return RunSummary.JSON.valueToTree(c);
   }
 
   /** Why two summaries cannot be compared, or null when they can. */
-  private static String notComparable(JsonNode previous, JsonNode current) {
-    String prevTask = previous.path("task").asText("");
-    String curTask = current.path("task").asText("");
+  private static String notComparable(RunSummary previous, RunSummary current) {
+    String prevTask = orEmpty(previous.task());
+    String curTask = orEmpty(current.task());
     if (!prevTask.equals(curTask)) {
       return "the previous run was task " + quote(prevTask) + ", this one is " + quote(curTask);
     }
-    String prevModel = previous.path("model").path("name").asText("");
-    String curModel = current.path("model").path("name").asText("");
+    String prevModel = previous.model() == null ? "" : orEmpty(previous.model().name());
+    String curModel = current.model() == null ? "" : orEmpty(current.model().name());
     if (!prevModel.equals(curModel)) {
       return "the previous run used model "
           + quote(prevModel)
@@ -255,125 +303,92 @@ public final class RunComparison {
     return null;
   }
 
-  /**
-   * The population stability index of two count distributions over the same categories: the sum of
-   * (q - p) ln(q / p) over the shares p (before) and q (now), an empty share counting as {@link
-   * #PSI_EPSILON}. Below 0.1 is usually read as stable, above 0.2 as a real shift.
-   */
-  static double psi(long[] before, long[] now) {
-    long totalBefore = 0;
-    long totalNow = 0;
-    for (int i = 0; i < before.length; i++) {
-      totalBefore += before[i];
-      totalNow += now[i];
-    }
-    if (totalBefore == 0 || totalNow == 0) {
-      return Double.NaN;
-    }
-    double psi = 0;
-    for (int i = 0; i < before.length; i++) {
-      double p = Math.max(PSI_EPSILON, before[i] / (double) totalBefore);
-      double q = Math.max(PSI_EPSILON, now[i] / (double) totalNow);
-      psi += (q - p) * Math.log(q / p);
-    }
-    return psi;
+  private static String sha256(RunSummary summary) {
+    return summary.model() == null ? "" : orEmpty(summary.model().sha256());
   }
 
-  /**
-   * The PSI that sampling alone gives on average when nothing drifted, (k - 1)(1/n1 + 1/n2) for k
-   * categories that either run has and n1, n2 records: about 0.15 for 20 bins and 250 records a
-   * run, next to nothing for large runs. It is added to the PSI threshold so that small runs do not
-   * raise false alarms.
-   */
-  static double psiSamplingAllowance(long[] before, long[] now) {
-    long totalBefore = 0;
-    long totalNow = 0;
-    int categories = 0;
-    for (int i = 0; i < before.length; i++) {
-      totalBefore += before[i];
-      totalNow += now[i];
-      categories += before[i] + now[i] > 0 ? 1 : 0;
-    }
-    if (totalBefore == 0 || totalNow == 0) {
-      return 0;
-    }
-    return Math.max(0, categories - 1) * (1.0 / totalBefore + 1.0 / totalNow);
+  private static String orEmpty(@Nullable String s) {
+    return s == null ? "" : s;
   }
 
   /** Class counts of both runs, over both runs' classes in name order. */
-  static long[][] byClass(JsonNode before, JsonNode now) {
-    TreeSet<String> classes = new TreeSet<>();
-    before.fieldNames().forEachRemaining(classes::add);
-    now.fieldNames().forEachRemaining(classes::add);
+  static long[][] byClass(Map<String, Long> before, Map<String, Long> now) {
+    TreeSet<String> classes = new TreeSet<>(before.keySet());
+    classes.addAll(now.keySet());
     long[][] counts = new long[2][classes.size()];
     int i = 0;
     for (String name : classes) {
-      counts[0][i] = before.path(name).asLong(0);
-      counts[1][i] = now.path(name).asLong(0);
+      counts[0][i] = before.getOrDefault(name, 0L);
+      counts[1][i] = now.getOrDefault(name, 0L);
       i++;
     }
     return counts;
   }
 
   private static void checkPsi(
-      ObjectNode metrics,
-      ArrayNode alerts,
-      String metric,
+      Map<String, RunSummary.Metric> metrics,
+      List<RunSummary.Alert> alerts,
+      DriftMetric metric,
       long[] before,
       long[] now,
-      double threshold) {
-    double allowance = psiSamplingAllowance(before, now);
+      Thresholds thresholds) {
+    double threshold = thresholds.of(metric);
+    double allowance = PopulationStability.psiSamplingAllowance(before, now);
     check(
         metrics,
         alerts,
         metric,
-        psi(before, now),
+        PopulationStability.psi(before, now),
         null,
         null,
         threshold < 0 ? threshold : threshold + allowance,
         false);
     if (threshold >= 0) {
-      ((ObjectNode) metrics.get(metric)).put("sampling_allowance", round(allowance));
+      RunSummary.Metric m = metrics.get(metric.metricName());
+      metrics.put(
+          metric.metricName(),
+          new RunSummary.Metric(
+              m.previous(), m.current(), m.value(), m.threshold(), m.alert(), round(allowance)));
     }
   }
 
-  private static ObjectNode classTable(JsonNode before, JsonNode now) {
-    TreeSet<String> classes = new TreeSet<>();
-    before.fieldNames().forEachRemaining(classes::add);
-    now.fieldNames().forEachRemaining(classes::add);
+  private static Map<String, RunSummary.ClassShare> classTable(
+      Map<String, Long> before, Map<String, Long> now) {
+    TreeSet<String> classes = new TreeSet<>(before.keySet());
+    classes.addAll(now.keySet());
     long totalBefore = 0;
     long totalNow = 0;
     for (String name : classes) {
-      totalBefore += before.path(name).asLong(0);
-      totalNow += now.path(name).asLong(0);
+      totalBefore += before.getOrDefault(name, 0L);
+      totalNow += now.getOrDefault(name, 0L);
     }
-    ObjectNode table = JSON.createObjectNode();
+    Map<String, RunSummary.ClassShare> table = new LinkedHashMap<>();
     for (String name : classes) {
-      ObjectNode row = table.putObject(name);
-      long b = before.path(name).asLong(0);
-      long n = now.path(name).asLong(0);
-      row.put("previous", b);
-      row.put("current", n);
-      row.put("previous_share", round(totalBefore == 0 ? 0 : b / (double) totalBefore));
-      row.put("current_share", round(totalNow == 0 ? 0 : n / (double) totalNow));
+      long b = before.getOrDefault(name, 0L);
+      long n = now.getOrDefault(name, 0L);
+      table.put(
+          name,
+          new RunSummary.ClassShare(
+              b,
+              n,
+              round(totalBefore == 0 ? 0 : b / (double) totalBefore),
+              round(totalNow == 0 ? 0 : n / (double) totalNow)));
     }
     return table;
   }
 
+  /** A shift of a figure both summaries hold (older ones may not: then nothing). */
   private static void shift(
-      ObjectNode metrics,
-      ArrayNode alerts,
-      String metric,
-      JsonNode before,
-      JsonNode now,
-      String field,
-      double threshold) {
-    if (!before.path(field).isNumber() || !now.path(field).isNumber()) {
+      Map<String, RunSummary.Metric> metrics,
+      List<RunSummary.Alert> alerts,
+      DriftMetric metric,
+      @Nullable Double before,
+      @Nullable Double now,
+      Thresholds thresholds) {
+    if (before == null || now == null) {
       return;
     }
-    double b = before.path(field).asDouble();
-    double n = now.path(field).asDouble();
-    check(metrics, alerts, metric, n - b, b, n, threshold, true);
+    check(metrics, alerts, metric, now - before, before, now, thresholds.of(metric), true);
   }
 
   /**
@@ -381,72 +396,54 @@ public final class RunComparison {
    * value when {@code bothWays}) it is also an alert.
    */
   private static void check(
-      ObjectNode metrics,
-      ArrayNode alerts,
-      String metric,
+      Map<String, RunSummary.Metric> metrics,
+      List<RunSummary.Alert> alerts,
+      DriftMetric drift,
       double value,
-      Double before,
-      Double now,
+      @Nullable Double before,
+      @Nullable Double now,
       double threshold,
       boolean bothWays) {
-    ObjectNode m = metrics.putObject(metric);
-    if (before != null) {
-      m.put("previous", round(before));
-      m.put("current", round(now));
-    }
+    String metric = drift.metricName();
+    Double previous = before == null ? null : round(before);
+    Double current = before == null ? null : round(now);
     if (Double.isNaN(value)) {
-      m.putNull("value");
-      m.put("alert", false);
+      metrics.put(metric, new RunSummary.Metric(previous, current, null, null, false, null));
       return;
     }
-    m.put("value", round(value));
     boolean alert = threshold >= 0 && (bothWays ? Math.abs(value) : value) > threshold;
-    if (threshold >= 0) {
-      m.put("threshold", round(threshold));
-    } else {
-      m.putNull("threshold");
-    }
-    m.put("alert", alert);
+    metrics.put(
+        metric,
+        new RunSummary.Metric(
+            previous,
+            current,
+            round(value),
+            threshold >= 0 ? round(threshold) : null,
+            alert,
+            null));
     if (alert) {
-      ObjectNode a = alerts.addObject();
-      a.put("metric", metric);
-      a.put("value", round(value));
-      a.put("threshold", round(threshold));
-      a.put(
-          "message",
-          String.format(
-                  Locale.ROOT,
-                  "%s is %s, past the threshold %s%s",
-                  metric,
-                  format(value),
-                  (bothWays ? "±" : ""),
-                  format(threshold))
-              + (before == null
-                  ? ""
-                  : String.format(
-                      Locale.ROOT, " (previous %s, now %s)", format(before), format(now))));
+      alerts.add(
+          new RunSummary.Alert(
+              metric,
+              round(value),
+              round(threshold),
+              String.format(
+                      Locale.ROOT,
+                      "%s is %s, past the threshold %s%s",
+                      metric,
+                      format(value),
+                      (bothWays ? "±" : ""),
+                      format(threshold))
+                  + (before == null
+                      ? ""
+                      : String.format(
+                          Locale.ROOT, " (previous %s, now %s)", format(before), format(now)))));
     }
   }
 
-  private static double failureRate(JsonNode summary) {
-    long read = summary.path("records_read").asLong(0);
-    return read == 0 ? 0 : summary.path("failures").asLong(0) / (double) read;
-  }
-
-  private static long[] toArray(JsonNode array) {
-    long[] out = new long[array.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = array.get(i).asLong();
-    }
-    return out;
-  }
-
-  private static double[] doubles(JsonNode array) {
-    double[] out = new double[array.isArray() ? array.size() : 0];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = array.get(i).asDouble();
-    }
-    return out;
+  private static double failureRate(RunSummary summary) {
+    long read = summary.recordsRead();
+    return read == 0 ? 0 : summary.failures() / (double) read;
   }
 
   private static String quote(String s) {

@@ -1,8 +1,18 @@
 package dev.batchinference.pipelines.summary;
 
+import static dev.batchinference.pipelines.summary.Html.esc;
+import static dev.batchinference.pipelines.summary.Html.num;
+import static dev.batchinference.pipelines.summary.Html.numberRow;
+import static dev.batchinference.pipelines.summary.Html.pct;
+import static dev.batchinference.pipelines.summary.Html.row;
+import static dev.batchinference.pipelines.summary.SvgCharts.barChart;
+
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -20,38 +30,46 @@ public final class RunReport {
   /** Failure reasons shown, the most frequent first. */
   static final int TOP_FAILURES = 10;
 
-  private static final String CSS =
-      "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1000px}"
-          + "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}"
-          + "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;"
-          + "padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}"
-          + "td.n{text-align:right;font-variant-numeric:tabular-nums}"
-          + "tr.alert td{background:#fde2e1;font-weight:bold}"
-          + ".badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff}"
-          + ".ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#ef6c00}"
-          + "ul.alerts li{color:#b71c1c;font-weight:bold}"
-          + "pre{white-space:pre-wrap;word-break:break-all;margin:0;font-size:12px}"
-          + ".muted{color:#777}svg{display:block;margin:8px 0}";
+  /** The page's style sheet, {@code report.css} beside this class, inlined into every report. */
+  private static final Css CSS = new Css();
 
-  private static final String PREVIOUS_COLOR = "#9e9e9e";
-  private static final String CURRENT_COLOR = "#1565c0";
+  /** Loads {@code report.css} once; its line breaks are for whoever edits it, not the page. */
+  private static final class Css {
+    private volatile String text;
+
+    String get() {
+      String css = text;
+      if (css == null) {
+        try (InputStream in = RunReport.class.getResourceAsStream("report.css")) {
+          if (in == null) {
+            throw new IllegalStateException("report.css is missing from the classpath");
+          }
+          css = new String(in.readAllBytes(), StandardCharsets.UTF_8).replace("\n", "");
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+        text = css;
+      }
+      return css;
+    }
+  }
 
   private RunReport() {}
 
   /** The report of {@code summary}; {@code previous} is the previous run's summary, if any. */
-  static String render(JsonNode summary, @Nullable JsonNode previous) {
+  static String render(RunSummary summary, @Nullable RunSummary previous) {
     StringBuilder h = new StringBuilder(16_384);
-    String job = summary.path("job").asText("");
+    String job = text(summary.job());
     h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
         .append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';")
         .append(" style-src 'unsafe-inline'; img-src data:\">")
         .append("<title>Run report: ")
         .append(esc(job))
         .append("</title><style>")
-        .append(CSS)
+        .append(CSS.get())
         .append("</style></head><body>\n");
-    JsonNode alerts = summary.path("alerts");
-    JsonNode comparison = summary.path("comparison");
+    List<RunSummary.Alert> alerts = summary.alerts();
+    RunSummary.Comparison comparison = summary.comparison();
     h.append("<h1>Run report: ").append(esc(job)).append(' ');
     // The badge says what the exit status says: RunStatus holds the rules for both.
     switch (RunStatus.of(summary).exitStatus()) {
@@ -74,7 +92,7 @@ public final class RunReport {
 
     runTable(h, summary);
     counts(h, summary);
-    if (comparison.isObject()) {
+    if (comparison != null) {
       drift(h, comparison, alerts);
     }
     distribution(h, summary, previous, comparison);
@@ -84,61 +102,66 @@ public final class RunReport {
     return h.toString();
   }
 
-  private static void runTable(StringBuilder h, JsonNode s) {
+  /** {@link #render(RunSummary, RunSummary)} of summaries read as JSON trees. */
+  static String render(JsonNode summary, @Nullable JsonNode previous) {
+    return render(RunSummary.of(summary), previous == null ? null : RunSummary.of(previous));
+  }
+
+  private static void runTable(StringBuilder h, RunSummary s) {
+    RunSummary.Model model = s.model();
     h.append("<h2>Run</h2><table id=\"run\">");
-    row(h, "Task", s.path("task").asText(""));
-    row(h, "Model", s.path("model").path("name").asText(""));
-    row(h, "Model SHA-256", s.path("model").path("sha256").asText(""));
-    row(h, "Input", s.path("input").asText(""));
-    row(h, "Output", s.path("output").asText(""));
-    row(h, "Runner", s.path("runner").asText(""));
-    row(h, "Started", s.path("started_at").asText(""));
-    row(h, "Finished", s.path("finished_at").asText(""));
-    row(h, "Wall time", num(s.path("wall_seconds").asDouble()) + " s");
-    row(h, "Throughput", num(s.path("throughput_records_per_second").asDouble()) + " records/s");
+    row(h, "Task", text(s.task()));
+    row(h, "Model", model == null ? "" : text(model.name()));
+    row(h, "Model SHA-256", model == null ? "" : text(model.sha256()));
+    row(h, "Input", text(s.input()));
+    row(h, "Output", text(s.output()));
+    row(h, "Runner", text(s.runner()));
+    row(h, "Started", text(s.startedAt()));
+    row(h, "Finished", text(s.finishedAt()));
+    row(h, "Wall time", num(s.wallSeconds()) + " s");
+    row(h, "Throughput", num(s.throughputRecordsPerSecond()) + " records/s");
     h.append("</table>\n");
   }
 
-  private static void counts(StringBuilder h, JsonNode s) {
+  private static void counts(StringBuilder h, RunSummary s) {
     h.append("<h2>Counts</h2><table id=\"counts\">");
-    numberRow(h, "Records read", s.path("records_read").asLong());
-    numberRow(h, "Predictions", s.path("predictions").asLong());
-    numberRow(h, "Failures", s.path("failures").asLong());
-    numberRow(h, "Carried forward", s.path("carried_forward").asLong());
-    numberRow(h, "Batches", s.path("batches").asLong());
-    numberRow(h, "Memory back-offs", s.path("memory_backoffs").asLong());
-    row(h, "Nothing lost", s.path("nothing_lost_check").asText(""));
-    if (FailureGate.exceeded(s)) {
-      row(h, "Failure gate", s.path("failure_gate").path("message").asText(""));
+    numberRow(h, "Records read", s.recordsRead());
+    numberRow(h, "Predictions", s.predictions());
+    numberRow(h, "Failures", s.failures());
+    numberRow(h, "Carried forward", s.carriedForward());
+    numberRow(h, "Batches", s.batches());
+    numberRow(h, "Memory back-offs", s.memoryBackoffs());
+    row(h, "Nothing lost", text(s.nothingLostCheck()));
+    if (s.failureGateExceeded()) {
+      row(h, "Failure gate", text(s.failureGate().message()));
     }
-    for (Iterator<Map.Entry<String, JsonNode>> it = s.path("failures_by_stage").fields();
-        it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      numberRow(h, "Failures in " + e.getKey(), e.getValue().asLong());
+    for (Map.Entry<String, Long> e : s.failuresByStage().entrySet()) {
+      numberRow(h, "Failures in " + e.getKey(), e.getValue());
     }
     h.append("</table>\n");
   }
 
-  private static void drift(StringBuilder h, JsonNode c, JsonNode alerts) {
+  private static void drift(
+      StringBuilder h, RunSummary.Comparison c, List<RunSummary.Alert> alerts) {
     h.append("<h2>Compared with the previous run</h2>");
     h.append("<p>Previous summary: <code>")
-        .append(esc(c.path("previous_summary").asText("")))
+        .append(esc(text(c.previousSummary())))
         .append("</code>, started ")
-        .append(esc(c.path("previous_started_at").asText("?")))
+        .append(esc(c.previousStartedAt() == null ? "?" : c.previousStartedAt()))
         .append("</p>");
-    if (!c.path("comparable").asBoolean()) {
+    if (!c.comparable()) {
       h.append("<p class=\"alert\" id=\"not-comparable\"><b>Not compared:</b> ")
-          .append(esc(c.path("reason").asText("")))
+          .append(esc(text(c.reason())))
           .append("</p>\n");
       return;
     }
-    for (JsonNode note : c.path("notes")) {
-      h.append("<p class=\"muted\">Note: ").append(esc(note.asText())).append("</p>");
+    for (String note : c.notes() == null ? List.<String>of() : c.notes()) {
+      h.append("<p class=\"muted\">Note: ").append(esc(note)).append("</p>");
     }
-    if (alerts.size() > 0) {
+    if (!alerts.isEmpty()) {
       h.append("<ul class=\"alerts\" id=\"alerts\">");
-      for (JsonNode a : alerts) {
-        h.append("<li>").append(esc(a.path("message").asText())).append("</li>");
+      for (RunSummary.Alert a : alerts) {
+        h.append("<li>").append(esc(text(a.message()))).append("</li>");
       }
       h.append("</ul>");
     } else {
@@ -146,10 +169,10 @@ public final class RunReport {
     }
     h.append("<table id=\"drift\"><tr><th>Figure</th><th>Previous</th><th>Now</th>")
         .append("<th>Drift</th><th>Threshold</th><th>Status</th><th>Meaning</th></tr>");
-    for (Iterator<Map.Entry<String, JsonNode>> it = c.path("metrics").fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      JsonNode m = e.getValue();
-      boolean alert = m.path("alert").asBoolean();
+    Map<String, RunSummary.Metric> metrics = c.metrics() == null ? Map.of() : c.metrics();
+    for (Map.Entry<String, RunSummary.Metric> e : metrics.entrySet()) {
+      RunSummary.Metric m = e.getValue();
+      boolean alert = m.alert();
       h.append("<tr data-metric=\"")
           .append(esc(e.getKey()))
           .append('"')
@@ -157,12 +180,12 @@ public final class RunReport {
           .append("><td>")
           .append(esc(e.getKey()))
           .append("</td>");
-      cell(h, m.path("previous"));
-      cell(h, m.path("current"));
-      cell(h, m.path("value"));
-      cell(h, m.path("threshold"));
+      cell(h, m.previous());
+      cell(h, m.current());
+      cell(h, m.value());
+      cell(h, m.threshold());
       h.append("<td>")
-          .append(alert ? "ALERT" : m.path("threshold").isNumber() ? "ok" : "")
+          .append(alert ? "ALERT" : m.threshold() != null ? "ok" : "")
           .append("</td><td class=\"muted\">")
           .append(esc(meaning(e.getKey())))
           .append("</td></tr>");
@@ -171,31 +194,31 @@ public final class RunReport {
   }
 
   private static void distribution(
-      StringBuilder h, JsonNode s, @Nullable JsonNode previous, JsonNode comparison) {
-    JsonNode dist = s.path("prediction_distribution");
-    JsonNode prevDist = previous == null ? null : previous.path("prediction_distribution");
-    boolean compared = comparison.path("comparable").asBoolean(false);
-    JsonNode classTable = comparison.path("class_distribution");
-    if (dist.path("class_counts").isObject()) {
+      StringBuilder h,
+      RunSummary s,
+      @Nullable RunSummary previous,
+      RunSummary.@Nullable Comparison comparison) {
+    RunSummary.Distribution dist = s.predictionDistribution();
+    RunSummary.Distribution prevDist = previous == null ? null : previous.predictionDistribution();
+    boolean compared = comparison != null && comparison.comparable();
+    Map<String, RunSummary.ClassShare> classTable =
+        comparison == null ? null : comparison.classDistribution();
+    if (dist.classCounts() != null) {
       h.append("<h2>Class distribution</h2>");
       List<String> names = new ArrayList<>();
       List<double[]> shares = new ArrayList<>();
       h.append("<table id=\"classes\"><tr><th>Class</th>");
-      if (compared && classTable.isObject()) {
+      if (compared && classTable != null) {
         h.append("<th>Previous</th><th>Previous share</th><th>Now</th><th>Share</th></tr>");
-        for (Iterator<Map.Entry<String, JsonNode>> it = classTable.fields(); it.hasNext(); ) {
-          Map.Entry<String, JsonNode> e = it.next();
-          JsonNode r = e.getValue();
+        for (Map.Entry<String, RunSummary.ClassShare> e : classTable.entrySet()) {
+          RunSummary.ClassShare r = e.getValue();
           names.add(e.getKey());
-          shares.add(
-              new double[] {
-                r.path("previous_share").asDouble(), r.path("current_share").asDouble()
-              });
+          shares.add(new double[] {r.previousShare(), r.currentShare()});
           h.append("<tr><td>").append(esc(e.getKey())).append("</td>");
-          h.append("<td class=\"n\">").append(r.path("previous").asLong()).append("</td>");
-          h.append("<td class=\"n\">").append(pct(r.path("previous_share").asDouble()));
-          h.append("</td><td class=\"n\">").append(r.path("current").asLong()).append("</td>");
-          h.append("<td class=\"n\">").append(pct(r.path("current_share").asDouble()));
+          h.append("<td class=\"n\">").append(r.previous()).append("</td>");
+          h.append("<td class=\"n\">").append(pct(r.previousShare()));
+          h.append("</td><td class=\"n\">").append(r.current()).append("</td>");
+          h.append("<td class=\"n\">").append(pct(r.currentShare()));
           h.append("</td></tr>");
         }
         h.append("</table>");
@@ -209,55 +232,52 @@ public final class RunReport {
       } else {
         h.append("<th>Predictions</th><th>Share</th></tr>");
         long total = 0;
-        for (JsonNode v : dist.path("class_counts")) {
-          total += v.asLong();
+        for (long v : dist.classCounts().values()) {
+          total += v;
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = dist.path("class_counts").fields();
-            it.hasNext(); ) {
-          Map.Entry<String, JsonNode> e = it.next();
-          double share = total == 0 ? 0 : e.getValue().asLong() / (double) total;
+        for (Map.Entry<String, Long> e : dist.classCounts().entrySet()) {
+          double share = total == 0 ? 0 : e.getValue() / (double) total;
           names.add(e.getKey());
           shares.add(new double[] {share});
           h.append("<tr><td>").append(esc(e.getKey())).append("</td><td class=\"n\">");
-          h.append(e.getValue().asLong()).append("</td><td class=\"n\">").append(pct(share));
+          h.append(e.getValue().longValue()).append("</td><td class=\"n\">").append(pct(share));
           h.append("</td></tr>");
         }
         h.append("</table>");
         h.append(barChart("class-chart", "Share of predictions per class", names, shares, true));
       }
     }
-    JsonNode score = dist.path("score");
-    if (score.path("histogram").path("counts").isArray()) {
+    RunSummary.Score score = dist.score();
+    if (score != null && score.histogram() != null && score.histogram().counts() != null) {
       h.append("<h2>Top scores</h2><p>Mean ")
-          .append(num(score.path("mean").asDouble()))
+          .append(num(orZero(score.mean())))
           .append(", std ")
-          .append(num(score.path("std").asDouble()))
+          .append(num(orZero(score.std())))
           .append(", p05 ")
-          .append(num(score.path("p05").asDouble()))
+          .append(num(orZero(score.p05())))
           .append(", p50 ")
-          .append(num(score.path("p50").asDouble()))
+          .append(num(orZero(score.p50())))
           .append(", p95 ")
-          .append(num(score.path("p95").asDouble()))
+          .append(num(orZero(score.p95())))
           .append("</p>");
-      JsonNode counts = score.path("histogram").path("counts");
-      JsonNode prevCounts =
-          compared && prevDist != null
-              ? prevDist.path("score").path("histogram").path("counts")
+      long[] counts = score.histogram().counts();
+      RunSummary.Score prevScore = prevDist == null ? null : prevDist.score();
+      long[] prevCounts =
+          compared && prevScore != null && prevScore.histogram() != null
+              ? prevScore.histogram().counts()
               : null;
-      boolean both = prevCounts != null && prevCounts.size() == counts.size();
-      double width = score.path("histogram").path("bin_width").asDouble(1.0 / counts.size());
+      boolean both = prevCounts != null && prevCounts.length == counts.length;
+      double width = score.histogram().binWidth();
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
       double total = sum(counts);
       double prevTotal = both ? sum(prevCounts) : 0;
-      for (int i = 0; i < counts.size(); i++) {
+      for (int i = 0; i < counts.length; i++) {
         labels.add(i % 4 == 0 ? String.format(Locale.ROOT, "%.2f", i * width) : "");
-        double share = total == 0 ? 0 : counts.get(i).asDouble() / total;
+        double share = total == 0 ? 0 : counts[i] / total;
         values.add(
             both
-                ? new double[] {
-                  prevTotal == 0 ? 0 : prevCounts.get(i).asDouble() / prevTotal, share
-                }
+                ? new double[] {prevTotal == 0 ? 0 : prevCounts[i] / prevTotal, share}
                 : new double[] {share});
       }
       h.append(
@@ -271,38 +291,38 @@ public final class RunReport {
               values,
               true));
     }
-    JsonNode centroid = dist.path("embedding_centroid");
-    if (centroid.isObject()) {
+    RunSummary.Centroid centroid = dist.embeddingCentroid();
+    if (centroid != null) {
       h.append("<h2>Embeddings</h2><table id=\"embeddings\">");
-      numberRow(h, "Embeddings", centroid.path("count").asLong());
-      row(h, "Dimensions", Integer.toString(centroid.path("mean").size()));
-      row(h, "Norm mean", num(dist.path("embedding_norm").path("mean").asDouble()));
-      row(h, "Centroid norm (1 = all alike)", num(centroid.path("norm").asDouble()));
+      numberRow(h, "Embeddings", centroid.count());
+      row(h, "Dimensions", Integer.toString(centroid.mean().length));
+      row(h, "Norm mean", num(dist.embeddingNorm() == null ? 0 : dist.embeddingNorm().mean()));
+      row(h, "Centroid norm (1 = all alike)", num(centroid.norm()));
       h.append("</table>\n");
     }
   }
 
-  private static void performance(StringBuilder h, JsonNode s) {
+  private static void performance(StringBuilder h, RunSummary s) {
     h.append("<h2>Batches</h2>");
-    JsonNode latency = s.path("inference_batch_latency_ms");
+    RunSummary.Latency latency = s.inferenceBatchLatencyMs();
     h.append("<p>Inference batch latency p50 ")
-        .append(num(latency.path("p50").asDouble()))
+        .append(num(latency == null ? 0 : latency.p50()))
         .append(" ms, p95 ")
-        .append(num(latency.path("p95").asDouble()))
+        .append(num(latency == null ? 0 : latency.p95()))
         .append(" ms, p99 ")
-        .append(num(latency.path("p99").asDouble()))
+        .append(num(latency == null ? 0 : latency.p99()))
         .append(" ms; mean batch size ")
-        .append(num(s.path("batch_size").path("mean").asDouble()))
+        .append(num(s.batchSize() == null ? 0 : s.batchSize().mean()))
         .append("</p>");
-    JsonNode hist = latency.path("histogram");
-    if (hist.path("counts").isArray()) {
-      double width = hist.path("bin_width_ms").asDouble();
+    RunSummary.LatencyHistogram hist = latency == null ? null : latency.histogram();
+    if (hist != null && hist.counts() != null) {
+      double width = hist.binWidthMs();
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
-      JsonNode counts = hist.path("counts");
-      for (int i = 0; i < counts.size(); i++) {
+      long[] counts = hist.counts();
+      for (int i = 0; i < counts.length; i++) {
         labels.add(i % 4 == 0 ? num(i * width) : "");
-        values.add(new double[] {counts.get(i).asDouble()});
+        values.add(new double[] {counts[i]});
       }
       h.append(
           barChart(
@@ -312,51 +332,46 @@ public final class RunReport {
               values,
               false));
     }
-    JsonNode sizes = s.path("batch_size").path("histogram");
-    if (sizes.isObject() && sizes.size() > 0) {
+    Map<String, Long> sizes = s.batchSize() == null ? Map.of() : s.batchSize().histogram();
+    if (!sizes.isEmpty()) {
       List<String> labels = new ArrayList<>();
       List<double[]> values = new ArrayList<>();
-      for (Iterator<Map.Entry<String, JsonNode>> it = sizes.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, Long> e : sizes.entrySet()) {
         labels.add(e.getKey());
-        values.add(new double[] {e.getValue().asDouble()});
+        values.add(new double[] {e.getValue()});
       }
       h.append(barChart("batch-size-chart", "Batches by size (records)", labels, values, false));
     }
   }
 
-  private static void failures(StringBuilder h, JsonNode s) {
-    JsonNode byError = s.path("failures_by_error");
+  private static void failures(StringBuilder h, RunSummary s) {
     h.append("<h2>Failures</h2>");
-    if (byError.size() == 0) {
+    if (s.failuresByError().isEmpty()) {
       h.append("<p id=\"failures\">No failures.</p>\n");
       return;
     }
-    List<Map.Entry<String, JsonNode>> errors = new ArrayList<>();
-    byError.fields().forEachRemaining(errors::add);
-    errors.sort((a, b) -> Long.compare(b.getValue().asLong(), a.getValue().asLong()));
+    List<Map.Entry<String, Long>> errors = new ArrayList<>(s.failuresByError().entrySet());
+    errors.sort((a, b) -> Long.compare(b.getValue(), a.getValue()));
     h.append("<table id=\"failures\"><tr><th>Stage: error</th><th>Records</th>")
         .append("<th>Examples (first by source and index)</th></tr>");
-    for (Map.Entry<String, JsonNode> e : errors.subList(0, Math.min(TOP_FAILURES, errors.size()))) {
+    for (Map.Entry<String, Long> e : errors.subList(0, Math.min(TOP_FAILURES, errors.size()))) {
       h.append("<tr><td>")
           .append(esc(e.getKey()))
           .append("</td><td class=\"n\">")
-          .append(e.getValue().asLong())
+          .append(e.getValue().longValue())
           .append("</td><td>");
-      for (JsonNode x : s.path("failure_examples").path(e.getKey())) {
+      for (RunSummary.FailureExample x : s.failureExamples().getOrDefault(e.getKey(), List.of())) {
         h.append("<div class=\"example\"><b>")
-            .append(esc(x.path("source").asText("")))
+            .append(esc(text(x.source())))
             .append(':')
-            .append(x.path("index").asLong())
+            .append(x.index())
             .append("</b>");
-        if (x.path("id").isTextual()) {
-          h.append(" id <code>").append(esc(x.path("id").asText())).append("</code>");
+        if (x.id() != null) {
+          h.append(" id <code>").append(esc(x.id())).append("</code>");
         }
-        h.append("<pre class=\"error\">").append(esc(x.path("error").asText(""))).append("</pre>");
-        if (x.path("input").isTextual()) {
-          h.append("<pre class=\"input muted\">")
-              .append(esc(x.path("input").asText()))
-              .append("</pre>");
+        h.append("<pre class=\"error\">").append(esc(text(x.error()))).append("</pre>");
+        if (x.input() != null) {
+          h.append("<pre class=\"input muted\">").append(esc(x.input())).append("</pre>");
         }
         h.append("</div>");
       }
@@ -371,200 +386,28 @@ public final class RunReport {
     h.append('\n');
   }
 
-  /**
-   * An SVG bar chart: one group per label, one bar per series in it (grey, then blue when there are
-   * two: previous and current).
-   */
-  static String barChart(
-      String id, String title, List<String> labels, List<double[]> values, boolean shares) {
-    int series = values.isEmpty() ? 1 : values.get(0).length;
-    int chartWidth = 900;
-    int chartHeight = 200;
-    int left = 50;
-    int top = 24;
-    int bottom = 70;
-    double max = 0;
-    for (double[] v : values) {
-      for (double x : v) {
-        max = Math.max(max, x);
-      }
-    }
-    if (max <= 0) {
-      max = 1;
-    }
-    int groups = Math.max(1, labels.size());
-    double groupWidth = (chartWidth - left - 10) / (double) groups;
-    double barWidth = groupWidth * 0.8 / series;
-    StringBuilder svg = new StringBuilder();
-    svg.append(
-            String.format(
-                Locale.ROOT,
-                "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\""
-                    + " role=\"img\" aria-label=\"%s\">",
-                esc(id),
-                chartWidth,
-                chartHeight + top + bottom,
-                esc(title)))
-        .append("<text x=\"")
-        .append(left)
-        .append("\" y=\"16\" font-size=\"13\">")
-        .append(esc(title))
-        .append("</text>");
-    int axisY = top + chartHeight;
-    svg.append(
-        String.format(
-            Locale.ROOT,
-            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
-                + "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%s</text>"
-                + "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">0</text>",
-            left,
-            axisY,
-            chartWidth - 10,
-            axisY,
-            left - 4,
-            top + 8,
-            esc(shares ? pct(max) : num(max)),
-            left - 4,
-            axisY));
-    for (int g = 0; g < values.size(); g++) {
-      double[] v = values.get(g);
-      double x0 = left + g * groupWidth + groupWidth * 0.1;
-      for (int k = 0; k < v.length; k++) {
-        double height = chartHeight * v[k] / max;
-        String color = v.length == 2 && k == 0 ? PREVIOUS_COLOR : CURRENT_COLOR;
-        svg.append(
-            String.format(
-                Locale.ROOT,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    + "<title>%s: %s</title></rect>",
-                x0 + k * barWidth,
-                axisY - height,
-                Math.max(1, barWidth - 1),
-                height,
-                color,
-                esc(labels.get(g)),
-                esc(shares ? pct(v[k]) : num(v[k]))));
-      }
-      if (!labels.get(g).isEmpty()) {
-        double cx = left + g * groupWidth + groupWidth / 2;
-        svg.append(
-            String.format(
-                Locale.ROOT,
-                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"end\""
-                    + " transform=\"rotate(-35 %.1f %d)\">%s</text>",
-                cx,
-                axisY + 14,
-                cx,
-                axisY + 14,
-                esc(labels.get(g))));
-      }
-    }
-    svg.append("</svg>\n");
-    return svg.toString();
-  }
-
   /** What each drift figure means, for the table. */
   static String meaning(String metric) {
-    switch (metric) {
-      case "class_psi":
-        return "Population stability index of the class shares (0 = same; >0.1 moderate, >0.2"
-            + " large shift)";
-      case "top_score_psi":
-        return "Population stability index of the top-score histogram (20 bins over 0..1)";
-      case "top_score_mean":
-        return "Change in the mean score of the predicted class";
-      case "top_score_std":
-        return "Change in the spread of the top score";
-      case "top_score_p05":
-      case "top_score_p50":
-      case "top_score_p95":
-        return "Change in that quantile of the top score (to within a bin, 0.05)";
-      case "embedding_centroid_cosine_distance":
-        return "Cosine distance between the two runs' mean embeddings (0 = same direction)";
-      case "embedding_centroid_norm":
-        return "Change in the norm of the mean embedding (lower = more varied inputs)";
-      case "embedding_norm_mean":
-        return "Change in the mean embedding norm (1 for normalized embeddings)";
-      case "failure_rate":
-        return "Change in failures / records read (0.01 = one percentage point)";
-      case "throughput_drop":
-        return "Fall in records read per second of wall time, as a fraction of the previous";
-      default:
-        return "";
-    }
+    return DriftMetric.named(metric).map(DriftMetric::meaning).orElse("");
   }
 
-  private static void row(StringBuilder h, String name, String value) {
-    h.append("<tr><th>")
-        .append(esc(name))
-        .append("</th><td>")
-        .append(esc(value))
-        .append("</td></tr>");
+  private static void cell(StringBuilder h, @Nullable Double v) {
+    h.append("<td class=\"n\">").append(v != null ? num(v) : "").append("</td>");
   }
 
-  private static void numberRow(StringBuilder h, String name, long value) {
-    h.append("<tr><th>")
-        .append(esc(name))
-        .append("</th><td class=\"n\">")
-        .append(String.format(Locale.ROOT, "%,d", value))
-        .append("</td></tr>");
-  }
-
-  private static void cell(StringBuilder h, JsonNode v) {
-    h.append("<td class=\"n\">").append(v.isNumber() ? num(v.asDouble()) : "").append("</td>");
-  }
-
-  private static double sum(JsonNode array) {
+  private static double sum(long[] counts) {
     double total = 0;
-    for (JsonNode v : array) {
-      total += v.asDouble();
+    for (long v : counts) {
+      total += v;
     }
     return total;
   }
 
-  private static String num(double v) {
-    if (Double.isNaN(v)) {
-      return "n/a";
-    }
-    if (v == Math.rint(v) && Math.abs(v) < 1e15) {
-      return String.format(Locale.ROOT, "%,d", (long) v);
-    }
-    return RunComparison.format(v);
+  private static double orZero(@Nullable Double v) {
+    return v == null ? 0 : v;
   }
 
-  private static String pct(double share) {
-    return String.format(Locale.ROOT, "%.1f%%", share * 100);
-  }
-
-  /** Escapes text for HTML element content and quoted attribute values. */
-  static String esc(String s) {
-    StringBuilder out = new StringBuilder(s.length() + 16);
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '&':
-          out.append("&amp;");
-          break;
-        case '<':
-          out.append("&lt;");
-          break;
-        case '>':
-          out.append("&gt;");
-          break;
-        case '"':
-          out.append("&quot;");
-          break;
-        case '\'':
-          out.append("&#39;");
-          break;
-        default:
-          if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
-            out.append("&#xFFFD;");
-          } else {
-            out.append(c);
-          }
-      }
-    }
-    return out.toString();
+  private static String text(@Nullable String s) {
+    return s == null ? "" : s;
   }
 }

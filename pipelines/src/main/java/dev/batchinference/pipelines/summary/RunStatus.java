@@ -1,13 +1,14 @@
 package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.channels.Channels;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
@@ -38,21 +39,27 @@ public final class RunStatus {
   }
 
   /** The status a summary gives its run; the first rule that holds wins. */
-  public static RunStatus of(JsonNode summary) {
+  public static RunStatus of(RunSummary summary) {
     // A summary without the check cannot say that nothing was lost.
-    if (!summary.path("nothing_lost").asBoolean(false)) {
+    if (!summary.nothingLost()) {
       return new RunStatus(
           ExitStatus.FAILED,
           "LOST RECORDS: the nothing-lost check failed: "
-              + summary.path("nothing_lost_check").asText("(the summary has no nothing_lost)"));
+              + (summary.nothingLostCheck() == null
+                  ? "(the summary has no nothing_lost)"
+                  : summary.nothingLostCheck()));
     }
-    if (FailureGate.exceeded(summary)) {
+    if (summary.failureGateExceeded()) {
       return new RunStatus(
           ExitStatus.TOO_MANY_FAILURES,
-          "TOO MANY FAILURES: " + summary.path("failure_gate").path("message").asText());
+          "TOO MANY FAILURES: " + Objects.toString(summary.failureGate().message(), ""));
     }
-    JsonNode alerts = summary.path("alerts");
-    if (alerts.size() > 0) {
+    List<RunSummary.Alert> alerts = summary.alerts();
+    if (!alerts.isEmpty()) {
+      String previous =
+          summary.comparison() == null || summary.comparison().previousSummary() == null
+              ? "the previous run"
+              : summary.comparison().previousSummary();
       StringBuilder line =
           new StringBuilder(
               String.format(
@@ -60,10 +67,10 @@ public final class RunStatus {
                   "DRIFT ALERT: %d drift alert%s against %s:",
                   alerts.size(),
                   alerts.size() == 1 ? "" : "s",
-                  summary.path("comparison").path("previous_summary").asText("the previous run")));
+                  previous));
       String separator = " ";
-      for (JsonNode alert : alerts) {
-        line.append(separator).append(alert.path("message").asText());
+      for (RunSummary.Alert alert : alerts) {
+        line.append(separator).append(Objects.toString(alert.message(), ""));
         separator = "; ";
       }
       return new RunStatus(ExitStatus.DRIFT_ALERT, line.toString());
@@ -73,9 +80,14 @@ public final class RunStatus {
         String.format(
             Locale.ROOT,
             "OK: %,d records read, %,d predicted, %,d failed, nothing lost",
-            summary.path("records_read").asLong(),
-            summary.path("predictions").asLong(),
-            summary.path("failures").asLong()));
+            summary.recordsRead(),
+            summary.predictions(),
+            summary.failures()));
+  }
+
+  /** {@link #of(RunSummary)} of a summary read as a JSON tree. */
+  public static RunStatus of(JsonNode summary) {
+    return of(RunSummary.of(summary));
   }
 
   /** The exit status: OK, FAILED, DRIFT_ALERT or TOO_MANY_FAILURES. */
@@ -89,11 +101,11 @@ public final class RunStatus {
   }
 
   /** Reads a summary (a local path, {@code gs://...}: anything Beam's FileSystems open). */
-  public static JsonNode read(String summaryPath) throws IOException {
+  public static RunSummary read(String summaryPath) throws IOException {
     try (InputStream in =
         Channels.newInputStream(
             FileSystems.open(FileSystems.matchNewResource(summaryPath, false)))) {
-      return new ObjectMapper().readTree(in);
+      return RunSummary.JSON.readValue(in, RunSummary.class);
     }
   }
 
@@ -117,7 +129,7 @@ public final class RunStatus {
             .withoutStrictParsing()
             .create();
     FileSystems.setDefaultPipelineOptions(options);
-    JsonNode summary;
+    RunSummary summary;
     try {
       summary = read(args[0]);
     } catch (IOException | RuntimeException e) {

@@ -1,8 +1,6 @@
 package dev.batchinference.pipelines.summary;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.stats.FailureExamples;
@@ -15,6 +13,9 @@ import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -27,6 +28,7 @@ import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.Wait;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.Row;
@@ -35,20 +37,20 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON, logs it, and
- * checks that nothing was lost: records read = predictions (as the sink holds them) + failures +
- * predictions carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because
- * records shared an id). With {@link #afterAll} the summary is written only once every sink has
- * finished. A run that breaks that check fails after writing the summary, so the summary says what
- * went missing. With {@link #withPrevious} the summary compares the run with the previous one and
- * lists drift alerts (each also logged as a warning; they do not fail the job, the command line's
- * exit status says so); with {@link #withReport} an HTML report is written beside it.
+ * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON (and logs it at
+ * DEBUG, so that the console keeps to progress, warnings and the result line), and checks that
+ * nothing was lost: records read = predictions (as the sink holds them) + failures + predictions
+ * carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because records
+ * shared an id). With {@link #afterAll} the summary is written only once every sink has finished. A
+ * run that breaks that check fails after writing the summary, so the summary says what went
+ * missing. With {@link #withPrevious} the summary compares the run with the previous one and lists
+ * drift alerts (each also logged as a warning; they do not fail the job, the command line's exit
+ * status says so); with {@link #withReport} an HTML report is written beside it.
  */
 public final class WriteRunSummary
     extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
 
   private static final Logger LOG = LoggerFactory.getLogger(WriteRunSummary.class);
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final String summaryPath;
   private final String jobInfoJson;
@@ -63,11 +65,25 @@ public final class WriteRunSummary
 
   /**
    * @param summaryPath where the summary JSON goes
-   * @param jobInfo fields describing the job (task, input, model), copied into the summary
+   * @param job what describes the job (task, input, model), copied into the summary
    * @param startMillis when the job started, for wall time and throughput
    */
-  public WriteRunSummary(String summaryPath, ObjectNode jobInfo, long startMillis) {
-    this(summaryPath, jobInfo.toString(), startMillis, null, null, null, null, List.of());
+  public WriteRunSummary(String summaryPath, RunSummary.Job job, long startMillis) {
+    this(summaryPath, toJson(job), startMillis, null, null, null, null, List.of());
+  }
+
+  /** The job described by JSON fields (tests give only those they look at). */
+  WriteRunSummary(String summaryPath, ObjectNode job, long startMillis) {
+    this(summaryPath, job.toString(), startMillis, null, null, null, null, List.of());
+  }
+
+  private static String toJson(RunSummary.Job job) {
+    try {
+      // Carried as JSON: the transform is serialized with the pipeline, the record is not.
+      return RunSummary.JSON.writeValueAsString(job);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private WriteRunSummary(
@@ -136,6 +152,15 @@ public final class WriteRunSummary
   }
 
   @Override
+  public void populateDisplayData(DisplayData.Builder builder) {
+    super.populateDisplayData(builder);
+    builder
+        .add(DisplayData.item("summary", summaryPath).withLabel("Run summary"))
+        .addIfNotNull(DisplayData.item("report", reportPath).withLabel("Run report"))
+        .addIfNotNull(DisplayData.item("previousSummary", previousPath).withLabel("Compared with"));
+  }
+
+  @Override
   public PCollection<String> expand(PCollectionList<RunStats> partials) {
     PCollection<RunStats> merged =
         partials
@@ -152,29 +177,13 @@ public final class WriteRunSummary
         .setCoder(StringUtf8Coder.of());
   }
 
-  /** Renders {@code stats} as the summary JSON object. */
-  static ObjectNode toJson(RunStats stats, ObjectNode jobInfo, long startMillis, long endMillis) {
-    ObjectNode s = JSON.createObjectNode();
-    s.setAll(jobInfo);
-    s.put("started_at", Instant.ofEpochMilli(startMillis).toString());
-    s.put("finished_at", Instant.ofEpochMilli(endMillis).toString());
-    s.put("records_read", stats.read());
-    s.put("predictions", stats.predicted());
-    s.put("failures", stats.failed());
-    s.put("carried_forward", stats.carriedForward());
-    if (stats.collapsed() > 0) {
-      s.put("collapsed_duplicate_ids", stats.collapsed());
-    }
-    if (stats.writtenCounted()) {
-      // What the sink holds, counted from it once it finished, carried-forward records included.
-      s.put("predictions_written", stats.written());
-    }
+  /** The summary of a run whose merged statistics are {@code stats}. */
+  static RunSummary toSummary(
+      RunStats stats, RunSummary.Job job, long startMillis, long endMillis) {
     long accounted =
         stats.predicted() + stats.collapsed() + stats.failed() + stats.carriedForward();
     boolean nothingLost = stats.read() == accounted;
-    s.put("nothing_lost", nothingLost);
-    s.put(
-        "nothing_lost_check",
+    String nothingLostCheck =
         "read "
             + stats.read()
             + (nothingLost ? " = " : " != ")
@@ -186,113 +195,135 @@ public final class WriteRunSummary
             + " failures"
             + (stats.carriedForward() > 0
                 ? " + " + stats.carriedForward() + " carried forward"
-                : ""));
-    ObjectNode byStage = s.putObject("failures_by_stage");
-    stats.failedByStage().forEach(byStage::put);
-    ObjectNode byError = s.putObject("failures_by_error");
-    stats.failedByError().forEach(byError::put);
+                : "");
 
-    s.put("batches", stats.batches());
-    ObjectNode batchSizes = s.putObject("batch_size");
     long inferred =
         stats.batchSizes().entrySet().stream().mapToLong(e -> e.getKey() * e.getValue()).sum();
-    batchSizes.put("mean", stats.batches() == 0 ? 0 : round((double) inferred / stats.batches()));
-    ObjectNode histogram = batchSizes.putObject("histogram");
+    Map<String, Long> batchSizeHistogram = new LinkedHashMap<>();
     for (Map.Entry<Long, Long> e : stats.batchSizes().entrySet()) {
-      histogram.put(Long.toString(e.getKey()), e.getValue());
+      batchSizeHistogram.put(Long.toString(e.getKey()), e.getValue());
     }
-    s.put("batch_weight_total", stats.batchWeight());
-    s.put("memory_backoffs", stats.memoryBackoffs());
-    if (stats.memoryBackoffs() > 0) {
-      s.put("batch_size_lowered_to", stats.lowestBackoffLimit());
-    }
-    ObjectNode latency = s.putObject("inference_batch_latency_ms");
-    latency.put("p50", round(stats.latencyQuantileMicros(0.50) / 1000.0));
-    latency.put("p95", round(stats.latencyQuantileMicros(0.95) / 1000.0));
-    latency.put("p99", round(stats.latencyQuantileMicros(0.99) / 1000.0));
-    latency.put("total", round(stats.totalLatencyMicros() / 1000.0));
+    RunSummary.BatchSizes batchSizes =
+        new RunSummary.BatchSizes(
+            stats.batches() == 0 ? 0 : round((double) inferred / stats.batches()),
+            batchSizeHistogram);
+
     long[] latencyBins = stats.latencyHistogramMicros(LATENCY_BINS);
-    if (latencyBins.length > 0) {
-      ObjectNode latencyHistogram = latency.putObject("histogram");
-      latencyHistogram.put("bin_width_ms", round(latencyBins[0] / 1000.0));
-      ArrayNode counts = latencyHistogram.putArray("counts");
-      for (int i = 1; i < latencyBins.length; i++) {
-        counts.add(latencyBins[i]);
-      }
-    }
+    RunSummary.Latency latency =
+        new RunSummary.Latency(
+            round(stats.latencyQuantileMicros(0.50) / 1000.0),
+            round(stats.latencyQuantileMicros(0.95) / 1000.0),
+            round(stats.latencyQuantileMicros(0.99) / 1000.0),
+            round(stats.totalLatencyMicros() / 1000.0),
+            latencyBins.length == 0
+                ? null
+                : new RunSummary.LatencyHistogram(
+                    round(latencyBins[0] / 1000.0),
+                    Arrays.copyOfRange(latencyBins, 1, latencyBins.length)));
 
     double wallSeconds = Math.max(1, endMillis - startMillis) / 1000.0;
-    s.put("wall_seconds", round(wallSeconds));
-    s.put("throughput_records_per_second", round(stats.read() / wallSeconds));
 
-    ObjectNode distribution = s.putObject("prediction_distribution");
+    Map<String, Long> classCounts = null;
+    RunSummary.Score score = null;
     if (!stats.classCounts().isEmpty()) {
-      ObjectNode classes = distribution.putObject("class_counts");
-      stats.classCounts().forEach(classes::put);
-      ObjectNode score = distribution.putObject("score");
-      moments(score, stats.scores());
+      classCounts = new LinkedHashMap<>(stats.classCounts());
+      Moments m = stats.scores();
       ScoreHistogram topScores = stats.topScores();
-      score.put("p05", round(topScores.quantile(0.05)));
-      score.put("p50", round(topScores.quantile(0.50)));
-      score.put("p95", round(topScores.quantile(0.95)));
-      ObjectNode scoreHistogram = score.putObject("histogram");
-      scoreHistogram.put("bin_width", 1.0 / ScoreHistogram.BINS);
-      ArrayNode counts = scoreHistogram.putArray("counts");
-      for (long count : topScores.counts()) {
-        counts.add(count);
-      }
+      score =
+          new RunSummary.Score(
+              m.count(),
+              round(m.mean()),
+              round(m.std()),
+              round(m.min()),
+              round(m.max()),
+              round(topScores.quantile(0.05)),
+              round(topScores.quantile(0.50)),
+              round(topScores.quantile(0.95)),
+              new RunSummary.ScoreHistogram(1.0 / ScoreHistogram.BINS, topScores.counts()));
     }
-    if (stats.embeddingNorms().count() > 0) {
-      moments(distribution.putObject("embedding_norm"), stats.embeddingNorms());
-    }
-    double[] centroid = stats.embeddingCentroid().mean();
-    if (centroid.length > 0) {
-      ObjectNode c = distribution.putObject("embedding_centroid");
-      c.put("count", stats.embeddingCentroid().count());
+    RunSummary.Moments embeddingNorm =
+        stats.embeddingNorms().count() > 0 ? moments(stats.embeddingNorms()) : null;
+    double[] mean = stats.embeddingCentroid().mean();
+    RunSummary.Centroid centroid = null;
+    if (mean.length > 0) {
       double norm = 0;
-      for (double v : centroid) {
-        norm += v * v;
+      double[] rounded = new double[mean.length];
+      for (int i = 0; i < mean.length; i++) {
+        norm += mean[i] * mean[i];
+        rounded[i] = Math.round(mean[i] * 1e6) / 1e6;
       }
-      c.put("norm", round(Math.sqrt(norm)));
-      ArrayNode mean = c.putArray("mean");
-      for (double v : centroid) {
-        mean.add(Math.round(v * 1e6) / 1e6);
-      }
+      centroid =
+          new RunSummary.Centroid(
+              stats.embeddingCentroid().count(), round(Math.sqrt(norm)), rounded);
     }
-    ObjectNode examples = s.putObject("failure_examples");
+
+    Map<String, List<RunSummary.FailureExample>> examples = new LinkedHashMap<>();
     stats
         .failureExamples()
         .byError()
         .forEach(
             (error, list) -> {
-              ArrayNode array = examples.putArray(error);
+              List<RunSummary.FailureExample> out = new ArrayList<>();
               for (FailureExamples.Example e : list) {
-                ObjectNode o = array.addObject();
-                o.put("id", e.id());
-                o.put("source", e.source());
-                o.put("index", e.index());
-                o.put("error", e.message());
-                o.put("input", e.input());
+                out.add(
+                    new RunSummary.FailureExample(
+                        e.id(), e.source(), e.index(), e.message(), e.input()));
               }
+              examples.put(error, out);
             });
-    ArrayNode unreadable = s.putArray("unreadable_files");
+    List<RunSummary.UnreadableFile> unreadable = new ArrayList<>();
     for (UnreadableFile file : stats.unreadableFiles().values()) {
-      ObjectNode u = unreadable.addObject();
-      u.put("file", file.file());
-      u.put("records_read_before_cut", file.recordsRead());
-      u.put("error", file.error());
+      unreadable.add(new RunSummary.UnreadableFile(file.file(), file.recordsRead(), file.error()));
     }
-    FailureGate.addTo(s);
-    s.putArray("alerts");
-    return s;
+    Map<String, Long> failuresByError = new LinkedHashMap<>(stats.failedByError());
+    FailureGate gate =
+        FailureGate.of(
+            stats.read(), stats.failed(), job.maxFailureRate(), failuresByError, examples);
+    return new RunSummary(
+        job.job(),
+        job.task(),
+        job.runner(),
+        job.input(),
+        job.output(),
+        job.outputTable(),
+        job.model(),
+        job.batchSizeLimit(),
+        job.maxFailureRate(),
+        job.settingsSha256(),
+        job.predictionSettings(),
+        Instant.ofEpochMilli(startMillis).toString(),
+        Instant.ofEpochMilli(endMillis).toString(),
+        stats.read(),
+        stats.predicted(),
+        stats.failed(),
+        stats.carriedForward(),
+        stats.collapsed() > 0 ? stats.collapsed() : null,
+        // What the sink holds, counted from it once it finished, carried-forward records included.
+        stats.writtenCounted() ? stats.written() : null,
+        nothingLost,
+        nothingLostCheck,
+        new LinkedHashMap<>(stats.failedByStage()),
+        failuresByError,
+        stats.batches(),
+        batchSizes,
+        stats.batchWeight(),
+        stats.memoryBackoffs(),
+        stats.memoryBackoffs() > 0 ? (long) stats.lowestBackoffLimit() : null,
+        latency,
+        round(wallSeconds),
+        round(stats.read() / wallSeconds),
+        new RunSummary.Distribution(classCounts, score, embeddingNorm, centroid),
+        examples,
+        unreadable,
+        gate.rate(),
+        gate.result(),
+        List.of(),
+        null);
   }
 
-  private static void moments(ObjectNode node, Moments m) {
-    node.put("count", m.count());
-    node.put("mean", round(m.mean()));
-    node.put("std", round(m.std()));
-    node.put("min", round(m.min()));
-    node.put("max", round(m.max()));
+  private static RunSummary.Moments moments(Moments m) {
+    return new RunSummary.Moments(
+        m.count(), round(m.mean()), round(m.std()), round(m.min()), round(m.max()));
   }
 
   /** The run summary as one row of a BigQuery table: the headline figures and the whole JSON. */
@@ -313,26 +344,22 @@ public final class WriteRunSummary
           .build();
 
   public static Row toRow(String summaryJson) {
-    try {
-      JsonNode s = JSON.readTree(summaryJson);
-      return Row.withSchema(ROW_SCHEMA)
-          .addValues(
-              s.path("job").isTextual() ? s.path("job").asText() : null,
-              s.path("task").asText(),
-              s.path("model").path("name").asText(),
-              s.path("model").path("sha256").asText(),
-              org.joda.time.Instant.parse(s.path("started_at").asText()),
-              org.joda.time.Instant.parse(s.path("finished_at").asText()),
-              s.path("records_read").asLong(),
-              s.path("predictions").asLong(),
-              s.path("failures").asLong(),
-              s.path("nothing_lost").asBoolean(),
-              s.path("wall_seconds").asDouble(),
-              summaryJson)
-          .build();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    RunSummary s = RunSummary.parse(summaryJson);
+    return Row.withSchema(ROW_SCHEMA)
+        .addValues(
+            s.job(),
+            s.task(),
+            s.model().name(),
+            s.model().sha256(),
+            org.joda.time.Instant.parse(s.startedAt()),
+            org.joda.time.Instant.parse(s.finishedAt()),
+            s.recordsRead(),
+            s.predictions(),
+            s.failures(),
+            s.nothingLost(),
+            s.wallSeconds(),
+            summaryJson)
+        .build();
   }
 
   private static double round(double v) {
@@ -352,42 +379,43 @@ public final class WriteRunSummary
     @ProcessElement
     public void processElement(@Element RunStats stats, OutputReceiver<String> out)
         throws IOException {
-      ObjectNode jobInfo = (ObjectNode) JSON.readTree(spec.jobInfoJson);
-      ObjectNode summary = toJson(stats, jobInfo, spec.startMillis, System.currentTimeMillis());
-      JsonNode previous = null;
+      RunSummary.Job job = RunSummary.JSON.readValue(spec.jobInfoJson, RunSummary.Job.class);
+      RunSummary summary = toSummary(stats, job, spec.startMillis, System.currentTimeMillis());
+      RunSummary previous = null;
       if (spec.previousJson != null) {
-        previous = JSON.readTree(spec.previousJson);
-        ArrayNode alerts = (ArrayNode) summary.get("alerts");
-        ObjectNode comparison =
+        previous = RunSummary.parse(spec.previousJson);
+        List<RunSummary.Alert> alerts = new ArrayList<>();
+        RunSummary.Comparison comparison =
             RunComparison.compare(previous, summary, spec.previousPath, spec.thresholds, alerts);
-        summary.set("comparison", comparison);
-        if (!comparison.get("comparable").asBoolean()) {
+        summary = summary.withComparison(comparison, alerts);
+        if (!comparison.comparable()) {
           LOG.warn(
               "Not compared with the previous run ({}): {}",
               spec.previousPath,
-              comparison.get("reason").asText());
+              comparison.reason());
         }
-        for (JsonNode alert : alerts) {
-          LOG.warn(
-              "DRIFT ALERT: {} (previous run: {})",
-              alert.get("message").asText(),
-              spec.previousPath);
+        for (RunSummary.Alert alert : alerts) {
+          LOG.warn("DRIFT ALERT: {} (previous run: {})", alert.message(), spec.previousPath);
         }
       }
-      String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary);
+      String text = summary.toPrettyJson();
       write(spec.summaryPath, "application/json", text + "\n");
       if (spec.reportPath != null) {
         write(spec.reportPath, "text/html", RunReport.render(summary, previous));
       }
-      LOG.info("Run summary ({}): {}", spec.summaryPath, forLog(summary));
-      if (!summary.get("nothing_lost").asBoolean()) {
+      // The console is for people (progress, warnings, the result line); the whole summary is in
+      // summary.json, and in the log only for whoever turns this logger's DEBUG on.
+      if (LOG.isDebugEnabled()) {
+        LOG.debug("Run summary ({}): {}", spec.summaryPath, forLog(summary.toTree()));
+      }
+      if (!summary.nothingLost()) {
         throw new IllegalStateException(
             "Nothing-lost check failed: "
-                + summary.get("nothing_lost_check").asText()
+                + summary.nothingLostCheck()
                 + ". See "
                 + spec.summaryPath);
       }
-      out.output(summary.toString());
+      out.output(summary.toJson());
     }
 
     private static void write(String path, String mimeType, String text) throws IOException {

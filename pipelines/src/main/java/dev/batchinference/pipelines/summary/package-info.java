@@ -1,10 +1,12 @@
 /**
- * The run summary and what is read from it: {@link
- * dev.batchinference.pipelines.summary.WriteRunSummary} merges the run's statistics, checks that
- * nothing was lost and writes {@code summary.json}; {@link
- * dev.batchinference.pipelines.summary.RunComparison} compares it with the previous run (drift);
- * {@link dev.batchinference.pipelines.summary.RunReport} renders {@code report.html}; {@link
- * dev.batchinference.pipelines.summary.RunStatus} turns a summary into an {@link
- * dev.batchinference.pipelines.summary.ExitStatus}. A new figure in the summary goes here.
+ * What a run says about itself once it finished: the run summary ({@link
+ * dev.batchinference.pipelines.summary.RunSummary}, written as {@code summary.json} by {@link
+ * dev.batchinference.pipelines.summary.WriteRunSummary}), its comparison with the previous run and
+ * the drift metrics it measures ({@link dev.batchinference.pipelines.summary.RunComparison}, {@link
+ * dev.batchinference.pipelines.summary.DriftMetric}), the failure gate, the exit status a summary
+ * gives its run ({@link dev.batchinference.pipelines.summary.RunStatus}, {@link
+ * dev.batchinference.pipelines.summary.ExitStatus}) and the HTML run report ({@link
+ * dev.batchinference.pipelines.summary.RunReport} with its HTML helpers, SVG charts and {@code
+ * report.css}). A change to what a run reports goes here.
  */
 package dev.batchinference.pipelines.summary;

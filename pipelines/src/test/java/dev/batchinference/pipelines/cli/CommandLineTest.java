@@ -340,4 +340,45 @@ public class CommandLineTest {
       assertThat(header, help.substring(start, end), containsString(group.getValue() + "="));
     }
   }
+
+  /**
+   * The console is for people: progress, warnings and the result line. The summary is in
+   * summary.json (and in the log only at DEBUG), never printed whole, whether through the command
+   * line's streams or the log, which writes to the process's own.
+   */
+  @Test
+  public void theConsoleHoldsTheResultLineNotTheSummary() throws Exception {
+    Path input = TMP.newFile("console.jsonl").toPath();
+    Files.writeString(
+        input,
+        "{\"id\":\"a\",\"text\":\"The quick brown fox.\"}\n"
+            + "{\"id\":\"b\",\"text\":\"Jumps over the lazy dog.\"}\n");
+    Path output = TMP.newFolder("console-out").toPath();
+    ByteArrayOutputStream processOut = new ByteArrayOutputStream();
+    ByteArrayOutputStream processErr = new ByteArrayOutputStream();
+    PrintStream systemOut = System.out;
+    PrintStream systemErr = System.err;
+    int status;
+    try {
+      System.setOut(new PrintStream(processOut, true, StandardCharsets.UTF_8));
+      System.setErr(new PrintStream(processErr, true, StandardCharsets.UTF_8));
+      status = run("--input=" + input, "--output=" + output, "--progress=false");
+    } finally {
+      System.setOut(systemOut);
+      System.setErr(systemErr);
+    }
+    String console =
+        out.toString(StandardCharsets.UTF_8)
+            + err.toString(StandardCharsets.UTF_8)
+            + processOut.toString(StandardCharsets.UTF_8)
+            + processErr.toString(StandardCharsets.UTF_8);
+    assertThat(console, status, equalTo(0));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8),
+        containsString("OK: 2 records read, 2 predicted, 0 failed {} in "));
+    assertThat(console, not(containsString("\"nothing_lost_check\"")));
+    assertThat(console, not(containsString("\"prediction_distribution\"")));
+    assertThat(
+        Files.readString(output.resolve("summary.json")), containsString("\"nothing_lost_check\""));
+  }
 }

@@ -46,21 +46,8 @@ public class RunComparisonTest {
   }
 
   @Test
-  public void psiIsZeroForTheSameSharesAndLargeForAShift() {
-    assertThat(RunComparison.psi(new long[] {10, 30}, new long[] {100, 300}), closeTo(0, 1e-12));
-    // (0.5 - 0.1) ln 5 + (0.5 - 0.9) ln(5/9) = 0.8789
-    assertThat(RunComparison.psi(new long[] {1, 9}, new long[] {5, 5}), closeTo(0.8789, 1e-4));
-    assertThat(
-        "an empty class counts as epsilon, so the index stays finite",
-        Double.isFinite(RunComparison.psi(new long[] {0, 10}, new long[] {5, 5})),
-        is(true));
-  }
-
-  @Test
   public void psiThresholdsAllowForSamplingNoise() {
-    assertThat(
-        RunComparison.psiSamplingAllowance(new long[] {100, 100, 0}, new long[] {150, 50, 0}),
-        closeTo(1 * (1 / 200.0 + 1 / 200.0), 1e-12));
+    // The PSI maths itself is tested in transforms (PopulationStabilityTest).
     ArrayNode alerts = JSON.createArrayNode();
     // PSI 0.0064 between 52/48 and 48/52: above 0.005 alone, below 0.005 + (1/100 + 1/100).
     RunComparison.compare(
@@ -164,5 +151,39 @@ public class RunComparisonTest {
                 InvalidJobException.class, () -> RunComparison.readPrevious(notSummary.toString()))
             .getMessage(),
         containsString("is not a run summary"));
+  }
+
+  /** The figures compared, their meanings in the report and their options come from one list. */
+  @Test
+  public void everyFigureComparedIsADriftMetricWithAMeaningAndItsOption() {
+    ObjectNode c =
+        compare(summary(90, 10, 0, 100), summary(10, 90, 10, 20), JSON.createArrayNode());
+    c.get("metrics")
+        .fieldNames()
+        .forEachRemaining(
+            name ->
+                assertThat(
+                    name,
+                    DriftMetric.named(name).map(DriftMetric::meaning).orElse(""),
+                    containsString(" ")));
+    assertThat(DriftMetric.CLASS_PSI.thresholdOption(), equalTo(java.util.Optional.of("--maxPsi")));
+    assertThat(DriftMetric.TOP_SCORE_STD.thresholdOption().isPresent(), is(false));
+    assertThat(
+        RunComparison.Thresholds.defaults().of(DriftMetric.THROUGHPUT_DROP), closeTo(0.5, 0));
+  }
+
+  /**
+   * A previous summary the summary step could not read is refused before the job reads data, not
+   * after it ran.
+   */
+  @Test
+  public void aPreviousSummaryWithAFieldOfTheWrongShapeIsRefusedBeforeTheJobRuns()
+      throws Exception {
+    Path odd = TMP.newFile("odd-summary.json").toPath();
+    Files.writeString(odd, "{\"records_read\":3,\"failures_by_stage\":[1,2]}");
+    assertThat(
+        assertThrows(InvalidJobException.class, () -> RunComparison.readPrevious(odd.toString()))
+            .getMessage(),
+        containsString("is not a run summary this version can read"));
   }
 }

@@ -196,4 +196,19 @@ public class WriteRunSummaryTest {
         summaryFinished.isBefore(sinkFinished),
         is(false));
   }
+
+  @Test
+  public void itNamesWhereTheSummaryGoesInDisplayData() {
+    java.util.List<String> items =
+        org.apache.beam.sdk.transforms.display.DisplayData.from(
+                new WriteRunSummary("/out/summary.json", new ObjectMapper().createObjectNode(), 0L)
+                    .withReport("/out/report.html"))
+            .items()
+            .stream()
+            .map(i -> i.getKey() + "=" + i.getValue())
+            .collect(java.util.stream.Collectors.toList());
+    assertThat(
+        items,
+        org.hamcrest.Matchers.hasItems("summary=/out/summary.json", "report=/out/report.html"));
+  }
 }

@@ -4,6 +4,7 @@ import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.BigQueryIoOptions.TableWriteMethod;
 import dev.batchinference.pipelines.options.DriftOptions;
 import dev.batchinference.pipelines.options.OutputOptions.OutputFormat;
+import dev.batchinference.pipelines.options.PostgresOptions;
 import dev.batchinference.pipelines.options.RunnerKind;
 import dev.batchinference.pipelines.sinks.Databases;
 import dev.batchinference.pipelines.sinks.Sink;
@@ -190,13 +191,7 @@ public record JobPlan(
   private static Sink predictionsSink(
       BatchInferenceOptions options, String outputDirectory, List<String> orderedInputs) {
     if (JobChecks.notEmpty(options.getPredictionsDbTable())) {
-      return new Sink.PostgresTable(
-          Databases.connection(
-              options.getJdbcUrl(),
-              options.getJdbcUser(),
-              options.getJdbcPasswordEnv(),
-              options.getJdbcPasswordFile()),
-          options.getPredictionsDbTable());
+      return postgresTable(options, options.getPredictionsDbTable());
     }
     if (JobChecks.notEmpty(options.getOutputTable())) {
       return bigQueryTable(options, options.getOutputTable());
@@ -218,13 +213,7 @@ public record JobPlan(
 
   private static Sink failuresSink(BatchInferenceOptions options, String outputDirectory) {
     if (JobChecks.notEmpty(options.getFailuresDbTable())) {
-      return new Sink.PostgresTable(
-          Databases.connection(
-              options.getJdbcUrl(),
-              options.getJdbcUser(),
-              options.getJdbcPasswordEnv(),
-              options.getJdbcPasswordFile()),
-          options.getFailuresDbTable());
+      return postgresTable(options, options.getFailuresDbTable());
     }
     if (JobChecks.notEmpty(options.getFailuresTable())) {
       return bigQueryTable(options, options.getFailuresTable());
@@ -235,6 +224,16 @@ public record JobPlan(
     }
     return new Sink.JsonLinesFiles(
         outputDirectory, BatchInference.FAILURES, options.getSingleOutputFile());
+  }
+
+  private static Sink.PostgresTable postgresTable(PostgresOptions options, String table) {
+    return new Sink.PostgresTable(
+        Databases.connection(
+            options.getJdbcUrl(),
+            options.getJdbcUser(),
+            options.getJdbcPasswordEnv(),
+            options.getJdbcPasswordFile()),
+        table);
   }
 
   private static Sink.BigQueryTable bigQueryTable(BatchInferenceOptions options, String table) {

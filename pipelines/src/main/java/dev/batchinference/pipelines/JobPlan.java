@@ -31,6 +31,8 @@ import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
  * @param source what the job reads
  * @param carryFields input fields copied into each prediction
  * @param idField the input field that names each record, if any
+ * @param model the model, loaded and checked, with the task's pre- and postprocessing
+ * @param batching how records are spread and batched, defaults resolved
  * @param output the output location as the user gave it
  * @param outputDirectory the output location resolved as a directory (ends with a separator)
  * @param rows the prediction fields, for the typed sinks
@@ -42,6 +44,7 @@ import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
  * @param settings the options that change a prediction besides the model and the record ({@link
  *     #predictionSettings}), whose SHA-256 ({@code settingsSha256}) goes into every prediction and
  *     the summary, and is compared by incremental runs
+ * @param settingsSha256 the SHA-256 of {@code settings}
  * @param previousPredictions an incremental run's previous predictions (a file pattern)
  * @param drift the previous run's summary to compare with, if any
  * @param breakLock whether to take the output directory's lock from a run that holds it

@@ -41,7 +41,8 @@ import org.apache.beam.sdk.values.PValue;
  *       prints, as Markdown, the share of stack samples per step of the job (the innermost job step
  *       on the stack: the job's own DoFns, Beam's Reshuffle and GroupIntoBatches) and per kind of
  *       code (coders, JSON parsing, ONNX Runtime, the job's code, Beam, Flink, JDK), plus the time
- *       in garbage collection.
+ *       in garbage collection and JIT compilation, which the samples do not see. Samples of the
+ *       {@code main} thread and of pipeline translation are counted apart, as fixed costs.
  *   <li>{@code coders JOB_ARGS...}: builds the job exactly as {@link BatchInference} does, then
  *       encodes every element entering each shuffle (the input of Redistribute, of
  *       GroupIntoBatches, and of every GroupByKey outside a Combine) with that PCollection's own
@@ -55,7 +56,7 @@ public final class Breakdown {
   private Breakdown() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length >= 2 && args[0].equals("profile")) {
+    if (args.length == 3 && args[0].equals("profile")) {
       profile(Path.of(args[1]), Long.parseLong(args[2]));
     } else if (args.length >= 1 && args[0].equals("coders")) {
       coders(List.of(args).subList(1, args.length));

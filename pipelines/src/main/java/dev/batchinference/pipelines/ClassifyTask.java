@@ -52,10 +52,7 @@ final class ClassifyTask extends TaskSpec {
   Preprocessor<TensorExample> preprocessor(ModelSignature signature, Map<String, String> pinned)
       throws Exception {
     FeatureVector features = FeatureVector.forModel(signature).withField(featuresField);
-    Preprocessor<TensorExample> preprocessor =
-        featureColumns.isEmpty() ? features : features.withColumns(featureColumns);
-    preprocessor.check(signature);
-    return preprocessor;
+    return featureColumns.isEmpty() ? features : features.withColumns(featureColumns);
   }
 
   @Override
@@ -74,7 +71,6 @@ final class ClassifyTask extends TaskSpec {
           scores.withLabels(
               JobChecks.readLines(classLabels, "--classLabels", pinned, "class_labels"));
     }
-    scores.check(signature);
     return scores;
   }
 

@@ -100,7 +100,6 @@ final class EmbedTask extends TaskSpec {
     } catch (Exception e) {
       throw new InvalidJobException(e.getMessage(), e);
     }
-    text.check(signature);
     return text;
   }
 
@@ -113,10 +112,12 @@ final class EmbedTask extends TaskSpec {
       throws Exception {
     MeanPooledEmbedding embedding =
         MeanPooledEmbedding.of().withOutput(embeddingOutput).withNormalize(normalize);
+    if (!JobChecks.notEmpty(zeroShotLabels)) {
+      return embedding;
+    }
+    // Checked before ModelPlan checks it: the labels are embedded with it right away.
     embedding.check(signature);
-    return JobChecks.notEmpty(zeroShotLabels)
-        ? zeroShot(handler, preprocessor, embedding, pinned)
-        : embedding;
+    return zeroShot(handler, preprocessor, embedding, pinned);
   }
 
   /** Embeds the zero-shot label descriptions with the job's own tokenizer and model, once. */

@@ -66,8 +66,10 @@ public record ModelPlan(
     Map<String, String> pinned = new LinkedHashMap<>();
     try {
       Preprocessor<TensorExample> preprocessor = task.preprocessor(signature, pinned);
+      preprocessor.check(signature);
       Postprocessor<TensorExample, TensorExample> postprocessor =
           task.postprocessor(signature, handler, preprocessor, pinned);
+      postprocessor.check(signature);
       return new ModelPlan(
           options.getModel(),
           task,

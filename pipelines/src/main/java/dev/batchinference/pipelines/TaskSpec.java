@@ -43,15 +43,16 @@ abstract class TaskSpec {
   }
 
   /**
-   * The preprocessing, checked against the model's inputs. Files it reads (a tokenizer) are pinned
-   * by their SHA-256 into {@code pinned}, by role.
+   * The preprocessing ({@link ModelPlan#from} checks it against the model's inputs). Files it reads
+   * (a tokenizer) are pinned by their SHA-256 into {@code pinned}, by role.
    */
   abstract Preprocessor<TensorExample> preprocessor(
       ModelSignature signature, Map<String, String> pinned) throws Exception;
 
   /**
-   * The postprocessing, checked against the model's outputs. A task may run the model already
-   * (zero-shot labels are embedded once, here) through {@code handler} with {@code preprocessor}.
+   * The postprocessing ({@link ModelPlan#from} checks it against the model's outputs). A task may
+   * run the model already (zero-shot labels are embedded once, here) through {@code handler} with
+   * {@code preprocessor}.
    */
   abstract Postprocessor<TensorExample, TensorExample> postprocessor(
       ModelSignature signature,

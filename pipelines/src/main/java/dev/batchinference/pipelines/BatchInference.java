@@ -146,6 +146,10 @@ public final class BatchInference {
             .withBatchSize(batching.batchSize())
             .withMaxBatchWeight(batching.maxBatchWeight())
             .withShards(batching.inferenceShards());
+    if (batching.keyPlacement().isPresent()) {
+      runInference =
+          runInference.withKeyPlacement(batching.inferenceWorkers(), batching.keyPlacement().get());
+    }
     if (!batching.weightBuckets().isEmpty()) {
       runInference =
           runInference.withWeightBuckets(

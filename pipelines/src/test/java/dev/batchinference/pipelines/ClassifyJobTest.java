@@ -5,7 +5,9 @@ import static org.hamcrest.Matchers.closeTo;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.greaterThan;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.lessThanOrEqualTo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -108,6 +110,21 @@ public class ClassifyJobTest {
     }
     assertThat(total, equalTo((long) IMAGES));
     assertThat(outputs.summary.get("nothing_lost").asBoolean(), is(true));
+
+    // The DirectRunner's threads that ran batches; each ran at least one, none ran them all
+    // unless only one did.
+    JsonNode workers = outputs.summary.get("inference_workers");
+    assertThat(
+        "inference_workers in " + outputs.summary, workers.get("count").asInt(), greaterThan(0));
+    assertThat(workers.get("records_min").asLong(), greaterThan(0L));
+    assertThat(workers.get("batches_min").asLong(), greaterThan(0L));
+    assertThat(
+        workers.get("records_max").asLong() * workers.get("count").asInt(),
+        greaterThanOrEqualTo((long) IMAGES));
+    assertThat(workers.get("records_max").asLong(), lessThanOrEqualTo((long) IMAGES));
+    assertThat(
+        workers.get("batches_max").asLong() * workers.get("count").asInt(),
+        greaterThanOrEqualTo(outputs.summary.get("batches").asLong()));
   }
 
   @Test

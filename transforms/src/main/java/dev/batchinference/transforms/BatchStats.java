@@ -5,12 +5,14 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
 import org.apache.beam.sdk.coders.AtomicCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
- * One model run: how many records, their total weight, and how long the run took. Or, from {@link
- * #memoryBackoff}, the event of a worker lowering its batch size after running out of memory.
+ * One model run: how many records, their total weight, how long the run took, and which worker ran
+ * it. Or, from {@link #memoryBackoff}, the event of a worker lowering its batch size after running
+ * out of memory.
  */
 public final class BatchStats implements Serializable {
 
@@ -18,21 +20,29 @@ public final class BatchStats implements Serializable {
   private final long weight;
   private final long latencyMicros;
   private final long backoffLimit;
+  private final String worker;
 
-  private BatchStats(long size, long weight, long latencyMicros, long backoffLimit) {
+  private BatchStats(long size, long weight, long latencyMicros, long backoffLimit, String worker) {
     this.size = size;
     this.weight = weight;
     this.latencyMicros = latencyMicros;
     this.backoffLimit = backoffLimit;
+    this.worker = worker;
   }
 
-  public static BatchStats of(long size, long weight, long latencyMicros) {
-    return new BatchStats(size, weight, latencyMicros, 0);
+  /** A model run of {@code size} records by {@code worker} (see {@link Worker#current()}). */
+  public static BatchStats of(long size, long weight, long latencyMicros, String worker) {
+    return new BatchStats(size, weight, latencyMicros, 0, worker);
   }
 
   /** A worker ran out of memory and now runs at most {@code newLimit} records per batch. */
-  public static BatchStats memoryBackoff(long newLimit) {
-    return new BatchStats(0, 0, 0, newLimit);
+  public static BatchStats memoryBackoff(long newLimit, String worker) {
+    return new BatchStats(0, 0, 0, newLimit, worker);
+  }
+
+  /** The worker thread that ran the batch: its JVM and its thread, or its Flink subtask. */
+  public String worker() {
+    return worker;
   }
 
   /** Whether this is a memory back-off event rather than a model run. */
@@ -63,7 +73,8 @@ public final class BatchStats implements Serializable {
         && size == ((BatchStats) o).size
         && weight == ((BatchStats) o).weight
         && latencyMicros == ((BatchStats) o).latencyMicros
-        && backoffLimit == ((BatchStats) o).backoffLimit;
+        && backoffLimit == ((BatchStats) o).backoffLimit
+        && worker.equals(((BatchStats) o).worker);
   }
 
   @Override
@@ -80,6 +91,8 @@ public final class BatchStats implements Serializable {
         + ", latencyMicros="
         + latencyMicros
         + (backoffLimit > 0 ? ", memoryBackoffTo=" + backoffLimit : "")
+        + ", worker="
+        + worker
         + "}";
   }
 
@@ -99,6 +112,7 @@ public final class BatchStats implements Serializable {
       VarLongCoder.of().encode(value.weight, out);
       VarLongCoder.of().encode(value.latencyMicros, out);
       VarLongCoder.of().encode(value.backoffLimit, out);
+      StringUtf8Coder.of().encode(value.worker, out);
     }
 
     @Override
@@ -107,7 +121,8 @@ public final class BatchStats implements Serializable {
           VarLongCoder.of().decode(in),
           VarLongCoder.of().decode(in),
           VarLongCoder.of().decode(in),
-          VarLongCoder.of().decode(in));
+          VarLongCoder.of().decode(in),
+          StringUtf8Coder.of().decode(in));
     }
 
     @Override

@@ -91,6 +91,8 @@ public final class RunInference<ExampleT, OutputT>
     @Nullable Duration maxBufferingDuration;
     int shards = DEFAULT_SHARDS;
     long @Nullable [] weightBuckets;
+    @Nullable KeyPlacement placement;
+    int workers;
 
     Batching copy() {
       Batching copy = new Batching();
@@ -99,6 +101,8 @@ public final class RunInference<ExampleT, OutputT>
       copy.maxBufferingDuration = maxBufferingDuration;
       copy.shards = shards;
       copy.weightBuckets = weightBuckets;
+      copy.placement = placement;
+      copy.workers = workers;
       return copy;
     }
   }
@@ -155,6 +159,21 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /**
+   * Chooses the key values so that each of the runner's {@code workers} gets the same number of
+   * them, where {@code placement} says which worker the runner's shuffle sends a key to (see {@link
+   * KeyPlacement}). Without it keys are 0, 1, 2, ... and the runner's hashing decides.
+   */
+  public RunInference<ExampleT, OutputT> withKeyPlacement(int workers, KeyPlacement placement) {
+    checkArgument(workers > 0, "workers must be > 0, got %s", workers);
+    Objects.requireNonNull(placement, "placement");
+    return with(
+        b -> {
+          b.workers = workers;
+          b.placement = placement;
+        });
+  }
+
+  /**
    * Batches records of similar weight together: a record goes to the first bucket whose upper bound
    * is at least its weight (tokens, for text), or to a last bucket above all bounds, and batches
    * are made within a bucket. Short texts then no longer pay for the padding of long ones. Each
@@ -190,6 +209,10 @@ public final class RunInference<ExampleT, OutputT>
                         : java.util.Arrays.toString(batching.weightBuckets))
                 .withLabel("Weight bucket upper bounds"))
         .add(DisplayData.item("shards", batching.shards).withLabel("Shard keys per bucket"))
+        .addIfNotDefault(
+            DisplayData.item("placedOnWorkers", batching.workers)
+                .withLabel("Keys placed evenly on this many workers"),
+            0)
         .addIfNotNull(
             DisplayData.item("maxBufferingDuration", batching.maxBufferingDuration)
                 .withLabel("Max buffering duration"))
@@ -222,6 +245,7 @@ public final class RunInference<ExampleT, OutputT>
                         batching.shards,
                         batching.weightBuckets,
                         batching.maxBatchWeight,
+                        keys(),
                         sharded))
                 .withOutputTags(sharded, TupleTagList.of(FAILURES)));
     assigned.get(FAILURES).setCoder(Failure.Coder.of());
@@ -248,8 +272,25 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /**
+   * The key of each (bucket, shard) slot, slot {@code bucket * shards + shard}: placed evenly on
+   * the workers when the runner says where keys go, so each bucket's keys cover every worker; else
+   * the slot numbers themselves.
+   */
+  int[] keys() {
+    int slots =
+        (batching.weightBuckets == null ? 1 : batching.weightBuckets.length + 1) * batching.shards;
+    if (batching.placement == null) {
+      return java.util.stream.IntStream.range(0, slots).toArray();
+    }
+    // Slot i lands on worker i % workers: each bucket's shards cover the workers in turn, and
+    // when shards is not a multiple of workers the next bucket goes on where the last stopped.
+    return KeyPlacement.choose(batching.placement, slots, batching.workers);
+  }
+
+  /**
    * Spreads records over shard keys by a hash of their identity, so that runs are repeatable; with
-   * weight buckets, each bucket has its own range of keys.
+   * weight buckets, each bucket has its own keys. Records without a position or an id of their own
+   * (rows of a BigQuery table without {@code --idField}) go round the keys instead.
    */
   static final class AssignShardFn<ExampleT, OutputT>
       extends DoFn<KV<RecordMeta, ExampleT>, KV<Integer, KV<RecordMeta, ExampleT>>> {
@@ -257,15 +298,21 @@ public final class RunInference<ExampleT, OutputT>
     private final int shards;
     private final long @Nullable [] weightBuckets;
     private final long maxBatchWeight;
+    private final int[] keys;
 
     private final TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded;
+
+    /** For records with neither position nor id: the next shard, from a random start. */
+    private transient int roundRobin = java.util.concurrent.ThreadLocalRandom.current().nextInt();
 
     AssignShardFn(
         ModelHandler<ExampleT, OutputT> handler,
         int shards,
         long @Nullable [] weightBuckets,
         long maxBatchWeight,
+        int[] keys,
         TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded) {
+      this.keys = keys;
       this.sharded = sharded;
       this.handler = handler;
       this.shards = shards;
@@ -297,10 +344,32 @@ public final class RunInference<ExampleT, OutputT>
                     meta.carriedJson()));
         return;
       }
-      int hash = 31 * meta.source().hashCode() + Long.hashCode(meta.index());
-      int shard = Math.floorMod(hash, shards);
+      int shard = Math.floorMod(shardHash(meta), shards);
       int bucket = weightBuckets == null ? 0 : bucketOf(weight);
-      outputs.get(sharded).output(KV.of(bucket * shards + shard, record));
+      outputs.get(sharded).output(KV.of(keys[bucket * shards + shard], record));
+    }
+
+    /**
+     * A well-mixed hash of the record's position, or of its id where it has no position; a new
+     * number for each record that has neither (its id is then the default {@code source:-1}).
+     */
+    private int shardHash(RecordMeta meta) {
+      long h;
+      if (meta.index() >= 0) {
+        h = 31L * meta.source().hashCode() + meta.index();
+      } else if (!meta.id().equals(meta.source() + ":" + meta.index())) {
+        h = 31L * meta.source().hashCode() + meta.id().hashCode();
+      } else {
+        return roundRobin++;
+      }
+      // MurmurHash3's 64-bit finalizer: consecutive indexes must not land on consecutive shards in
+      // step with the buckets.
+      h ^= h >>> 33;
+      h *= 0xff51afd7ed558ccdL;
+      h ^= h >>> 33;
+      h *= 0xc4ceb93e7f4a6f1bL;
+      h ^= h >>> 33;
+      return (int) h;
     }
 
     private int bucketOf(long weight) {
@@ -410,7 +479,7 @@ public final class RunInference<ExampleT, OutputT>
           int lowered = MemoryBackoff.lower(handler.cacheKey(), records.size());
           if (lowered > 0) {
             memoryBackoffs.inc();
-            out.get(BATCHES).output(BatchStats.memoryBackoff(lowered));
+            out.get(BATCHES).output(BatchStats.memoryBackoff(lowered, Worker.current()));
             LOG.warn(
                 "Out of memory running a batch of {} records ({}); this worker now runs at most {}"
                     + " records per batch of {}.",
@@ -436,7 +505,7 @@ public final class RunInference<ExampleT, OutputT>
       long micros = (System.nanoTime() - start) / 1000;
       batchLatency.update(micros);
       inferences.inc(records.size());
-      out.get(BATCHES).output(BatchStats.of(records.size(), weight, micros));
+      out.get(BATCHES).output(BatchStats.of(records.size(), weight, micros, Worker.current()));
       for (int i = 0; i < records.size(); i++) {
         RecordMeta meta = records.get(i).getKey();
         try {

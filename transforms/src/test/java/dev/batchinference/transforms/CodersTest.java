@@ -40,8 +40,9 @@ public class CodersTest {
 
   @Test
   public void batchStatsCoder() throws Exception {
-    CoderProperties.coderDecodeEncodeEqual(BatchStats.Coder.of(), BatchStats.of(32, 4096, 1234567));
-    CoderProperties.coderDecodeEncodeEqual(BatchStats.Coder.of(), BatchStats.of(0, 0, 0));
+    CoderProperties.coderDecodeEncodeEqual(
+        BatchStats.Coder.of(), BatchStats.of(32, 4096, 1234567, "host:1 subtask 2/4"));
+    CoderProperties.coderDecodeEncodeEqual(BatchStats.Coder.of(), BatchStats.of(0, 0, 0, ""));
   }
 
   @Test

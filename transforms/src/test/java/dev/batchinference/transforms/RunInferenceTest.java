@@ -246,6 +246,58 @@ public class RunInferenceTest {
     pipeline.run().waitUntilFinish();
   }
 
+  /**
+   * Rows of a BigQuery table have no record index (-1) and, without {@code --idField}, the default
+   * id {@code source:-1}: they all used to hash to one key, so inference ran on one worker.
+   */
+  @Test
+  public void recordsWithoutAPositionSpreadOverEveryShard() {
+    List<KV<RecordMeta, TensorExample>> noPosition = new ArrayList<>();
+    List<KV<RecordMeta, TensorExample>> idsOnly = new ArrayList<>();
+    for (KV<RecordMeta, TensorExample> image : TestModels.keyedImages(data, RECORDS)) {
+      noPosition.add(KV.of(RecordMeta.of("proj:ds.t:-1", "proj:ds.t", -1, null), image.getValue()));
+      idsOnly.add(
+          KV.of(RecordMeta.of(image.getKey().id(), "proj:ds.t", -1, null), image.getValue()));
+    }
+    for (List<KV<RecordMeta, TensorExample>> rows : List.of(noPosition, idsOnly)) {
+      String name = rows == noPosition ? "NoPosition" : "IdsOnly";
+      RunInference.Result result =
+          images(name, rows).apply(name + "Inference", classify().withBatchSize(100).withShards(4));
+      PAssert.that(sizes(name + "Sizes", result.batches()))
+          .satisfies(
+              sizes -> {
+                List<Long> list = new ArrayList<>();
+                sizes.forEach(list::add);
+                assertThat(name + ": a batch per shard " + list, list.size(), equalTo(4));
+                assertThat(
+                    name + ": records",
+                    list.stream().mapToLong(Long::longValue).sum(),
+                    equalTo((long) RECORDS));
+                return null;
+              });
+    }
+    pipeline.run().waitUntilFinish();
+  }
+
+  @Test
+  public void withKeyPlacementChoosesKeysThatFallOnEveryWorker() {
+    // A runner that sends keys 0-2 to worker 0, 3-5 to worker 1, ...: keys 0..7 would use 3 of 4.
+    KeyPlacement byThrees = (key, workers) -> (key / 3) % workers;
+    RunInference<TensorExample, TensorExample> placed =
+        classify().withShards(4).withWeightBuckets(10, 100).withKeyPlacement(4, byThrees);
+    int[] keys = placed.keys();
+    assertThat("3 buckets of 4 shards", keys.length, equalTo(12));
+    for (int slot = 0; slot < keys.length; slot++) {
+      assertThat("slot " + slot, byThrees.workerOf(keys[slot], 4), equalTo(slot % 4));
+    }
+    assertThat(
+        "distinct", (int) java.util.Arrays.stream(keys).distinct().count(), equalTo(keys.length));
+    assertThat(
+        "without placement, the slots",
+        classify().withShards(4).keys(),
+        equalTo(new int[] {0, 1, 2, 3}));
+  }
+
   @Test
   public void withMaxBufferingDurationStillDeliversEveryRecord() {
     RunInference.Result result =

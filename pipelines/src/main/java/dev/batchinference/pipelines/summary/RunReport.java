@@ -130,6 +130,22 @@ public final class RunReport {
     numberRow(h, "Failures", s.failures());
     numberRow(h, "Carried forward", s.carriedForward());
     numberRow(h, "Batches", s.batches());
+    RunSummary.InferenceWorkers workers = s.inferenceWorkers();
+    if (workers != null) {
+      row(
+          h,
+          "Inference workers",
+          num(workers.count())
+              + " (records per worker "
+              + num(workers.recordsMin())
+              + " to "
+              + num(workers.recordsMax())
+              + ", batches "
+              + num(workers.batchesMin())
+              + " to "
+              + num(workers.batchesMax())
+              + ")");
+    }
     numberRow(h, "Memory back-offs", s.memoryBackoffs());
     row(h, "Nothing lost", text(s.nothingLostCheck()));
     if (s.failureGateExceeded()) {

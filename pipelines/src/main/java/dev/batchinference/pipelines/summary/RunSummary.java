@@ -14,8 +14,10 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.LongSummaryStatistics;
 import java.util.Map;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
@@ -58,6 +60,7 @@ public record RunSummary(
     @JsonProperty("memory_backoffs") long memoryBackoffs,
     @JsonProperty("batch_size_lowered_to") @Nullable Long batchSizeLoweredTo,
     @JsonProperty("inference_batch_latency_ms") @Nullable Latency inferenceBatchLatencyMs,
+    @JsonProperty("inference_workers") @Nullable InferenceWorkers inferenceWorkers,
     @JsonProperty("wall_seconds") double wallSeconds,
     @JsonProperty("throughput_records_per_second") double throughputRecordsPerSecond,
     @JsonProperty("prediction_distribution") Distribution predictionDistribution,
@@ -160,6 +163,7 @@ public record RunSummary(
         memoryBackoffs,
         batchSizeLoweredTo,
         inferenceBatchLatencyMs,
+        inferenceWorkers,
         wallSeconds,
         throughputRecordsPerSecond,
         predictionDistribution,
@@ -234,6 +238,32 @@ public record RunSummary(
       @JsonProperty("mean") double mean, @JsonProperty("histogram") Map<String, Long> histogram) {
     public BatchSizes {
       histogram = histogram == null ? Map.of() : histogram;
+    }
+  }
+
+  /**
+   * How the model runs were spread: the worker threads (a JVM's thread, or a Flink subtask) that
+   * ran batches, and the fewest and most records and batches one of them ran. One busy worker of
+   * many shows as a {@code records_max} close to all the records.
+   */
+  public record InferenceWorkers(
+      @JsonProperty("count") int count,
+      @JsonProperty("records_min") long recordsMin,
+      @JsonProperty("records_max") long recordsMax,
+      @JsonProperty("batches_min") long batchesMin,
+      @JsonProperty("batches_max") long batchesMax) {
+
+    /** From each worker's {@code [records, batches]}; null when no batch ran. */
+    public static @Nullable InferenceWorkers of(Collection<List<Long>> perWorker) {
+      if (perWorker.isEmpty()) {
+        return null;
+      }
+      LongSummaryStatistics records =
+          perWorker.stream().mapToLong(w -> w.get(0)).summaryStatistics();
+      LongSummaryStatistics batches =
+          perWorker.stream().mapToLong(w -> w.get(1)).summaryStatistics();
+      return new InferenceWorkers(
+          perWorker.size(), records.getMin(), records.getMax(), batches.getMin(), batches.getMax());
     }
   }
 

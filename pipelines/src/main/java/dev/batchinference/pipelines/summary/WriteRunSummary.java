@@ -310,6 +310,7 @@ public final class WriteRunSummary
         stats.memoryBackoffs(),
         stats.memoryBackoffs() > 0 ? (long) stats.lowestBackoffLimit() : null,
         latency,
+        RunSummary.InferenceWorkers.of(stats.workerCounts().values()),
         round(wallSeconds),
         round(stats.read() / wallSeconds),
         new RunSummary.Distribution(classCounts, score, embeddingNorm, centroid),

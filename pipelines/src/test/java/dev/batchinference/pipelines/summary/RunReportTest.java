@@ -73,6 +73,25 @@ public class RunReportTest {
   }
 
   @Test
+  public void theReportShowsHowInferenceWasSpread() {
+    ObjectNode s = summary(3, 4);
+    s.putObject("inference_workers")
+        .put("count", 4)
+        .put("records_min", 1)
+        .put("records_max", 3)
+        .put("batches_min", 1)
+        .put("batches_max", 2);
+    assertThat(
+        RunReport.render(s, null),
+        containsString(
+            "<th>Inference workers</th><td>4 (records per worker 1 to 3, batches 1 to 2)</td>"));
+    assertThat(
+        "absent from older summaries",
+        RunReport.render(summary(3, 4), null),
+        not(containsString("Inference workers")));
+  }
+
+  @Test
   public void aRunPastTheFailureGateSaysSoAtTheTop() {
     ObjectNode s = summary(1, 1);
     s.put("max_failure_rate", 0.1);

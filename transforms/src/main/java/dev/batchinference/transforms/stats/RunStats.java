@@ -38,6 +38,10 @@ public final class RunStats implements Serializable {
   long memoryBackoffs;
   long lowestBackoffLimit;
   final TreeMap<Long, Long> batchSizes = new TreeMap<>();
+
+  /** Per worker thread that ran batches: {records, batches}. */
+  final TreeMap<String, long[]> workers = new TreeMap<>();
+
   final ArrayList<Long> batchLatenciesMicros = new ArrayList<>();
   final TreeMap<String, Long> classCounts = new TreeMap<>();
   final Moments scores = new Moments();
@@ -65,6 +69,8 @@ public final class RunStats implements Serializable {
       lowestBackoffLimit = other.lowestBackoffLimit;
     }
     other.batchSizes.forEach((k, v) -> batchSizes.merge(k, v, Long::sum));
+    other.workers.forEach(
+        (k, v) -> workers.merge(k, v.clone(), (a, b) -> new long[] {a[0] + b[0], a[1] + b[1]}));
     batchLatenciesMicros.addAll(other.batchLatenciesMicros);
     other.classCounts.forEach((k, v) -> classCounts.merge(k, v, Long::sum));
     scores.merge(other.scores);
@@ -88,6 +94,7 @@ public final class RunStats implements Serializable {
         && batches == r.batches
         && batchWeight == r.batchWeight
         && batchSizes.equals(r.batchSizes)
+        && workerCounts().equals(r.workerCounts())
         && batchLatenciesMicros.equals(r.batchLatenciesMicros)
         && classCounts.equals(r.classCounts)
         && scores.equals(r.scores)
@@ -186,6 +193,9 @@ public final class RunStats implements Serializable {
     stats.batchWeight += batch.weight();
     stats.batchSizes.merge(batch.size(), 1L, Long::sum);
     stats.batchLatenciesMicros.add(batch.latencyMicros());
+    long[] worker = stats.workers.computeIfAbsent(batch.worker(), w -> new long[2]);
+    worker[0] += batch.size();
+    worker[1]++;
   }
 
   private static void addPrediction(RunStats stats, Prediction prediction) {
@@ -266,6 +276,16 @@ public final class RunStats implements Serializable {
 
   public long batches() {
     return batches;
+  }
+
+  /**
+   * The worker threads that ran batches (see {@link dev.batchinference.transforms.Worker}), each
+   * with the records and the batches it ran, as {@code [records, batches]}.
+   */
+  public SortedMap<String, List<Long>> workerCounts() {
+    TreeMap<String, List<Long>> counts = new TreeMap<>();
+    workers.forEach((w, c) -> counts.put(w, List.of(c[0], c[1])));
+    return counts;
   }
 
   /** How many times a worker lowered its batch size after running out of memory. */

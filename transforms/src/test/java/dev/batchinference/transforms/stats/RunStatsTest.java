@@ -46,7 +46,7 @@ public class RunStatsTest {
   private static List<BatchStats> batches(int from, int to) {
     List<BatchStats> batches = new ArrayList<>();
     for (int i = from; i <= to; i++) {
-      batches.add(BatchStats.of(i % 2 == 0 ? 32 : 7, 100, i));
+      batches.add(BatchStats.of(i % 2 == 0 ? 32 : 7, 100, i, "w" + (i % 3)));
     }
     return batches;
   }
@@ -68,6 +68,30 @@ public class RunStatsTest {
         fold(RunStats.ofBatches(), batches(1, 3)).latencyQuantileMicros(0.5),
         equalTo(2L));
     assertThat("no batches", new RunStats().latencyQuantileMicros(0.5), equalTo(-1L));
+  }
+
+  @Test
+  public void batchesAreCountedPerWorker() {
+    RunStats stats = fold(RunStats.ofBatches(), batches(1, 100));
+    // Batch i ran on worker w(i % 3) with 32 records when i is even, else 7.
+    Map<String, List<Long>> expected = new TreeMap<>();
+    for (int w = 0; w < 3; w++) {
+      long records = 0;
+      long count = 0;
+      for (int i = 1; i <= 100; i++) {
+        if (i % 3 == w) {
+          records += i % 2 == 0 ? 32 : 7;
+          count++;
+        }
+      }
+      expected.put("w" + w, List.of(records, count));
+    }
+    assertThat(stats.workerCounts(), equalTo(expected));
+    // w1 ran batches 1, 4, ..., 100: 17 of 32 records and 17 of 7.
+    assertThat(expected.get("w1"), equalTo(List.of(663L, 34L)));
+    RunStats merged = fold(RunStats.ofBatches(), batches(1, 40));
+    merged.merge(fold(RunStats.ofBatches(), batches(41, 100)));
+    assertThat("merged", merged.workerCounts(), equalTo(expected));
   }
 
   @Test

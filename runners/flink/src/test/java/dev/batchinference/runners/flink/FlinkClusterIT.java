@@ -1,10 +1,12 @@
 package dev.batchinference.runners.flink;
 
 import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.allOf;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.greaterThan;
 import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.is;
+import static org.hamcrest.Matchers.lessThanOrEqualTo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -47,6 +49,8 @@ public class FlinkClusterIT {
   private static Path fp32Model;
   private static Path fp32Tokenizer;
   private static int textCount;
+  private static Path manyTexts;
+  private static int manyTextCount;
   private static final int IMAGE_COUNT = 5000;
 
   @BeforeClass
@@ -56,6 +60,10 @@ public class FlinkClusterIT {
     textCount = fortunes.size();
     texts = WORK.resolve("fortunes.jsonl");
     Fortunes.writeJsonLines(texts, fortunes);
+    List<Fortunes.Fortune> more = Fortunes.load(1000);
+    manyTextCount = more.size();
+    manyTexts = WORK.resolve("fortunes-1000.jsonl");
+    Fortunes.writeJsonLines(manyTexts, more);
     model = FashionMnist.trainedClassifier(WORK, 6000);
     labels = FashionMnist.writeLabels(WORK.resolve("labels.txt"));
     // Full precision, so that batches made differently by the two runners give the same vectors
@@ -247,6 +255,120 @@ public class FlinkClusterIT {
     System.out.printf(
         "fault test: %d records in, %d predictions out, %d duplicates, %d restart(s)%n",
         textCount, predictions.size(), predictions.size() - seen.size(), restarts);
+  }
+
+  /**
+   * Every inference subtask gets its share: at parallelism 4 (the cluster's 2 TaskManagers × 2
+   * slots), for the classifier and for text (whose records are also split by length into nine
+   * buckets, each with its own keys), each subtask handles 15% to 35% of the records, by Flink's
+   * own count (REST: the records into the vertex that runs {@code GroupIntoBatches}) and by the run
+   * summary's {@code inference_workers}.
+   */
+  @Test
+  public void inferenceIsSpreadOverEverySubtaskAtParallelismFour() throws Exception {
+    Path classify = WORK.resolve("balance-classify-4");
+    String classifyJob = runFlinkJob(classifyArgs(classify), 4);
+    assertNothingLost(classify, IMAGE_COUNT);
+    assertBalanced(classifyJob, classify, 4, IMAGE_COUNT);
+
+    Path text = WORK.resolve("balance-text-4");
+    List<String> textArgs = new ArrayList<>(embedArgs(text));
+    textArgs.removeIf(a -> a.startsWith("--input="));
+    textArgs.add("--input=" + manyTexts);
+    String textJob = runFlinkJob(textArgs, 4);
+    assertNothingLost(text, manyTextCount);
+    assertBalanced(textJob, text, 4, manyTextCount);
+  }
+
+  /**
+   * At parallelism 8, on 4 TaskManagers × 2 slots (two more join the cluster), every subtask still
+   * gets its share of the classifier's records: 0.6 to 1.4 times an eighth, the same relative band
+   * as 15% to 35% at parallelism 4. This machine has two cores, so only the balance is checked.
+   */
+  @Test
+  public void inferenceIsSpreadOverEverySubtaskAtParallelismEight() throws Exception {
+    while (cluster.taskManagers() < 4) {
+      cluster.addTaskManager();
+    }
+    Path classify = WORK.resolve("balance-classify-8");
+    String job = runFlinkJob(classifyArgs(classify), 8);
+    assertNothingLost(classify, IMAGE_COUNT);
+    assertBalanced(job, classify, 8, IMAGE_COUNT);
+  }
+
+  /** Runs a job on the cluster at {@code parallelism}; returns its Flink job id. */
+  private static String runFlinkJob(List<String> jobArgs, int parallelism) throws Exception {
+    Path out =
+        Paths.get(
+            jobArgs.stream()
+                .filter(a -> a.startsWith("--output="))
+                .findFirst()
+                .orElseThrow()
+                .substring("--output=".length()));
+    long started = System.currentTimeMillis();
+    runJob(jobArgs, flinkArgs(parallelism), out.resolveSibling(out.getFileName() + ".log"));
+    for (JsonNode job : cluster.jobs()) {
+      if (job.get("start-time").asLong() >= started - 1000) {
+        return job.get("jid").asText();
+      }
+    }
+    throw new AssertionError("no job started on the cluster after " + started);
+  }
+
+  /**
+   * Each of the {@code parallelism} subtasks that run inference handled between 0.6 and 1.4 times
+   * its even share of {@code records}, by Flink and by the summary.
+   */
+  private static void assertBalanced(String jobId, Path out, int parallelism, int records)
+      throws Exception {
+    double low = 0.6 / parallelism;
+    double high = 1.4 / parallelism;
+    List<Long> shares = inferenceSubtaskRecords(jobId);
+    System.out.printf(
+        "balance at parallelism %d, %s: records into each GroupIntoBatches subtask %s;"
+            + " inference_workers %s%n",
+        parallelism, out.getFileName(), shares, summary(out).get("inference_workers"));
+    assertThat("subtasks", shares.size(), equalTo(parallelism));
+    assertThat(
+        "records into GroupIntoBatches",
+        shares.stream().mapToLong(Long::longValue).sum(),
+        equalTo((long) records));
+    for (long share : shares) {
+      assertThat(
+          "subtask share of " + records + " in " + shares,
+          share / (double) records,
+          allOf(greaterThanOrEqualTo(low), lessThanOrEqualTo(high)));
+    }
+    JsonNode workers = summary(out).get("inference_workers");
+    assertThat("inference_workers " + workers, workers.get("count").asInt(), equalTo(parallelism));
+    assertThat(
+        "inference_workers " + workers,
+        workers.get("records_min").asLong() / (double) records,
+        greaterThanOrEqualTo(low));
+    assertThat(
+        "inference_workers " + workers,
+        workers.get("records_max").asLong() / (double) records,
+        lessThanOrEqualTo(high));
+  }
+
+  /**
+   * The records each subtask of the vertex that runs {@code GroupIntoBatches} took in ({@code
+   * read-records} of {@code GET /jobs/ID/vertices/VID}).
+   */
+  private static List<Long> inferenceSubtaskRecords(String jobId) throws Exception {
+    for (JsonNode vertex : cluster.rest("/jobs/" + jobId).path("vertices")) {
+      if (!vertex.path("name").asText().contains("GroupIntoBatches")) {
+        continue;
+      }
+      JsonNode detail = cluster.rest("/jobs/" + jobId + "/vertices/" + vertex.get("id").asText());
+      List<Long> records = new ArrayList<>();
+      for (JsonNode subtask : detail.path("subtasks")) {
+        records.add(subtask.path("metrics").path("read-records").asLong());
+      }
+      return records;
+    }
+    throw new AssertionError(
+        "no GroupIntoBatches vertex in " + cluster.rest("/jobs/" + jobId).path("vertices"));
   }
 
   /**

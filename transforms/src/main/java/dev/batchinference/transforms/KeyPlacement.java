@@ -8,10 +8,11 @@ import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Pr
  * RunInference} keys its batches). A runner that hashes keys onto a fixed set of workers, as Flink
  * does, gives an exact answer, and {@link RunInference} then picks key values that fall on every
  * worker equally, instead of hoping that hashing a few keys spreads them. Runners that move keys
- * between workers as they go (Dataflow, the DirectRunner) have no placement.
+ * between workers as they go (Dataflow, the DirectRunner) have no placement. Serializable, as the
+ * transforms that hold it are.
  */
 @FunctionalInterface
-public interface KeyPlacement {
+public interface KeyPlacement extends java.io.Serializable {
 
   /** The worker, from 0 to {@code workers - 1}, that receives the records of {@code key}. */
   int workerOf(int key, int workers);

@@ -57,8 +57,9 @@ public interface BatchingOptions extends PipelineOptions {
 
   @Description(
       "Keys that batching spreads records over, per length bucket (the parallelism of inference);"
-          + " each ends the input with a partial batch. 0: one per core on the DirectRunner, 8"
-          + " elsewhere.")
+          + " each ends the input with a partial batch. 0: from the runner's parallelism: one per"
+          + " core on the DirectRunner, one per subtask on Flink (each placed on its own subtask),"
+          + " 4 per vCPU of --maxNumWorkers on Dataflow, 8 on other runners.")
   @Default.Integer(0)
   @TemplateParameter(Kind.WHOLE_NUMBER)
   int getInferenceShards();

@@ -14,12 +14,14 @@ import org.apache.beam.sdk.io.fs.MatchResult;
  * input is small next to this JVM's heap, Flink's embedded mini cluster ({@code
  * --runner=FlinkRunner --flinkMaster=[local] --parallelism=CORES}) when it is larger.
  *
- * <p>Why: the DirectRunner keeps every record of a bounded input in memory while the job runs, so
- * the heap it needs grows with the input (1,000,000 tabular records, 89 MB of JSON Lines, took 2.3
- * GB of resident memory with {@code -Xmx2g}); Flink's batch execution streams records through and
- * spills what it sorts, so its memory stays flat (5,000,000 records with {@code -Xmx1g}, see the
- * README's "Larger than memory"). Flink costs a few seconds of start-up, which small inputs are
- * better without.
+ * <p>Why: the DirectRunner keeps a whole input file's records in memory while the job runs, so the
+ * heap it needs grows with the input, most for small records. Measured with {@code -Xmx1g} on
+ * generated tabular records of 95 bytes of JSON each: 500,000 (47 MB) passed at the heap's limit
+ * (peak RSS 1,244 MiB, garbage collection most of the time), 1,000,000 (94 MB) and 5,000,000 (474
+ * MB) ran out of heap and hung until killed. Fashion-MNIST images (4.9 KB each) need less per byte:
+ * 50,000 (245 MB) passed. Flink's batch execution streams records and spills what it sorts: the 5
+ * million records ran with {@code -Xmx1g} at a peak RSS of 1,162 MiB (the README's "Larger than
+ * memory"). Flink costs several seconds of start-up, which small inputs are better without.
  *
  * <p>The threshold is the JVM's max heap divided by {@link #HEAP_PER_INPUT_BYTE} (input bytes as
  * listed; compressed and Parquet files count {@link #COMPRESSED_EXPANSION} times their size). The
@@ -29,8 +31,12 @@ import org.apache.beam.sdk.io.fs.MatchResult;
  */
 final class DefaultRunner {
 
-  /** Heap bytes the DirectRunner is given per byte of input: the threshold's divisor. */
-  static final long HEAP_PER_INPUT_BYTE = 10;
+  /**
+   * Heap bytes the DirectRunner is given per byte of input: the threshold's divisor. Small records
+   * needed between 11 and 22 (above); 32 leaves a margin for records smaller still and for the heap
+   * the model and the runner take.
+   */
+  static final long HEAP_PER_INPUT_BYTE = 32;
 
   /** How many times its size a compressed (or Parquet) file is counted as. */
   static final long COMPRESSED_EXPANSION = 4;

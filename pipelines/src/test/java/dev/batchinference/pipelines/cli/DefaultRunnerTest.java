@@ -43,7 +43,7 @@ public class DefaultRunnerTest {
     assertThat("the fortunes file's size", bytes, equalTo(fileSize(FORTUNES)));
 
     DefaultRunner.Choice choice =
-        DefaultRunner.choose(JOB, bytes, 100_000_000L, "1/10 of the max heap, 1,000.0 MB", true, 2);
+        DefaultRunner.choose(JOB, bytes, 100_000_000L, "1/32 of the max heap, 1,000.0 MB", true, 2);
 
     assertThat("arguments unchanged", choice.args(), equalTo(JOB));
     assertThat(choice.line(), containsString("runner: DirectRunner, since input 0.4 MB"));
@@ -51,9 +51,24 @@ public class DefaultRunnerTest {
   }
 
   @Test
+  public void theThresholdIsAThirtySecondOfTheMaxHeap() {
+    assertThat(System.getProperty(DefaultRunner.THRESHOLD_PROPERTY), nullValue());
+    DefaultRunner.Choice choice =
+        DefaultRunner.choose(JOB, BatchInference.parse(JOB.toArray(new String[0])));
+    long threshold = Runtime.getRuntime().maxMemory() / 32;
+    assertThat(
+        choice.line(),
+        containsString(
+            String.format(
+                java.util.Locale.ROOT,
+                "is within %,.1f MB (1/32 of the max heap, ",
+                threshold / 1e6)));
+  }
+
+  @Test
   public void bigInputRunsOnEmbeddedFlinkWithAParallelismOfTheCores() {
     DefaultRunner.Choice choice =
-        DefaultRunner.choose(JOB, 450_000_000L, 100_000_000L, "1/10 of the max heap", true, 2);
+        DefaultRunner.choose(JOB, 450_000_000L, 100_000_000L, "1/32 of the max heap", true, 2);
 
     assertThat(
         choice.args(),
@@ -69,7 +84,7 @@ public class DefaultRunnerTest {
         choice.line(),
         containsString(
             "runner: Flink's embedded mini cluster (--runner=FlinkRunner --flinkMaster=[local]"
-                + " --parallelism=2), since input 450.0 MB is above 100.0 MB (1/10 of the max"
+                + " --parallelism=2), since input 450.0 MB is above 100.0 MB (1/32 of the max"
                 + " heap)"));
     assertThat(choice.line().lines().count(), equalTo(1L));
   }

@@ -46,6 +46,13 @@ public final class Benchmark {
     int[] scale = {1_000, 10_000, 100_000};
     List<String> scaleRunners = List.of("direct", "flink");
     String scaleHeap = "2g";
+    List<String> memoryDatasets = List.of("fortunes", "fashion", "tabular");
+    List<String> memoryRunners = List.of("direct", "flink");
+    String memoryHeap = "1g";
+    int memoryFashion = 50_000;
+    int memoryTabular = 5_000_000;
+    long memoryDirectCapSeconds = 300;
+    long memoryCapSeconds = 1800;
     Path benchmarksDir = Path.of(System.getProperty("benchmarks.dir", "benchmarks"));
     Path corpus = benchmarksDir.resolve("../src/samples/fortunes.jsonl").normalize();
     Path workDir = benchmarksDir.resolve("target/bench-data");
@@ -67,10 +74,17 @@ public final class Benchmark {
         String.join(
             "\n",
             "Arguments (all optional, --name=value):",
-            "  --workloads=text,fashion,scale which workloads to run",
+            "  --workloads=text,fashion,scale which workloads to run (also: memory)",
             "  --scale=1000,10000,100000  dataset sizes of the scale workload (generated records)",
             "  --scaleRunners=direct,flink runners of the scale workload",
             "  --scaleHeap=2g             -Xmx of each scale run's JVM",
+            "  --memoryDatasets=fortunes,fashion,tabular inputs of the memory workload",
+            "  --memoryRunners=direct,flink runners of the memory workload (also: default, no --runner)",
+            "  --memoryHeap=1g            -Xmx of each memory run's JVM",
+            "  --memoryFashion=50000      Fashion-MNIST images of the memory workload",
+            "  --memoryTabular=5000000    generated tabular records of the memory workload",
+            "  --memoryDirectCap=300      seconds after which a memory run on the DirectRunner is killed",
+            "  --memoryCap=1800           seconds after which any other memory run is killed",
             "  --corpus=PATH              JSON lines with a 'text' field (default src/samples/fortunes.jsonl)",
             "  --textRecords=N            texts to embed; the corpus repeats past its end (default 2000)",
             "  --textBatch=N              (default 32)",
@@ -119,6 +133,13 @@ public final class Benchmark {
                       .toArray();
           case "scaleRunners" -> s.scaleRunners = Arrays.asList(value.split(","));
           case "scaleHeap" -> s.scaleHeap = value;
+          case "memoryDatasets" -> s.memoryDatasets = Arrays.asList(value.split(","));
+          case "memoryRunners" -> s.memoryRunners = Arrays.asList(value.split(","));
+          case "memoryHeap" -> s.memoryHeap = value;
+          case "memoryFashion" -> s.memoryFashion = Integer.parseInt(value);
+          case "memoryTabular" -> s.memoryTabular = Integer.parseInt(value);
+          case "memoryDirectCap" -> s.memoryDirectCapSeconds = Long.parseLong(value);
+          case "memoryCap" -> s.memoryCapSeconds = Long.parseLong(value);
           case "corpus" -> s.corpus = Path.of(value);
           case "textRecords" -> s.textRecords = Integer.parseInt(value);
           case "textBatch" -> s.textBatch = Integer.parseInt(value);
@@ -144,8 +165,9 @@ public final class Benchmark {
         }
       }
       for (String w : s.workloads) {
-        if (!w.equals("text") && !w.equals("fashion") && !w.equals("scale")) {
-          throw new IllegalArgumentException("unknown workload '" + w + "' (text, fashion, scale)");
+        if (!List.of("text", "fashion", "scale", "memory").contains(w)) {
+          throw new IllegalArgumentException(
+              "unknown workload '" + w + "' (text, fashion, scale, memory)");
         }
       }
       return s;
@@ -156,6 +178,13 @@ public final class Benchmark {
       d.put("workloads", String.join(",", workloads));
       d.put("scale", Arrays.toString(scale));
       d.put("scaleRunners", String.join(",", scaleRunners));
+      if (workloads.contains("memory")) {
+        d.put("memoryDatasets", String.join(",", memoryDatasets));
+        d.put("memoryRunners", String.join(",", memoryRunners));
+        d.put("memoryHeap", memoryHeap);
+        d.put("memoryFashion", Integer.toString(memoryFashion));
+        d.put("memoryTabular", Integer.toString(memoryTabular));
+      }
       d.put("textRecords", Integer.toString(textRecords));
       d.put("textBatch", Integer.toString(textBatch));
       d.put("maxTokens", Integer.toString(maxTokens));
@@ -201,6 +230,9 @@ public final class Benchmark {
     }
     if (s.workloads.contains("scale")) {
       new ScaleWorkload(s, rows, notes).run();
+    }
+    if (s.workloads.contains("memory")) {
+      new MemoryWorkload(s, rows, notes).run();
     }
     for (Row r : rows) {
       r.rawRate =

@@ -32,7 +32,7 @@ import java.util.Set;
 final class FashionWorkload {
 
   static final String NAME = "fashion-mnist (logreg)";
-  private static final int TEST_IMAGES = 10_000;
+  static final int TEST_IMAGES = 10_000;
   private static final int TRAIN_IMAGES = 60_000;
 
   private static final ObjectMapper JSON = new ObjectMapper();

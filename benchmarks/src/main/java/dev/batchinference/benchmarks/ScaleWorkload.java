@@ -37,7 +37,7 @@ final class ScaleWorkload {
   static final String NAME = "scale: tabular logreg (8 features)";
   static final int FEATURES = 8;
   static final List<String> CLASSES = List.of("low", "medium", "high");
-  private static final long SEED = 20261128L;
+  static final long SEED = 20261128L;
 
   private final Benchmark.Settings s;
   private final List<Row> rows;
@@ -99,7 +99,7 @@ final class ScaleWorkload {
   }
 
   /** Generated records: 8 features around a class centre, a few fields carried along. */
-  private static void generate(Path file, int size, Random random) throws IOException {
+  static void generate(Path file, int size, Random random) throws IOException {
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
     try (BufferedWriter out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
       StringBuilder line = new StringBuilder(160);
@@ -123,7 +123,7 @@ final class ScaleWorkload {
   }
 
   /** Trains the classifier on 3,000 generated examples and writes it as ONNX. */
-  private static void train(Path model) throws IOException {
+  static void train(Path model) throws IOException {
     LabelFactory factory = new LabelFactory();
     MutableDataset<Label> examples =
         new MutableDataset<>(new SimpleDataSourceProvenance("generated", factory), factory);

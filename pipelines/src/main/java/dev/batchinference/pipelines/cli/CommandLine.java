@@ -29,14 +29,15 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.joda.time.Duration;
 
 /**
- * The command line around {@link BatchInference}: {@code --help}, sensible DirectRunner settings,
- * progress while the job runs (records done, rate, ETA), and one result line at the end. Exit
- * status: 0 when the job succeeded and lost nothing, 1 when it failed, 2 when it could not start, 3
- * ({@link ExitStatus#DRIFT_ALERT}) when it succeeded but its comparison with {@code
- * --previousSummary} raised drift alerts (the predictions are written all the same), 4 ({@link
- * ExitStatus#TOO_MANY_FAILURES}) when it wrote everything but more records failed than {@code
- * --maxFailureRate} allows, 75 ({@link ExitStatus#OUTPUT_LOCKED}) when another run holds the output
- * directory's lock ({@link OutputLock}; nothing was started).
+ * The command line around {@link BatchInference}: {@code --help}, the runner when none is named
+ * ({@link DefaultRunner}: the DirectRunner, or Flink's embedded mini cluster for inputs too large
+ * for the heap), sensible DirectRunner settings, progress while the job runs (records done, rate,
+ * ETA), and one result line at the end. Exit status: 0 when the job succeeded and lost nothing, 1
+ * when it failed, 2 when it could not start, 3 ({@link ExitStatus#DRIFT_ALERT}) when it succeeded
+ * but its comparison with {@code --previousSummary} raised drift alerts (the predictions are
+ * written all the same), 4 ({@link ExitStatus#TOO_MANY_FAILURES}) when it wrote everything but more
+ * records failed than {@code --maxFailureRate} allows, 75 ({@link ExitStatus#OUTPUT_LOCKED}) when
+ * another run holds the output directory's lock ({@link OutputLock}; nothing was started).
  */
 public final class CommandLine {
 
@@ -60,6 +61,15 @@ public final class CommandLine {
     }
     BatchInferenceOptions options;
     try {
+      List<String> given = Arrays.asList(args);
+      if (!DefaultRunner.namesRunner(given)) {
+        // No --runner: the input's size decides between the DirectRunner and Flink [local].
+        DefaultRunner.Choice choice = DefaultRunner.choose(given, BatchInference.parse(args));
+        if (choice.line() != null) {
+          out.println(choice.line());
+        }
+        args = choice.args().toArray(new String[0]);
+      }
       options = BatchInference.parse(withRunnerDefaults(args));
     } catch (IllegalArgumentException e) {
       err.println("error: " + e.getMessage());

@@ -33,6 +33,16 @@ public final class OnnxProtos {
    * unknown}.
    */
   public static Map<String, String> inputKinds(byte[] model) {
+    return valueKinds(model, 11);
+  }
+
+  /** The graph outputs of a model, each with its kind (as {@link #inputKinds}). */
+  public static Map<String, String> outputKinds(byte[] model) {
+    return valueKinds(model, 12);
+  }
+
+  /** The inputs (graph field 11) or outputs (12) of a model, by name, with their kinds. */
+  private static Map<String, String> valueKinds(byte[] model, int graphField) {
     byte[] graph = null;
     Reader m = new Reader(ByteBuffer.wrap(model));
     while (m.hasMore()) {
@@ -52,7 +62,7 @@ public final class OnnxProtos {
     Reader g = new Reader(ByteBuffer.wrap(graph));
     while (g.hasMore()) {
       int tag = g.tag();
-      if (tag >>> 3 == 11 && (tag & 7) == 2) {
+      if (tag >>> 3 == graphField && (tag & 7) == 2) {
         inputs.add(g.bytes());
       } else if (tag >>> 3 == 5 && (tag & 7) == 2) {
         initialized.add(tensorName(g.bytes()));

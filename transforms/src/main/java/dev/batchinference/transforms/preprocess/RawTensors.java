@@ -84,8 +84,20 @@ public final class RawTensors implements Preprocessor<TensorExample> {
       }
       probe = probe.get(0);
     }
-    long[] dims = shape.stream().mapToLong(Long::longValue).toArray();
     long[] expected = spec.shape();
+    if (!shape.isEmpty() && shape.get(shape.size() - 1) == 0) {
+      // An empty array cannot say its inner dimensions: take them from the model (zero where
+      // dynamic); the tensor holds no values whatever they are.
+      int rank =
+          mode.kind() == BatchMode.Kind.ONE_RECORD
+                  || (mode.kind() == BatchMode.Kind.FIXED && expected[0] == shape.get(0))
+              ? expected.length
+              : expected.length - 1;
+      for (int d = shape.size(); d < rank; d++) {
+        shape.add(Math.max(0, expected[d + expected.length - rank]));
+      }
+    }
+    long[] dims = shape.stream().mapToLong(Long::longValue).toArray();
     // A row drops the batch dimension; a whole tensor keeps it (or has none to drop).
     boolean row = mode.kind() != BatchMode.Kind.ONE_RECORD && dims.length + 1 == expected.length;
     boolean whole = mode.kind() != BatchMode.Kind.DYNAMIC && dims.length == expected.length;

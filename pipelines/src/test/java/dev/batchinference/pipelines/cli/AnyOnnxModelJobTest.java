@@ -261,4 +261,69 @@ public class AnyOnnxModelJobTest {
                 + " run these records"));
     assertThat(stderr(), containsString("most frequent: infer: ai.onnxruntime.OrtException (6)"));
   }
+
+  /**
+   * Every element type in and out through the job's JSON Lines, exactly (int64 past 2^53 as an
+   * integer); an incremental run reads them back and carries the prediction forward unchanged; a
+   * Parquet output, whose raw values are FLOAT64, refuses the string output before reading.
+   */
+  @Test
+  public void everyTypeIsWrittenExactlyAndCarriedForwardUnchanged() throws Exception {
+    Path in =
+        input(
+            "types.jsonl",
+            "{\"id\":\"a\",\"in_float\":[1.5,-3.25],\"in_double\":[0.1,1e300],"
+                + "\"in_float16\":[65504,-0.5],\"in_bfloat16\":[1.5,-2],\"in_int8\":[-128,127],"
+                + "\"in_int16\":[-32768,32767],\"in_int32\":[-2147483648,2147483647],"
+                + "\"in_int64\":[9007199254740993,-9223372036854775808],\"in_uint8\":[0,255],"
+                + "\"in_bool\":[true,false],\"in_string\":[\"h\u00e9llo\",\"\"]}\n");
+    Path first = TMP.newFolder().toPath();
+    assertThat(stderr(), run(raw(model("all_types"), in, first)), equalTo(0));
+    String line;
+    try (java.nio.file.DirectoryStream<Path> files =
+        Files.newDirectoryStream(first, "predictions*.jsonl")) {
+      StringBuilder all = new StringBuilder();
+      for (Path file : files) {
+        all.append(Files.readString(file));
+      }
+      line = all.toString();
+    }
+    assertThat(
+        line,
+        containsString(
+            "\"outputs\":{\"out_float\":[1.5,-3.25],\"out_double\":[0.1,1.0E300],"
+                + "\"out_float16\":[65504.0,-0.5],\"out_bfloat16\":[1.5,-2.0],"
+                + "\"out_int8\":[-128,127],\"out_int16\":[-32768,32767],"
+                + "\"out_int32\":[-2147483648,2147483647],"
+                + "\"out_int64\":[9007199254740993,-9223372036854775808],"
+                + "\"out_uint8\":[0,255],\"out_bool\":[true,false],"
+                + "\"out_string\":[\"h\u00e9llo\",\"\"]}"));
+    assertThat(JobOutputs.read(first).summary.path("batching").asText(), equalTo("dynamic"));
+
+    Path second = TMP.newFolder().toPath();
+    assertThat(
+        stderr(),
+        run(
+            raw(
+                model("all_types"),
+                in,
+                second,
+                "--previousPredictions=" + first + "/predictions*")),
+        equalTo(0));
+    JobOutputs carried = JobOutputs.read(second);
+    assertThat(carried.summary.path("carried_forward").asLong(), equalTo(1L));
+    assertThat(
+        carried.predictions.get(0).path("outputs"),
+        equalTo(JobOutputs.read(first).predictions.get(0).path("outputs")));
+
+    err.reset();
+    int status =
+        run(raw(model("all_types"), in, TMP.newFolder().toPath(), "--outputFormat=PARQUET"));
+    assertThat(stdout(), status, equalTo(ExitStatus.INVALID.code()));
+    assertThat(
+        stderr(),
+        containsString(
+            "Model output 'out_string' is a string tensor, which Parquet, BigQuery and PostgreSQL"
+                + " outputs cannot hold"));
+  }
 }

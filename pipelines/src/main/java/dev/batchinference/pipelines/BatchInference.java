@@ -14,6 +14,7 @@ import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.model.BatchMode;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -272,6 +273,8 @@ public final class BatchInference {
             plan.model().signature().byteSize(),
             pinned),
         plan.batching().batchSize(),
+        // How the model takes records: "dynamic", "fixed N" or "one record per run".
+        BatchMode.of(plan.model().signature()).toString(),
         plan.maxFailureRate() >= 0 ? plan.maxFailureRate() : null,
         plan.settingsSha256(),
         new LinkedHashMap<>(plan.settings()));

@@ -119,4 +119,15 @@ public record Batching(
         ? Math.max(2, Runtime.getRuntime().availableProcessors())
         : 0;
   }
+
+  /** This batching with at most {@code size} records per batch (a model that fixes it). */
+  public Batching withBatchSize(int size) {
+    return new Batching(
+        size,
+        maxBatchWeight,
+        weightBuckets,
+        inferenceShards,
+        redistributeBuckets,
+        maxBufferingSeconds);
+  }
 }

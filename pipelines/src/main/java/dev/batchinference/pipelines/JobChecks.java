@@ -9,6 +9,8 @@ import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WritePostgres;
 import dev.batchinference.transforms.model.ModelFiles;
+import dev.batchinference.transforms.model.ModelSignature;
+import dev.batchinference.transforms.tensor.Tensor;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
@@ -25,6 +27,8 @@ import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryHelpers;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.transforms.display.DisplayData;
 
 /**
  * The checks a job passes before it reads any data, each failing with an {@link
@@ -334,5 +338,35 @@ public final class JobChecks {
           e);
     }
     return dir;
+  }
+
+  /**
+   * Whether {@code option} was given (on the command line or set in code), rather than left at its
+   * default: Beam leaves defaults out of the options' display data.
+   */
+  static boolean isSet(PipelineOptions options, String option) {
+    return DisplayData.from(options).items().stream()
+        .anyMatch(item -> item.getKey().equals(option));
+  }
+
+  /**
+   * Refuses string outputs for sinks that hold raw outputs as rows (Parquet, BigQuery, PostgreSQL),
+   * whose {@code values} are FLOAT64: only JSON Lines writes every element type as it is.
+   */
+  static void checkOutputTypes(Sink predictions, ModelSignature signature) {
+    if (predictions instanceof Sink.JsonLinesFiles
+        || predictions instanceof Sink.OrderedJsonLinesFiles) {
+      return;
+    }
+    for (var output : signature.outputs().entrySet()) {
+      if (output.getValue().dtype() == Tensor.DType.STRING) {
+        throw new InvalidJobException(
+            "Model output '"
+                + output.getKey()
+                + "' is a string tensor, which Parquet, BigQuery and PostgreSQL outputs cannot hold"
+                + " (their raw output values are FLOAT64). Write JSON Lines (--outputFormat=JSONL"
+                + " to files), or leave the output out with --outputs.");
+      }
+    }
   }
 }

@@ -128,6 +128,7 @@ public record JobPlan(
     Sink predictions = predictionsSink(options, outputDirectory, JobChecks.orderedInputs(options));
     Sink failures = failuresSink(options, outputDirectory);
     JobChecks.checkDatabase(options, predictions, failures, rows);
+    JobChecks.checkOutputTypes(predictions, model.signature());
     Optional<Drift> drift =
         nonEmpty(options.getPreviousSummary())
             .map(
@@ -141,7 +142,12 @@ public record JobPlan(
         carryFields,
         nonEmpty(options.getIdField()),
         model,
-        Batching.from(options, model.task(), RunnerKind.of(options)),
+        model
+            .task()
+            .fitBatching(
+                Batching.from(options, model.task(), RunnerKind.of(options)),
+                model.signature(),
+                JobChecks.isSet(options, "batchSize")),
         options.getOutput(),
         outputDirectory,
         rows,

@@ -1,5 +1,6 @@
 package dev.batchinference.pipelines;
 
+import ai.onnxruntime.platform.Fp16Conversions;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -171,6 +172,34 @@ public final class PreviousPredictions {
           longs[i] = values.get(i).longValue();
         }
         return Tensor.ofLongs(longs, shape);
+      case INT8:
+      case UINT8:
+      case BOOL:
+        byte[] bytes = new byte[n];
+        for (int i = 0; i < n; i++) {
+          JsonNode v = values.get(i);
+          bytes[i] = (byte) (v.isBoolean() ? (v.booleanValue() ? 1 : 0) : v.intValue());
+        }
+        return Tensor.of(type, bytes, shape);
+      case INT16:
+      case FLOAT16:
+      case BFLOAT16:
+        short[] shorts = new short[n];
+        for (int i = 0; i < n; i++) {
+          shorts[i] =
+              type == Tensor.DType.INT16
+                  ? (short) values.get(i).intValue()
+                  : type == Tensor.DType.FLOAT16
+                      ? Fp16Conversions.floatToFp16(toFloat(values.get(i)))
+                      : Fp16Conversions.floatToBf16(toFloat(values.get(i)));
+        }
+        return Tensor.of(type, shorts, shape);
+      case STRING:
+        String[] strings = new String[n];
+        for (int i = 0; i < n; i++) {
+          strings[i] = values.get(i).asText();
+        }
+        return Tensor.ofStrings(strings, shape);
       default:
         float[] f = new float[n];
         for (int i = 0; i < n; i++) {

@@ -1,7 +1,9 @@
 package dev.batchinference.pipelines;
 
+import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.pipelines.options.ModelOptions.Task;
 import dev.batchinference.transforms.io.PredictionRows;
+import dev.batchinference.transforms.model.BatchMode;
 import dev.batchinference.transforms.model.ModelSignature;
 import dev.batchinference.transforms.onnx.OnnxModelHandler;
 import dev.batchinference.transforms.postprocess.Postprocessor;
@@ -14,7 +16,9 @@ import java.util.Map;
 
 /**
  * {@code --task=RAW}: model inputs from record fields of the same names, every output written as
- * arrays. It has no options of its own.
+ * arrays. It has no options of its own. The model's signature decides how records are batched
+ * ({@link BatchMode}): a fixed batch dimension of N makes every batch N records, a model without a
+ * batch dimension runs one record per call.
  */
 final class RawTask extends TaskSpec {
 
@@ -47,5 +51,35 @@ final class RawTask extends TaskSpec {
   @Override
   Map<String, String> settings(Map<String, String> pinned) {
     return Map.of();
+  }
+
+  @Override
+  Batching fitBatching(Batching batching, ModelSignature signature, boolean batchSizeGiven) {
+    BatchMode mode = BatchMode.of(signature);
+    int required = mode.requiredBatchSize();
+    if (required == 0 || batching.batchSize() == required) {
+      return batching;
+    }
+    if (batchSizeGiven) {
+      throw new InvalidJobException(
+          "--batchSize="
+              + batching.batchSize()
+              + " does not fit the model: "
+              + (mode.kind() == BatchMode.Kind.FIXED
+                  ? "its inputs have a batch dimension fixed at "
+                      + required
+                      + " ("
+                      + signature.inputs()
+                      + "), so every run takes exactly "
+                      + required
+                      + " records (the last one padded with zero rows)"
+                  : "it has no batch dimension ("
+                      + signature.inputs()
+                      + "), so it runs one record per call, each record holding its inputs whole")
+              + ". Leave --batchSize unset or set it to "
+              + required
+              + ".");
+    }
+    return batching.withBatchSize(required);
   }
 }

@@ -79,4 +79,14 @@ abstract class TaskSpec {
   List<Long> defaultWeightBuckets() {
     return List.of();
   }
+
+  /**
+   * The batching the model can take: {@code batching} unchanged, unless the task lets the model
+   * decide how many records a run takes (RAW, for a fixed batch dimension or none).
+   *
+   * @param batchSizeGiven whether {@code --batchSize} was given, rather than left at its default
+   */
+  Batching fitBatching(Batching batching, ModelSignature signature, boolean batchSizeGiven) {
+    return batching;
+  }
 }

@@ -272,8 +272,9 @@ public final class CommandLine {
     long predicted = summary.predictions();
     // What the summary says of the run, decided where a scheduler reading it decides too.
     RunStatus status = RunStatus.of(summary);
-    boolean nothingLost = status.exitStatus() != ExitStatus.FAILED;
+    boolean nothingLost = summary.nothingLost();
     boolean tooManyFailures = status.exitStatus() == ExitStatus.TOO_MANY_FAILURES;
+    boolean modelFailed = !tooManyFailures && RunStatus.everyRecordFailedAtInfer(summary);
     double seconds = wallMillis / 1000.0;
     // The result line is one line: what unreadableFiles adds ends it.
     out.print(
@@ -285,7 +286,9 @@ public final class CommandLine {
                 ? "LOST RECORDS"
                 : tooManyFailures
                     ? "TOO MANY FAILURES"
-                    : predicted == 0 && read > 0 ? "NO PREDICTIONS" : "OK",
+                    : modelFailed
+                        ? "MODEL FAILED"
+                        : predicted == 0 && read > 0 ? "NO PREDICTIONS" : "OK",
             read,
             predicted,
             summary.failures(),
@@ -303,6 +306,9 @@ public final class CommandLine {
     out.println(unreadableFiles(summary));
     if (!nothingLost) {
       return status.exitStatus().code();
+    }
+    if (modelFailed) {
+      err.println("error: " + status.line() + "; exit status " + status.exitStatus().code());
     }
     if (tooManyFailures) {
       err.println(

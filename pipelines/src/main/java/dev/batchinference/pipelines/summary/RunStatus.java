@@ -16,10 +16,11 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 /**
  * What a finished run's {@code summary.json} says about it, as the command line's exit status: 1
  * when its nothing-lost check failed, {@link ExitStatus#TOO_MANY_FAILURES} (4) when more records
- * failed than {@code --maxFailureRate} allowed, {@link ExitStatus#DRIFT_ALERT} (3) when its
- * comparison with {@code --previousSummary} raised drift alerts, else 0. The command line ends with
- * it, and its {@link #main} gives it for a run launched elsewhere (a Dataflow Flex Template
- * launched with {@code --waitUntilFinish=false}, whose summary is the only signal left):
+ * failed than {@code --maxFailureRate} allowed, 1 when (with the gate off) every record failed at
+ * infer, {@link ExitStatus#DRIFT_ALERT} (3) when its comparison with {@code --previousSummary}
+ * raised drift alerts, else 0. The command line ends with it, and its {@link #main} gives it for a
+ * run launched elsewhere (a Dataflow Flex Template launched with {@code --waitUntilFinish=false},
+ * whose summary is the only signal left):
  *
  * <pre>{@code
  * java -cp batch-inference-bundled.jar dev.batchinference.pipelines.summary.RunStatus gs://b/runs/2025-03-01/summary.json
@@ -54,6 +55,16 @@ public final class RunStatus {
           ExitStatus.TOO_MANY_FAILURES,
           "TOO MANY FAILURES: " + Objects.toString(summary.failureGate().message(), ""));
     }
+    if (everyRecordFailedAtInfer(summary)) {
+      return new RunStatus(
+          ExitStatus.FAILED,
+          String.format(
+              Locale.ROOT,
+              "MODEL FAILED: every one of the %,d records read failed at infer: the model cannot"
+                  + " run these records (a shape or type it does not take?)%s",
+              summary.recordsRead(),
+              mostFrequentError(summary)));
+    }
     List<RunSummary.Alert> alerts = summary.alerts();
     if (!alerts.isEmpty()) {
       String previous =
@@ -83,6 +94,44 @@ public final class RunStatus {
             summary.recordsRead(),
             summary.predictions(),
             summary.failures()));
+  }
+
+  /**
+   * Whether no record got a prediction and every record read failed in the model: a model that
+   * cannot run the job's records at all (a batch or shape it does not take) is an error even with
+   * the failure gate off, not a run that merely failed many records.
+   */
+  public static boolean everyRecordFailedAtInfer(RunSummary summary) {
+    return summary.recordsRead() > 0
+        && summary.predictions() == 0
+        && summary.carriedForward() == 0
+        && summary.failuresByStage().size() == 1
+        && summary.failuresByStage().getOrDefault("infer", 0L) == summary.recordsRead();
+  }
+
+  private static String mostFrequentError(RunSummary summary) {
+    String top = null;
+    long count = -1;
+    for (var e : summary.failuresByError().entrySet()) {
+      if (e.getValue() > count) {
+        top = e.getKey();
+        count = e.getValue();
+      }
+    }
+    if (top == null) {
+      return "";
+    }
+    List<RunSummary.FailureExample> examples =
+        summary.failureExamples().getOrDefault(top, List.of());
+    String example =
+        examples.isEmpty() || examples.get(0).error() == null
+            ? ""
+            : ", e.g. \"" + abbreviate(examples.get(0).error().replaceAll("\\s+", " ")) + "\"";
+    return "; most frequent: " + top + " (" + count + ")" + example;
+  }
+
+  private static String abbreviate(String text) {
+    return text.length() > 200 ? text.substring(0, 200) + "…" : text;
   }
 
   /** {@link #of(RunSummary)} of a summary read as a JSON tree. */

@@ -39,6 +39,7 @@ public record RunSummary(
     @JsonProperty("output_table") @Nullable String outputTable,
     @JsonProperty("model") @Nullable Model model,
     @JsonProperty("batch_size_limit") @Nullable Long batchSizeLimit,
+    @JsonProperty("batching") @Nullable String batching,
     @JsonProperty("max_failure_rate") @JsonInclude(Include.ALWAYS) @Nullable Double maxFailureRate,
     @JsonProperty("settings_sha256") @Nullable String settingsSha256,
     @JsonProperty("prediction_settings") @Nullable Map<String, String> predictionSettings,
@@ -142,6 +143,7 @@ public record RunSummary(
         outputTable,
         model,
         batchSizeLimit,
+        batching,
         maxFailureRate,
         settingsSha256,
         predictionSettings,
@@ -195,6 +197,7 @@ public record RunSummary(
       @JsonProperty("output_table") @Nullable String outputTable,
       @JsonProperty("model") Model model,
       @JsonProperty("batch_size_limit") long batchSizeLimit,
+      @JsonProperty("batching") String batching,
       @JsonProperty("max_failure_rate") @JsonInclude(Include.ALWAYS)
           @Nullable Double maxFailureRate,
       @JsonProperty("settings_sha256") String settingsSha256,

@@ -288,6 +288,7 @@ public final class WriteRunSummary
         job.outputTable(),
         job.model(),
         job.batchSizeLimit(),
+        job.batching(),
         job.maxFailureRate(),
         job.settingsSha256(),
         job.predictionSettings(),

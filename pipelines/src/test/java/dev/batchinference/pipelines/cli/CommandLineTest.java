@@ -234,51 +234,6 @@ public class CommandLineTest {
     assertThat(summary.path("failure_gate").path("exceeded").asBoolean(), equalTo(false));
   }
 
-  /**
-   * A RAW model whose batch dimension is fixed (ONNX's own {@code test_relu}: {@code x[3,4,5]})
-   * fails every batch of other sizes: with batches of 2, every record fails at infer. That run is
-   * not OK: without the gate it still says {@code NO PREDICTIONS}, with it, it exits 4.
-   */
-  @Test
-  public void aModelThatFailsEveryRecordIsNotOk() throws Exception {
-    Path model = Path.of("/usr/share/libonnx-testdata/data/node/test_relu/model.onnx");
-    assertThat("Debian package libonnx-testdata is installed", Files.exists(model), equalTo(true));
-    Path input = TMP.newFile("relu.jsonl").toPath();
-    StringBuilder lines = new StringBuilder();
-    java.util.Random random = new java.util.Random(13);
-    for (int i = 0; i < 6; i++) {
-      StringBuilder x = new StringBuilder("[");
-      for (int r = 0; r < 4; r++) {
-        x.append(r == 0 ? "[" : ",[");
-        for (int c = 0; c < 5; c++) {
-          x.append(c == 0 ? "" : ",").append(random.nextGaussian());
-        }
-        x.append(']');
-      }
-      lines.append("{\"id\":\"r").append(i).append("\",\"x\":").append(x).append("]}\n");
-    }
-    Files.writeString(input, lines);
-    String[] args = {
-      "--task=RAW", "--model=" + model, "--input=" + input, "--batchSize=2", "--progress=false"
-    };
-    int status = run(concat(args, "--output=" + TMP.newFolder("relu-out")));
-    assertThat(
-        err.toString(StandardCharsets.UTF_8), status, equalTo(ExitStatus.TOO_MANY_FAILURES.code()));
-    assertThat(
-        out.toString(StandardCharsets.UTF_8),
-        containsString("TOO MANY FAILURES: 6 records read, 0 predicted, 6 failed {\"infer\":6}"));
-    assertThat(
-        err.toString(StandardCharsets.UTF_8),
-        containsString("most frequent: infer: ai.onnxruntime.OrtException (6)"));
-
-    out.reset();
-    status = run(concat(args, "--output=" + TMP.newFolder("relu-off"), "--maxFailureRate=-1"));
-    assertThat(status, equalTo(0));
-    assertThat(
-        out.toString(StandardCharsets.UTF_8),
-        containsString("NO PREDICTIONS: 6 records read, 0 predicted, 6 failed"));
-  }
-
   private static String[] concat(String[] args, String... more) {
     String[] all = Arrays.copyOf(args, args.length + more.length);
     System.arraycopy(more, 0, all, args.length, more.length);

@@ -144,14 +144,28 @@ public final class JsonLines {
   /** Writes a tensor as nested arrays following its shape; returns the next flat index. */
   private static int writeNested(JsonGenerator g, Tensor t, int dim, int flat) throws IOException {
     if (dim == t.rank()) {
-      if (t.dtype() == Tensor.DType.FLOAT) {
-        g.writeNumber(((float[]) t.data())[flat]);
-      } else if (t.dtype() == Tensor.DType.DOUBLE) {
-        g.writeNumber(((double[]) t.data())[flat]);
-      } else if (t.dtype() == Tensor.DType.INT64) {
-        g.writeNumber(((long[]) t.data())[flat]);
-      } else {
-        g.writeNumber(((int[]) t.data())[flat]);
+      switch (t.dtype()) {
+        case FLOAT:
+          g.writeNumber(((float[]) t.data())[flat]);
+          break;
+        case FLOAT16:
+        case BFLOAT16:
+          // Every float16 and bfloat16 value is a float exactly; written as the shortest float.
+          g.writeNumber((float) t.getAsDouble(flat));
+          break;
+        case DOUBLE:
+          g.writeNumber(((double[]) t.data())[flat]);
+          break;
+        case BOOL:
+          g.writeBoolean(((byte[]) t.data())[flat] != 0);
+          break;
+        case STRING:
+          g.writeString(((String[]) t.data())[flat]);
+          break;
+        default:
+          // Integers as JSON integers, int64 included: never through a double.
+          g.writeNumber(t.getAsLong(flat));
+          break;
       }
       return flat + 1;
     }

@@ -1,12 +1,15 @@
 package dev.batchinference.transforms.onnx;
 
+import ai.onnxruntime.MapInfo;
 import ai.onnxruntime.NodeInfo;
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.SequenceInfo;
 import ai.onnxruntime.TensorInfo;
+import ai.onnxruntime.ValueInfo;
+import dev.batchinference.transforms.model.BatchMode;
 import dev.batchinference.transforms.model.LoadedModel;
 import dev.batchinference.transforms.model.ModelFiles;
 import dev.batchinference.transforms.model.ModelIdentity;
@@ -16,9 +19,12 @@ import dev.batchinference.transforms.tensor.TensorExample;
 import dev.batchinference.transforms.tensor.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -33,6 +39,7 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
   private final ModelSignature signature;
   private final Set<String> requestedOutputs;
 
+  private final BatchMode mode;
   private final BatchStacker stacker;
 
   private OnnxModel(
@@ -40,6 +47,7 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     this.session = session;
     this.signature = signature;
     this.requestedOutputs = outputs;
+    this.mode = BatchMode.of(signature);
     this.stacker = new BatchStacker(env);
   }
 
@@ -82,7 +90,7 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
           e);
     }
     try {
-      Map<String, TensorSpec> inputs = specs(session.getInputInfo(), "input", uri);
+      Map<String, TensorSpec> inputs = specs(inputInfo(session, bytes, uri), "input", uri);
       Map<String, NodeInfo> outputInfo = session.getOutputInfo();
       Set<String> outputs;
       if (handler.outputNames() == null) {
@@ -118,6 +126,32 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     }
   }
 
+  /**
+   * The session's inputs; ONNX Runtime's Java API cannot describe some kinds (an optional input),
+   * so those are named from the model file itself.
+   */
+  private static Map<String, NodeInfo> inputInfo(OrtSession session, byte[] model, String uri)
+      throws OrtException {
+    try {
+      return session.getInputInfo();
+    } catch (OrtException e) {
+      for (Map.Entry<String, String> input : OnnxProtos.inputKinds(model).entrySet()) {
+        if (!"tensor".equals(input.getValue())) {
+          throw new IllegalArgumentException(
+              "The model at "
+                  + uri
+                  + " has input '"
+                  + input.getKey()
+                  + "' of type "
+                  + input.getValue()
+                  + "; only tensors are supported",
+              e);
+        }
+      }
+      throw e;
+    }
+  }
+
   private static Map<String, TensorSpec> specs(
       Map<String, NodeInfo> infos, String kind, String uri) {
     Map<String, TensorSpec> specs = new LinkedHashMap<>();
@@ -130,37 +164,92 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
                 + kind
                 + " '"
                 + e.getKey()
-                + "' of kind "
-                + e.getValue().getInfo()
+                + "' of type "
+                + describe(e.getValue().getInfo())
                 + "; only tensors are supported"
                 + ("output".equals(kind) ? " (choose tensor outputs with --outputs)" : ""));
       }
       TensorInfo info = (TensorInfo) e.getValue().getInfo();
-      specs.put(e.getKey(), TensorSpec.of(dtype(info.type, e.getKey(), uri), info.getShape()));
+      Tensor.DType dtype = SUPPORTED.get(info.onnxType);
+      if (dtype == null) {
+        throw new IllegalArgumentException(
+            "The model at "
+                + uri
+                + " has "
+                + kind
+                + " '"
+                + e.getKey()
+                + "' of element type "
+                + onnxName(info.onnxType)
+                + "; supported are "
+                + SUPPORTED_NAMES
+                + ("output".equals(kind) ? " (choose other outputs with --outputs)" : ""));
+      }
+      specs.put(e.getKey(), TensorSpec.of(dtype, info.getShape()));
     }
     return specs;
   }
 
-  private static Tensor.DType dtype(OnnxJavaType type, String name, String uri) {
-    switch (type) {
-      case FLOAT:
-        return Tensor.DType.FLOAT;
-      case DOUBLE:
-        return Tensor.DType.DOUBLE;
-      case INT32:
-        return Tensor.DType.INT32;
-      case INT64:
-        return Tensor.DType.INT64;
-      default:
-        throw new IllegalArgumentException(
-            "The model at "
-                + uri
-                + " uses element type "
-                + type
-                + " for '"
-                + name
-                + "'; supported are float, double, int32 and int64");
+  /** The element types ONNX Runtime's Java API can hand over, and what they become here. */
+  private static final Map<TensorInfo.OnnxTensorType, Tensor.DType> SUPPORTED =
+      new java.util.EnumMap<>(TensorInfo.OnnxTensorType.class);
+
+  static {
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, Tensor.DType.FLOAT);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, Tensor.DType.DOUBLE);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, Tensor.DType.FLOAT16);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, Tensor.DType.BFLOAT16);
+    SUPPORTED.put(TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, Tensor.DType.INT8);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16, Tensor.DType.INT16);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, Tensor.DType.INT32);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, Tensor.DType.INT64);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, Tensor.DType.UINT8);
+    SUPPORTED.put(TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL, Tensor.DType.BOOL);
+    SUPPORTED.put(
+        TensorInfo.OnnxTensorType.ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, Tensor.DType.STRING);
+  }
+
+  private static final String SUPPORTED_NAMES =
+      "float, double, float16, bfloat16, int8, int16, int32, int64, uint8, bool and string";
+
+  /** {@code ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16} as ONNX names it: {@code uint16}. */
+  private static String onnxName(TensorInfo.OnnxTensorType type) {
+    return type.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "").toLowerCase(Locale.ROOT);
+  }
+
+  /** A non-tensor value's type in words: {@code sequence of float tensors}, {@code map ...}. */
+  private static String describe(ValueInfo info) {
+    if (info instanceof SequenceInfo) {
+      SequenceInfo seq = (SequenceInfo) info;
+      return seq.isSequenceOfMaps()
+          ? "sequence of maps (" + seq.mapInfo + ")"
+          : "sequence of " + seq.sequenceType.name().toLowerCase(Locale.ROOT) + " values";
     }
+    if (info instanceof MapInfo) {
+      MapInfo map = (MapInfo) info;
+      return "map from "
+          + map.keyType.name().toLowerCase(Locale.ROOT)
+          + " to "
+          + map.valueType.name().toLowerCase(Locale.ROOT);
+    }
+    return String.valueOf(info);
+  }
+
+  /** The element type of an output ONNX Runtime returned. */
+  static Tensor.DType dtype(TensorInfo info) {
+    Tensor.DType dtype = SUPPORTED.get(info.onnxType);
+    if (dtype == null) {
+      throw new IllegalStateException("unsupported output element type " + onnxName(info.onnxType));
+    }
+    return dtype;
   }
 
   ModelSignature signature() {
@@ -177,15 +266,78 @@ final class OnnxModel implements LoadedModel<TensorExample, TensorExample> {
     return signature.byteSize();
   }
 
+  /**
+   * Runs a batch the way the model takes records ({@link BatchMode}): rows stacked on a dynamic
+   * batch dimension; or runs of exactly N rows, the last padded with zero rows; and records that
+   * hold their inputs whole, one per run.
+   */
   @Override
   public List<TensorExample> run(List<TensorExample> batch) throws OrtException {
+    if (mode.kind() == BatchMode.Kind.DYNAMIC) {
+      return runRows(batch, batch.size());
+    }
+    TensorExample[] outputs = new TensorExample[batch.size()];
+    List<Integer> rows = new ArrayList<>();
+    for (int i = 0; i < batch.size(); i++) {
+      if (isWhole(batch.get(i))) {
+        outputs[i] = runWhole(batch.get(i));
+      } else {
+        rows.add(i);
+      }
+    }
+    // Rows of a model without a batch dimension of its own run as they always did (and fail in
+    // ONNX Runtime with its own message); RAW refuses such records before they get here.
+    int step = mode.kind() == BatchMode.Kind.FIXED ? mode.fixedSize() : Math.max(1, rows.size());
+    for (int from = 0; from < rows.size(); from += step) {
+      List<Integer> chunk = rows.subList(from, Math.min(rows.size(), from + step));
+      List<TensorExample> examples = new ArrayList<>(chunk.size());
+      for (int i : chunk) {
+        examples.add(batch.get(i));
+      }
+      List<TensorExample> out =
+          runRows(examples, mode.kind() == BatchMode.Kind.FIXED ? mode.fixedSize() : chunk.size());
+      for (int k = 0; k < chunk.size(); k++) {
+        outputs[chunk.get(k)] = out.get(k);
+      }
+    }
+    return Arrays.asList(outputs);
+  }
+
+  /** Whether {@code example} holds the model's inputs whole rather than as one row. */
+  private boolean isWhole(TensorExample example) {
+    for (Map.Entry<String, TensorSpec> input : signature.inputs().entrySet()) {
+      return example.has(input.getKey())
+          && example.get(input.getKey()).rank() == input.getValue().rank();
+    }
+    return true;
+  }
+
+  /** Stacks {@code batch} into runs of {@code rows} rows (padding after the examples). */
+  private List<TensorExample> runRows(List<TensorExample> batch, int rows) throws OrtException {
     Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
     try {
       for (Map.Entry<String, TensorSpec> input : signature.inputs().entrySet()) {
-        inputs.put(input.getKey(), stacker.stack(input.getKey(), input.getValue(), batch));
+        inputs.put(input.getKey(), stacker.stack(input.getKey(), input.getValue(), batch, rows));
       }
       try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
-        return BatchStacker.split(result, requestedOutputs, batch.size());
+        return BatchStacker.split(result, requestedOutputs, batch.size(), rows);
+      }
+    } finally {
+      for (OnnxTensor t : inputs.values()) {
+        t.close();
+      }
+    }
+  }
+
+  /** Runs one record that holds every input whole; its outputs are whole too. */
+  private TensorExample runWhole(TensorExample example) throws OrtException {
+    Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, TensorSpec> input : signature.inputs().entrySet()) {
+        inputs.put(input.getKey(), stacker.whole(input.getKey(), input.getValue(), example));
+      }
+      try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
+        return BatchStacker.whole(result, requestedOutputs);
       }
     } finally {
       for (OnnxTensor t : inputs.values()) {

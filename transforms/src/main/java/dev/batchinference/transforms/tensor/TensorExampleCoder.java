@@ -55,7 +55,13 @@ public final class TensorExampleCoder extends AtomicCoder<TensorExample> {
       VarInt.encode(t.dim(i), out);
     }
     int n = t.size();
-    ByteBuffer bytes = ByteBuffer.allocate(n * width(t.dtype())).order(ByteOrder.LITTLE_ENDIAN);
+    if (t.dtype() == Tensor.DType.STRING) {
+      for (String s : (String[]) t.data()) {
+        NAME_CODER.encode(s, out);
+      }
+      return;
+    }
+    ByteBuffer bytes = ByteBuffer.allocate(n * t.dtype().width()).order(ByteOrder.LITTLE_ENDIAN);
     switch (t.dtype()) {
       case FLOAT:
         bytes.asFloatBuffer().put((float[]) t.data());
@@ -68,6 +74,14 @@ public final class TensorExampleCoder extends AtomicCoder<TensorExample> {
         break;
       case INT64:
         bytes.asLongBuffer().put((long[]) t.data());
+        break;
+      case INT16:
+      case FLOAT16:
+      case BFLOAT16:
+        bytes.asShortBuffer().put((short[]) t.data());
+        break;
+      default:
+        bytes.put((byte[]) t.data());
         break;
     }
     out.write(bytes.array());
@@ -84,31 +98,40 @@ public final class TensorExampleCoder extends AtomicCoder<TensorExample> {
       shape[i] = VarInt.decodeLong(in);
     }
     int n = Math.toIntExact(Tensor.elementCount(shape));
-    byte[] raw = new byte[n * width(dtype)];
+    if (dtype == Tensor.DType.STRING) {
+      String[] strings = new String[n];
+      for (int i = 0; i < n; i++) {
+        strings[i] = NAME_CODER.decode(in);
+      }
+      return Tensor.ofStrings(strings, shape);
+    }
+    byte[] raw = new byte[n * dtype.width()];
     new DataInputStream(in).readFully(raw);
     ByteBuffer bytes = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+    Object values = dtype.newArray(n);
     switch (dtype) {
       case FLOAT:
-        float[] f = new float[n];
-        bytes.asFloatBuffer().get(f);
-        return Tensor.ofFloats(f, shape);
+        bytes.asFloatBuffer().get((float[]) values);
+        break;
       case DOUBLE:
-        double[] d = new double[n];
-        bytes.asDoubleBuffer().get(d);
-        return Tensor.ofDoubles(d, shape);
+        bytes.asDoubleBuffer().get((double[]) values);
+        break;
       case INT32:
-        int[] ints = new int[n];
-        bytes.asIntBuffer().get(ints);
-        return Tensor.ofInts(ints, shape);
+        bytes.asIntBuffer().get((int[]) values);
+        break;
+      case INT64:
+        bytes.asLongBuffer().get((long[]) values);
+        break;
+      case INT16:
+      case FLOAT16:
+      case BFLOAT16:
+        bytes.asShortBuffer().get((short[]) values);
+        break;
       default:
-        long[] longs = new long[n];
-        bytes.asLongBuffer().get(longs);
-        return Tensor.ofLongs(longs, shape);
+        values = raw;
+        break;
     }
-  }
-
-  static int width(Tensor.DType dtype) {
-    return dtype == Tensor.DType.FLOAT || dtype == Tensor.DType.INT32 ? 4 : 8;
+    return Tensor.of(dtype, values, shape);
   }
 
   @Override

@@ -127,6 +127,8 @@ public record Batching(
         maxBatchWeight,
         weightBuckets,
         inferenceShards,
+        inferenceWorkers,
+        keyPlacement,
         redistributeBuckets,
         maxBufferingSeconds);
   }

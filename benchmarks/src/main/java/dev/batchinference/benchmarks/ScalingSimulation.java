@@ -139,6 +139,7 @@ public final class ScalingSimulation {
       TreeMap<Integer, Long> batchSizes,
       long batches,
       long partialBatches,
+      long partialRecords,
       long paddedRows,
       long[] recordsPerWorker) {
 
@@ -197,7 +198,9 @@ public final class ScalingSimulation {
         partialSlots.add(slot);
       }
     }
+    long partialRecords = 0;
     for (int slot : partialSlots) {
+      partialRecords += batchers[slot].lastPartial;
       padded += Math.max(0, fullBatch(b, slot / keys.shards()) - batchers[slot].lastPartial);
     }
     long batches = sizes.values().stream().mapToLong(Long::longValue).sum();
@@ -207,7 +210,8 @@ public final class ScalingSimulation {
         perWorker[keys.workerOfSlot(slot)] += perSlot[slot];
       }
     }
-    return new Result(records, perSlot, sizes, batches, partials, padded, perWorker);
+    return new Result(
+        records, perSlot, sizes, batches, partials, partialRecords, padded, perWorker);
   }
 
   /** The largest batch of a bucket: the batch size, or fewer where the token budget binds. */
@@ -305,16 +309,31 @@ public final class ScalingSimulation {
         Result r = simulate(keys, "gs://bucket/input/part-00000.jsonl", records, weights);
         String keysPerWorker;
         String share;
+        String shareAtBillion = "as above";
         if (keys.placementOrNull() != null) {
           int[] kpw = keysPerWorker(keys.keys(), keys.placementOrNull(), keys.workers());
-          keysPerWorker = kpw[0] + ".." + kpw[1];
+          // What Flink's hash alone would do with the keys 0..n-1 (the job before placement).
+          int[] unplaced =
+              keysPerWorker(
+                  IntStream.range(0, keys.keys().length).toArray(),
+                  keys.placementOrNull(),
+                  keys.workers());
+          keysPerWorker =
+              kpw[0] + ".." + kpw[1] + " (keys 0..n-1: " + unplaced[0] + ".." + unplaced[1] + ")";
           double mean = records / (double) keys.workers();
-          share =
+          double low = Arrays.stream(r.recordsPerWorker()).min().orElse(0) / mean;
+          double high = Arrays.stream(r.recordsPerWorker()).max().orElse(0) / mean;
+          share = String.format(Locale.ROOT, "%.3f..%.3f (placed)", low, high);
+          // With the keys fixed, what is left is the hash's sampling noise, which shrinks as
+          // 1/sqrt(records per key).
+          double shrink = Math.sqrt(1_000_000_000.0 / records);
+          shareAtBillion =
               String.format(
                   Locale.ROOT,
-                  "%.3f..%.3f (placed)",
-                  Arrays.stream(r.recordsPerWorker()).min().orElse(0) / mean,
-                  Arrays.stream(r.recordsPerWorker()).max().orElse(0) / mean);
+                  "~%.4f..%.4f (noise / %.0f)",
+                  1 - (1 - low) / shrink,
+                  1 + (high - 1) / shrink,
+                  shrink);
         } else {
           // Dataflow balances key ranges over its VMs: share per machine, 10 random placements.
           double[] m = unplacedShares(r.recordsPerSlot(), cluster.machines(), 10);
@@ -322,8 +341,14 @@ public final class ScalingSimulation {
           share = String.format(Locale.ROOT, "%.3f..%.3f per VM (keys at random)", m[0], m[1]);
         }
         for (long n : new long[] {records, 1_000_000_000L}) {
+          // At n records, the keys end with the same partial batches; the rest are full batches
+          // of the same mean size as here.
           long full = r.batches() - r.partialBatches();
-          long batches = n == records ? r.batches() : full * (n / records) + r.partialBatches();
+          double meanFull = (records - r.partialRecords()) / (double) full;
+          long batches =
+              n == records
+                  ? r.batches()
+                  : Math.round((n - r.partialRecords()) / meanFull) + r.partialBatches();
           System.out.printf(
               Locale.ROOT,
               "|%s|%s|%d|%d|%,d|%s|%,d|%,d|%,d|%s|%s|%s|%n",
@@ -338,7 +363,7 @@ public final class ScalingSimulation {
               r.partialBatches(),
               pct(r.partialBatches() / (double) batches),
               pct(r.paddedRows() / (double) n),
-              n == records ? share : "as above");
+              n == records ? share : shareAtBillion);
         }
       }
     }

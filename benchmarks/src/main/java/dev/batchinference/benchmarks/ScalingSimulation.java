@@ -290,7 +290,14 @@ public final class ScalingSimulation {
                 100,
                 "--runner=DataflowRunner",
                 "--maxNumWorkers=100",
-                "--workerMachineType=g2-standard-4"));
+                "--workerMachineType=g2-standard-4"),
+            // The machine templates/launch.sh asks for by default with a GPU.
+            new Cluster(
+                "Dataflow, 100 x g2-standard-8 (1 L4)",
+                100,
+                "--runner=DataflowRunner",
+                "--maxNumWorkers=100",
+                "--workerMachineType=g2-standard-8"));
     System.out.println();
     System.out.println(
         "|cluster|task|workers|keys per bucket|keys|keys per worker|records|batches|partial"

@@ -288,6 +288,31 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /**
+   * The hash that spreads a record over the shard keys: of its position, or of its id where it has
+   * no position; empty for a record with neither, which goes round the keys instead. A record goes
+   * to shard {@code floorMod(hash, shards)}. Public so that the scaling simulation ({@code
+   * benchmarks}) spreads records with this very hash.
+   */
+  public static java.util.OptionalInt identityHash(RecordMeta meta) {
+    long h;
+    if (meta.index() >= 0) {
+      h = 31L * meta.source().hashCode() + meta.index();
+    } else if (!meta.id().equals(meta.source() + ":" + meta.index())) {
+      h = 31L * meta.source().hashCode() + meta.id().hashCode();
+    } else {
+      return java.util.OptionalInt.empty();
+    }
+    // MurmurHash3's 64-bit finalizer: consecutive indexes must not land on consecutive shards in
+    // step with the buckets.
+    h ^= h >>> 33;
+    h *= 0xff51afd7ed558ccdL;
+    h ^= h >>> 33;
+    h *= 0xc4ceb93e7f4a6f1bL;
+    h ^= h >>> 33;
+    return java.util.OptionalInt.of((int) h);
+  }
+
+  /**
    * Spreads records over shard keys by a hash of their identity, so that runs are repeatable; with
    * weight buckets, each bucket has its own keys. Records without a position or an id of their own
    * (rows of a BigQuery table without {@code --idField}) go round the keys instead.
@@ -354,22 +379,8 @@ public final class RunInference<ExampleT, OutputT>
      * number for each record that has neither (its id is then the default {@code source:-1}).
      */
     private int shardHash(RecordMeta meta) {
-      long h;
-      if (meta.index() >= 0) {
-        h = 31L * meta.source().hashCode() + meta.index();
-      } else if (!meta.id().equals(meta.source() + ":" + meta.index())) {
-        h = 31L * meta.source().hashCode() + meta.id().hashCode();
-      } else {
-        return roundRobin++;
-      }
-      // MurmurHash3's 64-bit finalizer: consecutive indexes must not land on consecutive shards in
-      // step with the buckets.
-      h ^= h >>> 33;
-      h *= 0xff51afd7ed558ccdL;
-      h ^= h >>> 33;
-      h *= 0xc4ceb93e7f4a6f1bL;
-      h ^= h >>> 33;
-      return (int) h;
+      java.util.OptionalInt hash = identityHash(meta);
+      return hash.isPresent() ? hash.getAsInt() : roundRobin++;
     }
 
     private int bucketOf(long weight) {

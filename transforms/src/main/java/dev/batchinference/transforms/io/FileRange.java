@@ -13,7 +13,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * A piece of work for {@link ReadRecords}: bytes {@code [start, end)} of a file, range {@code
- * index} of the {@code count} ranges it was cut into. A file of one range is read whole (and
+ * index} of the {@code count} ranges it was cut into, whose first record has index {@code first}
+ * (known once the ranges before it are counted). A file of one range is read whole (and
  * decompressed, if it is compressed); its {@code end} is its size as stored.
  */
 final class FileRange implements Serializable {
@@ -23,17 +24,29 @@ final class FileRange implements Serializable {
   private final long end;
   private final int index;
   private final int count;
+  private final long first;
 
-  private FileRange(String file, long start, long end, int index, int count) {
+  private FileRange(String file, long start, long end, int index, int count, long first) {
     this.file = Objects.requireNonNull(file);
     this.start = start;
     this.end = end;
     this.index = index;
     this.count = count;
+    this.first = first;
   }
 
   static FileRange of(String file, long start, long end, int index, int count) {
-    return new FileRange(file, start, end, index, count);
+    return new FileRange(file, start, end, index, count, 0);
+  }
+
+  /** This range, its first record numbered {@code first}. */
+  FileRange numbered(long first) {
+    return new FileRange(file, start, end, index, count, first);
+  }
+
+  /** The index of the range's first record. */
+  long first() {
+    return first;
   }
 
   String file() {
@@ -71,6 +84,7 @@ final class FileRange implements Serializable {
         && end == r.end
         && index == r.index
         && count == r.count
+        && first == r.first
         && file.equals(r.file);
   }
 
@@ -101,6 +115,7 @@ final class FileRange implements Serializable {
       VarLongCoder.of().encode(value.end, out);
       VarIntCoder.of().encode(value.index, out);
       VarIntCoder.of().encode(value.count, out);
+      VarLongCoder.of().encode(value.first, out);
     }
 
     @Override
@@ -110,7 +125,8 @@ final class FileRange implements Serializable {
           VarLongCoder.of().decode(in),
           VarLongCoder.of().decode(in),
           VarIntCoder.of().decode(in),
-          VarIntCoder.of().decode(in));
+          VarIntCoder.of().decode(in),
+          VarLongCoder.of().decode(in));
     }
 
     @Override
@@ -118,17 +134,17 @@ final class FileRange implements Serializable {
   }
 
   /**
-   * What counting a range of a split file found: its start, its lines, its non-empty lines, and
+   * What counting a range of a split file found: the range, its lines, its non-empty lines, and
    * whether its CSV rows are its lines (or counting failed, {@code splittable} false either way).
    */
   static final class Lines implements Serializable {
-    final long start;
+    final FileRange range;
     final long lines;
     final long nonEmptyLines;
     final boolean splittable;
 
-    Lines(long start, long lines, long nonEmptyLines, boolean splittable) {
-      this.start = start;
+    Lines(FileRange range, long lines, long nonEmptyLines, boolean splittable) {
+      this.range = range;
       this.lines = lines;
       this.nonEmptyLines = nonEmptyLines;
       this.splittable = splittable;
@@ -146,7 +162,7 @@ final class FileRange implements Serializable {
 
       @Override
       public void encode(Lines value, OutputStream out) throws IOException {
-        VarLongCoder.of().encode(value.start, out);
+        FileRange.Coder.of().encode(value.range, out);
         VarLongCoder.of().encode(value.lines, out);
         VarLongCoder.of().encode(value.nonEmptyLines, out);
         out.write(value.splittable ? 1 : 0);
@@ -154,14 +170,14 @@ final class FileRange implements Serializable {
 
       @Override
       public Lines decode(InputStream in) throws IOException {
-        long start = VarLongCoder.of().decode(in);
+        FileRange range = FileRange.Coder.of().decode(in);
         long lines = VarLongCoder.of().decode(in);
         long nonEmpty = VarLongCoder.of().decode(in);
         int splittable = in.read();
         if (splittable < 0) {
           throw new java.io.EOFException();
         }
-        return new Lines(start, lines, nonEmpty, splittable == 1);
+        return new Lines(range, lines, nonEmpty, splittable == 1);
       }
 
       @Override

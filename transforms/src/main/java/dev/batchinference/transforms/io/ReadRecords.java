@@ -23,6 +23,8 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -39,16 +41,17 @@ import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.Reshuffle;
-import org.apache.beam.sdk.transforms.View;
 import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PCollectionView;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.commons.csv.CSVFormat;
@@ -143,6 +146,8 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
+  private static final TupleTag<FileRange> WHOLE = new TupleTag<FileRange>() {};
+  private static final TupleTag<FileRange> CUT = new TupleTag<FileRange>() {};
 
   /** The default size of the byte ranges a large uncompressed file is cut into: 64 MiB. */
   public static final long DEFAULT_RANGE_BYTES = 64L << 20;
@@ -254,23 +259,33 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     } else {
       // The descriptors are spread, not the records: on Flink's batch translation a splittable
       // read's initial splits stay on the subtask that made them, while a shuffle of (file, start,
-      // end) hands every worker ranges to read.
-      PCollection<FileRange> ranges =
-          files
-              .apply("CutRanges", ParDo.of(new CutRangesFn(format, rangeBytes, minRanges)))
+      // end) hands every worker ranges to read. The ranges of a cut file are counted first, in
+      // parallel, and grouped by file to number them (a grouping rather than a side input, which
+      // the DirectRunner polls while it waits).
+      PCollectionTuple cut =
+          files.apply(
+              "CutRanges",
+              ParDo.of(new CutRangesFn(format, rangeBytes, minRanges))
+                  .withOutputTags(WHOLE, TupleTagList.of(CUT)));
+      cut.get(WHOLE).setCoder(FileRange.Coder.of());
+      PCollection<FileRange> numbered =
+          cut.get(CUT)
               .setCoder(FileRange.Coder.of())
-              .apply("SpreadRanges", Reshuffle.<FileRange>viaRandomKey());
-      PCollectionView<Map<String, Iterable<FileRange.Lines>>> lines =
-          ranges
+              .apply("SpreadRangesToCount", Reshuffle.<FileRange>viaRandomKey())
               .apply("CountLines", ParDo.of(new CountLinesFn(format)))
               .setCoder(KvCoder.of(StringUtf8Coder.of(), FileRange.Lines.Coder.of()))
-              .apply("LinesOfRanges", View.asMultimap());
+              .apply("GroupByFile", GroupByKey.create())
+              .apply("NumberRanges", ParDo.of(new NumberRangesFn(format)))
+              .setCoder(FileRange.Coder.of());
       read =
-          ranges.apply(
-              "ReadRanges",
-              ParDo.of(new ReadRangeFn(format, maxRecordBytes, lines))
-                  .withSideInputs(lines)
-                  .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+          PCollectionList.of(cut.get(WHOLE))
+              .and(numbered)
+              .apply("AllRanges", Flatten.pCollections())
+              .apply("SpreadRanges", Reshuffle.<FileRange>viaRandomKey())
+              .apply(
+                  "ReadRanges",
+                  ParDo.of(new ReadRangeFn(format, maxRecordBytes))
+                      .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
     }
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
@@ -617,7 +632,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     @ProcessElement
-    public void processElement(@Element MatchResult.Metadata file, OutputReceiver<FileRange> out) {
+    public void processElement(@Element MatchResult.Metadata file, MultiOutputReceiver out) {
       ResourceId id = file.resourceId();
       if (id.isDirectory()) {
         return;
@@ -629,11 +644,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           || !file.isReadSeekEfficient()
           || Compression.detect(id.getFilename() == null ? name : id.getFilename())
               != Compression.UNCOMPRESSED) {
-        out.output(FileRange.of(name, 0, size, 0, 1));
+        out.get(WHOLE).output(FileRange.of(name, 0, size, 0, 1));
         return;
       }
       for (int i = 0; i < count; i++) {
-        out.output(FileRange.of(name, size * i / count, size * (i + 1) / count, i, (int) count));
+        out.get(CUT)
+            .output(FileRange.of(name, size * i / count, size * (i + 1) / count, i, (int) count));
       }
     }
   }
@@ -686,70 +702,83 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         LineRanges.Counts counts = LineRanges.count(in, range.start() == 0);
         lines =
             new FileRange.Lines(
-                range.start(),
+                range,
                 counts.lines,
                 counts.nonEmptyLines,
                 format == Format.JSONL || counts.csvRowsAreLines);
       } catch (IOException | RuntimeException e) {
         // The reader of the file's first range reads it whole, and reports what breaks there.
-        lines = new FileRange.Lines(range.start(), 0, 0, false);
+        lines = new FileRange.Lines(range, 0, 0, false);
       }
       out.output(KV.of(range.file(), lines));
     }
   }
 
   /**
+   * Numbers the ranges of a file from their counts: each range learns the index of its first record
+   * (the lines before it for JSON Lines; the rows after the header before it for CSV, the header
+   * being the first line). A file whose ranges cannot all be read on their own (a CSV file whose
+   * rows are not its lines, a range that could not be counted) becomes one range, read whole.
+   */
+  static final class NumberRangesFn extends DoFn<KV<String, Iterable<FileRange.Lines>>, FileRange> {
+    private final Format format;
+
+    NumberRangesFn(Format format) {
+      this.format = format;
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element KV<String, Iterable<FileRange.Lines>> file, OutputReceiver<FileRange> out) {
+      List<FileRange.Lines> ranges = new ArrayList<>();
+      file.getValue().forEach(ranges::add);
+      ranges.sort(Comparator.comparingLong(l -> l.range.start()));
+      int count = ranges.get(0).range.count();
+      boolean splittable = ranges.size() == count;
+      for (FileRange.Lines lines : ranges) {
+        splittable &= lines.splittable;
+      }
+      if (!splittable) {
+        long size = ranges.get(ranges.size() - 1).range.end();
+        out.output(FileRange.of(file.getKey(), 0, size, 0, 1));
+        return;
+      }
+      long linesBefore = 0;
+      long nonEmptyBefore = 0;
+      for (FileRange.Lines lines : ranges) {
+        FileRange range = lines.range;
+        long first =
+            format == Format.JSONL || range.index() == 0 ? linesBefore : nonEmptyBefore - 1;
+        out.output(range.numbered(first));
+        linesBefore += lines.lines;
+        nonEmptyBefore += lines.nonEmptyLines;
+      }
+    }
+  }
+
+  /**
    * Reads one range: a whole file as {@link ReadFileFn} does, or the lines that start in a range of
-   * a file that was cut, numbered on from the lines of the ranges before it. A CSV file whose rows
-   * are not all lines (quoted newlines, say) is read whole by the reader of its first range.
+   * a file that was cut, numbered on from the index {@link NumberRangesFn} gave it.
    */
   static final class ReadRangeFn extends DoFn<FileRange, RawRecord> {
     private final ReadFileFn reader;
     private final Format format;
-    private final PCollectionView<Map<String, Iterable<FileRange.Lines>>> linesView;
 
-    ReadRangeFn(
-        Format format,
-        long maxRecordBytes,
-        PCollectionView<Map<String, Iterable<FileRange.Lines>>> linesView) {
+    ReadRangeFn(Format format, long maxRecordBytes) {
       this.reader = new ReadFileFn(format, maxRecordBytes);
       this.format = format;
-      this.linesView = linesView;
     }
 
     @ProcessElement
-    public void processElement(ProcessContext context, MultiOutputReceiver out) {
-      FileRange range = context.element();
+    public void processElement(@Element FileRange range, MultiOutputReceiver out) {
       String source = range.file();
       if (range.whole()) {
         readWhole(source, out);
         return;
       }
-      Iterable<FileRange.Lines> counted = context.sideInput(linesView).get(source);
-      boolean splittable = counted != null;
-      long linesBefore = 0;
-      long nonEmptyBefore = 0;
-      int seen = 0;
-      for (FileRange.Lines lines : counted == null ? List.<FileRange.Lines>of() : counted) {
-        seen++;
-        splittable &= lines.splittable;
-        if (lines.start < range.start()) {
-          linesBefore += lines.lines;
-          nonEmptyBefore += lines.nonEmptyLines;
-        }
-      }
-      if (!splittable || seen != range.count()) {
-        if (range.index() == 0) {
-          readWhole(source, out);
-        }
-        return;
-      }
-      // A JSON Lines record's index is its line; a CSV record's is its row after the header,
-      // which is the first line of the file (a file whose header is not is read whole).
-      long first = format == Format.JSONL || range.index() == 0 ? linesBefore : nonEmptyBefore - 1;
       reader.read(
           source,
-          first,
+          range.first(),
           "the rest of bytes [" + range.start() + ", " + range.end() + ") of the file",
           out,
           next -> {

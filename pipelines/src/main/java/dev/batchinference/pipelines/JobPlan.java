@@ -104,7 +104,10 @@ public record JobPlan(
       JobChecks.checkInput(options.getInput());
       source =
           new Source.Files(
-              options.getInput(), options.getInputFormat(), options.getMaxRecordBytes());
+              options.getInput(),
+              options.getInputFormat(),
+              options.getMaxRecordBytes(),
+              options.getInputRangeBytes());
     }
     String outputDirectory = JobChecks.checkOutput(options.getOutput()).toString();
     nonEmpty(options.getPreviousPredictions())

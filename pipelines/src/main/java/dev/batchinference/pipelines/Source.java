@@ -31,14 +31,27 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
   /** The input as the run summary names it. */
   String describe();
 
-  /** Files matching {@code pattern} (local or {@code gs://}) in {@code format}. */
-  record Files(String pattern, ReadRecords.Format format, long maxRecordBytes) implements Source {
+  /**
+   * Files matching {@code pattern} (local or {@code gs://}) in {@code format}, large uncompressed
+   * ones read in ranges of about {@code rangeBytes} (0: every file whole).
+   */
+  record Files(String pattern, ReadRecords.Format format, long maxRecordBytes, long rangeBytes)
+      implements Source {
+
+    /** Files read in ranges of the default size. */
+    public Files(String pattern, ReadRecords.Format format, long maxRecordBytes) {
+      this(pattern, format, maxRecordBytes, ReadRecords.DEFAULT_RANGE_BYTES);
+    }
+
     @Override
     public Read read(Pipeline pipeline) {
       ReadRecords.Result read =
           pipeline.apply(
               "ReadRecords",
-              ReadRecords.from(pattern).withFormat(format).withMaxRecordBytes(maxRecordBytes));
+              ReadRecords.from(pattern)
+                  .withFormat(format)
+                  .withMaxRecordBytes(maxRecordBytes)
+                  .withRangeBytes(rangeBytes));
       return new Read(read.records(), read.failures(), read.unreadableFiles());
     }
 

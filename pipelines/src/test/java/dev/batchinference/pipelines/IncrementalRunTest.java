@@ -271,6 +271,35 @@ public class IncrementalRunTest {
   }
 
   @Test
+  public void aFileReadInRangesFindsThePredictionsOfItsWholeRead() throws Exception {
+    List<Fortunes.Fortune> fortunes = Fortunes.load(1).subList(0, 40);
+    Path input = TMP.getRoot().toPath().resolve("ranges.jsonl");
+    write(input, day1(fortunes));
+    Path out1 = TMP.newFolder("ranges-1").toPath();
+    JobOutputs first = run(input, out1, null, false, options -> options.setInputRangeBytes(0));
+    Path out2 = TMP.newFolder("ranges-2").toPath();
+    // Ranges of 300 bytes: the second run reads the file in pieces.
+    JobOutputs second =
+        run(
+            input,
+            out2,
+            out1.resolve("predictions*.jsonl").toString(),
+            false,
+            options -> options.setInputRangeBytes(300));
+    assertThat(second.summary.get("carried_forward").asLong(), equalTo((long) fortunes.size()));
+    assertThat(second.summary.get("nothing_lost").asBoolean(), is(true));
+    Map<String, Long> before = new TreeMap<>();
+    for (JsonNode p : first.predictions) {
+      before.put(p.get("id").asText(), p.get("index").asLong());
+    }
+    Map<String, Long> after = new TreeMap<>();
+    for (JsonNode p : second.predictions) {
+      after.put(p.get("id").asText(), p.get("index").asLong());
+    }
+    assertThat("positions, read whole and in ranges", after, equalTo(before));
+  }
+
+  @Test
   public void aSecondRunScoresOnlyNewChangedAndFailedRecords() throws Exception {
     List<Fortunes.Fortune> fortunes = Fortunes.load(1);
     List<String[]> day1 = new ArrayList<>();

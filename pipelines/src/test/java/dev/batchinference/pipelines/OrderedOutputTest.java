@@ -7,6 +7,7 @@ import static org.hamcrest.Matchers.is;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
+import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.testing.Fortunes;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,6 +52,11 @@ public class OrderedOutputTest {
   }
 
   private static List<String> run(Path out, boolean singleFile) throws Exception {
+    return run(out, singleFile, ReadRecords.DEFAULT_RANGE_BYTES);
+  }
+
+  private static List<String> run(Path out, boolean singleFile, long inputRangeBytes)
+      throws Exception {
     TestPipeline pipeline = TestPipeline.create().enableAbandonedNodeEnforcement(false);
     BatchInferenceOptions options = pipeline.getOptions().as(BatchInferenceOptions.class);
     options.setInput(inputs.resolve("*.jsonl").toString());
@@ -58,6 +64,7 @@ public class OrderedOutputTest {
     options.setOrderedOutput(true);
     options.setSingleOutputFile(singleFile);
     options.setInferenceShards(8);
+    options.setInputRangeBytes(inputRangeBytes);
     BatchInference.build(pipeline, options);
     pipeline.run().waitUntilFinish();
     List<Path> files;
@@ -96,6 +103,13 @@ public class OrderedOutputTest {
                   "report.html",
                   "summary.json")));
     }
+  }
+
+  @Test
+  public void filesReadInRangesKeepTheInputOrder() throws Exception {
+    Path out = TMP.newFolder("ranges").toPath();
+    // Ranges of 500 bytes: each file is read by dozens of readers.
+    assertThat(run(out, true, 500), equalTo(expectedIds));
   }
 
   @Test

@@ -40,6 +40,18 @@ public interface InputOptions extends PipelineOptions {
   void setMaxRecordBytes(long value);
 
   @Description(
+      "Uncompressed JSONL and CSV files are cut into byte ranges of about this many bytes that"
+          + " workers read in parallel (a file of 2 MiB or more into at least 32 ranges of at least"
+          + " 1 MiB); positions stay the line or row index. 0 reads every file whole, by one"
+          + " reader. Compressed and Parquet files, and CSV files with newlines inside quotes, are"
+          + " always read whole.")
+  @Default.Long(64L << 20)
+  @TemplateParameter(Kind.WHOLE_NUMBER)
+  long getInputRangeBytes();
+
+  void setInputRangeBytes(long value);
+
+  @Description(
       "Field that holds each record's id (string or integer). Empty: ids are SOURCE:INDEX.")
   @Default.String("id")
   @TemplateParameter(Kind.TEXT)

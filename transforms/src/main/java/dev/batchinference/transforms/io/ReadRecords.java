@@ -9,31 +9,48 @@ import dev.batchinference.transforms.RecordOverLimitException;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
 import java.io.BufferedInputStream;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.Reader;
+import java.io.SequenceInputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.FileIO;
+import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.Reshuffle;
 import org.apache.beam.sdk.transforms.display.DisplayData;
+import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
@@ -49,10 +66,24 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * {@code gs://}; compressed files by extension), each with its position: the file and the
  * zero-based record index in it (the line for JSON Lines, the data row for CSV).
  *
- * <p>Files are read whole and in order by one worker each, which is what makes positions stable;
- * spread the records afterwards if the later steps need more parallelism than there are files. A
- * line that is not valid UTF-8 and a CSV row whose number of values differs from the header become
- * {@link Stage#READ} failures, one per record. Blank lines are skipped.
+ * <p>An uncompressed JSON Lines or CSV file that can be read from any byte (a local file, a Cloud
+ * Storage object stored as it is) is cut into byte ranges of about {@link #withRangeBytes} (64
+ * MiB), and into at least {@link #withMinRanges} (32) of at least 1 MiB each, so that one big file
+ * feeds every worker. The (file, start, end) descriptors are shuffled, not the records, so that the
+ * ranges spread over the workers on every runner. A range owns the lines that start in it (the rule
+ * of Beam's {@code TextIO}): its reader skips the partial line it begins in and reads past its end
+ * to finish its last line. Positions do not change with the cut: a first pass counts the lines of
+ * every range, in parallel, and each range numbers its records on from the lines before it, so a
+ * record's index is its line (JSON Lines) or data row (CSV) as when the file is read whole, at the
+ * cost of reading a cut file twice (the counting pass only scans bytes). A CSV file is cut only
+ * when its rows are its lines (no newline inside quotes, no lone carriage return, nothing between a
+ * closing quote and the next comma, the header on the first line), which the counting pass checks;
+ * any other CSV file is read whole by one reader, as are compressed files (gzip and the rest, which
+ * cannot be read from the middle), Parquet files and files smaller than 2 MiB. Each CSV range reads
+ * the header from the start of its file.
+ *
+ * <p>A line that is not valid UTF-8 and a CSV row whose number of values differs from the header
+ * become {@link Stage#READ} failures, one per record. Blank lines are skipped.
  *
  * <p>A CSV header's unnamed columns (an empty name, as in the {@code id,text,} that spreadsheets
  * export) are ignored. A header that names a column twice, or is not valid UTF-8, fails every row
@@ -62,7 +93,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  * file, a CSV quote that never closes, a file that cannot be opened) gives one more {@link
  * Stage#READ} failure, at the index of the first record it could not read, standing for the unread
  * rest, and an {@link UnreadableFile} on {@link Result#unreadableFiles()} with the number of
- * records read before the cut.
+ * records read before the cut. For a file read in ranges, the failure stands for the rest of the
+ * range, and the count is of the range's records.
  */
 public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
@@ -114,25 +146,69 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
+  private static final TupleTag<FileRange> WHOLE = new TupleTag<FileRange>() {};
+  private static final TupleTag<FileRange> CUT = new TupleTag<FileRange>() {};
+
+  /** The default size of the byte ranges a large uncompressed file is cut into: 64 MiB. */
+  public static final long DEFAULT_RANGE_BYTES = 64L << 20;
+
+  /**
+   * The default least number of ranges a large file is cut into (each at least {@link
+   * #MIN_RANGE_BYTES}): 32, four for each of 8 workers, so that ranges spread over random keys
+   * leave no worker of a small cluster idle.
+   */
+  public static final int DEFAULT_MIN_RANGES = 32;
+
+  /** The smallest range that {@link #withMinRanges} cuts a file into: 1 MiB. */
+  public static final long MIN_RANGE_BYTES = 1L << 20;
 
   private final String filepattern;
   private final Format format;
   private final long maxRecordBytes;
+  private final long rangeBytes;
+  private final int minRanges;
 
-  private ReadRecords(String filepattern, Format format, long maxRecordBytes) {
+  private ReadRecords(
+      String filepattern, Format format, long maxRecordBytes, long rangeBytes, int minRanges) {
     this.filepattern = filepattern;
     this.format = format;
     this.maxRecordBytes = maxRecordBytes;
+    this.rangeBytes = rangeBytes;
+    this.minRanges = minRanges;
   }
 
   /** Reads JSON Lines files matching {@code filepattern}. */
   public static ReadRecords from(String filepattern) {
     checkArgument(filepattern != null && !filepattern.isEmpty(), "filepattern must be set");
-    return new ReadRecords(filepattern, Format.JSONL, DEFAULT_MAX_RECORD_BYTES);
+    return new ReadRecords(
+        filepattern,
+        Format.JSONL,
+        DEFAULT_MAX_RECORD_BYTES,
+        DEFAULT_RANGE_BYTES,
+        DEFAULT_MIN_RANGES);
   }
 
   public ReadRecords withFormat(Format format) {
-    return new ReadRecords(filepattern, format, maxRecordBytes);
+    return new ReadRecords(filepattern, format, maxRecordBytes, rangeBytes, minRanges);
+  }
+
+  /**
+   * Uncompressed JSON Lines and CSV files are cut into byte ranges of about this size, read in
+   * parallel; 0 reads every file whole, by one reader. Default {@value #DEFAULT_RANGE_BYTES}.
+   */
+  public ReadRecords withRangeBytes(long rangeBytes) {
+    checkArgument(rangeBytes >= 0, "rangeBytes must be >= 0, got %s", rangeBytes);
+    return new ReadRecords(filepattern, format, maxRecordBytes, rangeBytes, minRanges);
+  }
+
+  /**
+   * A file large enough to be cut is cut into at least this many ranges, none smaller than {@link
+   * #MIN_RANGE_BYTES}, so that a file below the range size still feeds every worker. Default
+   * {@value #DEFAULT_MIN_RANGES}.
+   */
+  public ReadRecords withMinRanges(int minRanges) {
+    checkArgument(minRanges >= 1, "minRanges must be >= 1, got %s", minRanges);
+    return new ReadRecords(filepattern, format, maxRecordBytes, rangeBytes, minRanges);
   }
 
   /**
@@ -143,7 +219,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
    */
   public ReadRecords withMaxRecordBytes(long maxRecordBytes) {
     checkArgument(maxRecordBytes > 0, "maxRecordBytes must be > 0, got %s", maxRecordBytes);
-    return new ReadRecords(filepattern, format, maxRecordBytes);
+    return new ReadRecords(filepattern, format, maxRecordBytes, rangeBytes, minRanges);
   }
 
   @Override
@@ -154,23 +230,63 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         .add(DisplayData.item("format", format.name()).withLabel("Input format"))
         .addIfNotDefault(
             DisplayData.item("maxRecordBytes", maxRecordBytes).withLabel("Max record size (bytes)"),
-            DEFAULT_MAX_RECORD_BYTES);
+            DEFAULT_MAX_RECORD_BYTES)
+        .addIfNotDefault(
+            DisplayData.item("rangeBytes", rangeBytes).withLabel("Range size (bytes)"),
+            DEFAULT_RANGE_BYTES)
+        .addIfNotDefault(
+            DisplayData.item("minRanges", minRanges).withLabel("Least ranges per large file"),
+            DEFAULT_MIN_RANGES);
   }
 
   @Override
   public Result expand(PBegin input) {
-    PCollectionTuple read =
-        input
-            .apply(
-                "MatchFiles",
-                FileIO.match()
-                    .filepattern(filepattern)
-                    .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW))
-            .apply("OpenFiles", FileIO.readMatches())
-            .apply(
-                "ReadFiles",
-                ParDo.of(new ReadFileFn(format, maxRecordBytes))
-                    .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+    PCollection<MatchResult.Metadata> files =
+        input.apply(
+            "MatchFiles",
+            FileIO.match()
+                .filepattern(filepattern)
+                .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW));
+    PCollectionTuple read;
+    if (format == Format.PARQUET) {
+      read =
+          files
+              .apply("OpenFiles", FileIO.readMatches())
+              .apply(
+                  "ReadFiles",
+                  ParDo.of(new ReadFileFn(format, maxRecordBytes))
+                      .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+    } else {
+      // The descriptors are spread, not the records: on Flink's batch translation a splittable
+      // read's initial splits stay on the subtask that made them, while a shuffle of (file, start,
+      // end) hands every worker ranges to read. The ranges of a cut file are counted first, in
+      // parallel, and grouped by file to number them (a grouping rather than a side input, which
+      // the DirectRunner polls while it waits).
+      PCollectionTuple cut =
+          files.apply(
+              "CutRanges",
+              ParDo.of(new CutRangesFn(format, rangeBytes, minRanges))
+                  .withOutputTags(WHOLE, TupleTagList.of(CUT)));
+      cut.get(WHOLE).setCoder(FileRange.Coder.of());
+      PCollection<FileRange> numbered =
+          cut.get(CUT)
+              .setCoder(FileRange.Coder.of())
+              .apply("SpreadRangesToCount", Reshuffle.<FileRange>viaRandomKey())
+              .apply("CountLines", ParDo.of(new CountLinesFn(format)))
+              .setCoder(KvCoder.of(StringUtf8Coder.of(), FileRange.Lines.Coder.of()))
+              .apply("GroupByFile", GroupByKey.create())
+              .apply("NumberRanges", ParDo.of(new NumberRangesFn(format)))
+              .setCoder(FileRange.Coder.of());
+      read =
+          PCollectionList.of(cut.get(WHOLE))
+              .and(numbered)
+              .apply("AllRanges", Flatten.pCollections())
+              .apply("SpreadRanges", Reshuffle.<FileRange>viaRandomKey())
+              .apply(
+                  "ReadRanges",
+                  ParDo.of(new ReadRangeFn(format, maxRecordBytes))
+                      .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+    }
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
     read.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
@@ -201,14 +317,35 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     @ProcessElement
     public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver out) {
       String source = file.getMetadata().resourceId().toString();
-      long[] next = {0};
+      read(
+          source,
+          0,
+          "the rest of the file",
+          out,
+          next -> {
+            if (format == Format.PARQUET) {
+              readParquet(source, file, next, out);
+            } else {
+              readText(source, Channels.newInputStream(file.open()), null, next, out);
+            }
+          });
+    }
+
+    /** Reads records with {@code body}, numbered from {@code first}. */
+    interface Body {
+      void read(long[] next) throws IOException;
+    }
+
+    /**
+     * Reads a file or a range of it with {@code body}, its records numbered from {@code first};
+     * where the reading breaks off, {@code rest} (the rest of the file, or of the range) is one
+     * failure and the file is unreadable.
+     */
+    void read(String source, long first, String rest, MultiOutputReceiver out, Body body) {
+      long[] next = {first};
       readInFile = 0;
       try {
-        if (format == Format.PARQUET) {
-          readParquet(source, file, next, out);
-        } else {
-          readText(source, file, next, out);
-        }
+        body.read(next);
       } catch (IOException | RuntimeException e) {
         String error = Failure.describe(e);
         long before = readInFile;
@@ -224,10 +361,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                     next[0],
                     Stage.READ,
                     e.getClass().getName(),
-                    "the rest of the file, from record "
-                        + next[0]
-                        + " on, could not be read: "
-                        + error,
+                    rest + ", from record " + next[0] + " on, could not be read: " + error,
                     null));
         out.get(UNREADABLE)
             .output(
@@ -246,14 +380,25 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       readInFile++;
     }
 
-    private void readText(
-        String source, FileIO.ReadableFile file, long[] next, MultiOutputReceiver out)
+    /**
+     * Reads the JSON Lines or CSV records of {@code opened} and closes it; {@code csvHeader}, when
+     * set, is the header line of a CSV file whose range {@code opened} holds.
+     */
+    void readText(
+        String source,
+        InputStream opened,
+        byte @Nullable [] csvHeader,
+        long[] next,
+        MultiOutputReceiver out)
         throws IOException {
-      try (InputStream in = Channels.newInputStream(file.open())) {
+      try (InputStream in = opened) {
         if (format == Format.JSONL) {
           readJsonLines(source, in, next, out);
-        } else {
+        } else if (csvHeader == null) {
           readCsv(source, in, next, out);
+        } else {
+          readCsv(
+              source, new SequenceInputStream(new ByteArrayInputStream(csvHeader), in), next, out);
         }
       }
     }
@@ -465,6 +610,202 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
           out.get(RECORDS).output(RawRecord.of(source, index, JSON.writeValueAsString(object)));
         }
       }
+    }
+  }
+
+  /**
+   * Cuts each matched file into the ranges its readers take: uncompressed JSON Lines and CSV files
+   * that can be read from any byte (local files, Cloud Storage objects stored as they are) into
+   * ranges of about {@code rangeBytes}, and at least {@code minRanges} of at least {@link
+   * #MIN_RANGE_BYTES}; every other file (compressed, or too small to cut) into one range, read
+   * whole.
+   */
+  static final class CutRangesFn extends DoFn<MatchResult.Metadata, FileRange> {
+    private final Format format;
+    private final long rangeBytes;
+    private final int minRanges;
+
+    CutRangesFn(Format format, long rangeBytes, int minRanges) {
+      this.format = format;
+      this.rangeBytes = rangeBytes;
+      this.minRanges = minRanges;
+    }
+
+    @ProcessElement
+    public void processElement(@Element MatchResult.Metadata file, MultiOutputReceiver out) {
+      ResourceId id = file.resourceId();
+      if (id.isDirectory()) {
+        return;
+      }
+      String name = id.toString();
+      long size = file.sizeBytes();
+      long count = ranges(format, size, rangeBytes, minRanges);
+      if (count <= 1
+          || !file.isReadSeekEfficient()
+          || Compression.detect(id.getFilename() == null ? name : id.getFilename())
+              != Compression.UNCOMPRESSED) {
+        out.get(WHOLE).output(FileRange.of(name, 0, size, 0, 1));
+        return;
+      }
+      for (int i = 0; i < count; i++) {
+        out.get(CUT)
+            .output(FileRange.of(name, size * i / count, size * (i + 1) / count, i, (int) count));
+      }
+    }
+  }
+
+  /** How many ranges a file of {@code size} bytes is cut into; 1 reads it whole. */
+  static long ranges(Format format, long size, long rangeBytes, int minRanges) {
+    if (format == Format.PARQUET || rangeBytes == 0 || size <= 1) {
+      return 1;
+    }
+    long bySize = (size + rangeBytes - 1) / rangeBytes;
+    long forWorkers = Math.min(minRanges, size / MIN_RANGE_BYTES);
+    return Math.min(Math.max(bySize, forWorkers), Math.min(size, Integer.MAX_VALUE));
+  }
+
+  /** Opens {@code file} at byte {@code position}. */
+  static InputStream openAt(String file, long position) throws IOException {
+    ReadableByteChannel channel = FileSystems.open(FileSystems.matchNewResource(file, false));
+    if (position > 0) {
+      ((SeekableByteChannel) channel).position(position);
+    }
+    return Channels.newInputStream(channel);
+  }
+
+  /** Opens the lines of {@code range} (see {@link LineRanges#owned}). */
+  static InputStream openLines(FileRange range) throws IOException {
+    return LineRanges.owned(
+        openAt(range.file(), Math.max(0, range.start() - 1)), range.start(), range.end());
+  }
+
+  /**
+   * Counts the lines of each range of a file that was cut, so that a range's reader knows the index
+   * of its first record and whether the file's CSV rows are its lines. Files read whole are not
+   * counted. A range that cannot be counted marks its file as one to read whole.
+   */
+  static final class CountLinesFn extends DoFn<FileRange, KV<String, FileRange.Lines>> {
+    private final Format format;
+
+    CountLinesFn(Format format) {
+      this.format = format;
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element FileRange range, OutputReceiver<KV<String, FileRange.Lines>> out) {
+      if (range.whole()) {
+        return;
+      }
+      FileRange.Lines lines;
+      try (InputStream in = openLines(range)) {
+        LineRanges.Counts counts = LineRanges.count(in, range.start() == 0);
+        lines =
+            new FileRange.Lines(
+                range,
+                counts.lines,
+                counts.nonEmptyLines,
+                format == Format.JSONL || counts.csvRowsAreLines);
+      } catch (IOException | RuntimeException e) {
+        // The reader of the file's first range reads it whole, and reports what breaks there.
+        lines = new FileRange.Lines(range, 0, 0, false);
+      }
+      out.output(KV.of(range.file(), lines));
+    }
+  }
+
+  /**
+   * Numbers the ranges of a file from their counts: each range learns the index of its first record
+   * (the lines before it for JSON Lines; the rows after the header before it for CSV, the header
+   * being the first line). A file whose ranges cannot all be read on their own (a CSV file whose
+   * rows are not its lines, a range that could not be counted) becomes one range, read whole.
+   */
+  static final class NumberRangesFn extends DoFn<KV<String, Iterable<FileRange.Lines>>, FileRange> {
+    private final Format format;
+
+    NumberRangesFn(Format format) {
+      this.format = format;
+    }
+
+    @ProcessElement
+    public void processElement(
+        @Element KV<String, Iterable<FileRange.Lines>> file, OutputReceiver<FileRange> out) {
+      List<FileRange.Lines> ranges = new ArrayList<>();
+      file.getValue().forEach(ranges::add);
+      ranges.sort(Comparator.comparingLong(l -> l.range.start()));
+      int count = ranges.get(0).range.count();
+      boolean splittable = ranges.size() == count;
+      for (FileRange.Lines lines : ranges) {
+        splittable &= lines.splittable;
+      }
+      if (!splittable) {
+        long size = ranges.get(ranges.size() - 1).range.end();
+        out.output(FileRange.of(file.getKey(), 0, size, 0, 1));
+        return;
+      }
+      long linesBefore = 0;
+      long nonEmptyBefore = 0;
+      for (FileRange.Lines lines : ranges) {
+        FileRange range = lines.range;
+        long first =
+            format == Format.JSONL || range.index() == 0 ? linesBefore : nonEmptyBefore - 1;
+        out.output(range.numbered(first));
+        linesBefore += lines.lines;
+        nonEmptyBefore += lines.nonEmptyLines;
+      }
+    }
+  }
+
+  /**
+   * Reads one range: a whole file as {@link ReadFileFn} does, or the lines that start in a range of
+   * a file that was cut, numbered on from the index {@link NumberRangesFn} gave it.
+   */
+  static final class ReadRangeFn extends DoFn<FileRange, RawRecord> {
+    private final ReadFileFn reader;
+    private final Format format;
+
+    ReadRangeFn(Format format, long maxRecordBytes) {
+      this.reader = new ReadFileFn(format, maxRecordBytes);
+      this.format = format;
+    }
+
+    @ProcessElement
+    public void processElement(@Element FileRange range, MultiOutputReceiver out) {
+      String source = range.file();
+      if (range.whole()) {
+        readWhole(source, out);
+        return;
+      }
+      reader.read(
+          source,
+          range.first(),
+          "the rest of bytes [" + range.start() + ", " + range.end() + ") of the file",
+          out,
+          next -> {
+            byte[] header = null;
+            if (format == Format.CSV && range.index() > 0) {
+              try (InputStream in = openLines(FileRange.of(source, 0, 1, 0, range.count()))) {
+                header = in.readAllBytes();
+              }
+            }
+            reader.readText(source, openLines(range), header, next, out);
+          });
+    }
+
+    private void readWhole(String source, MultiOutputReceiver out) {
+      reader.read(
+          source,
+          0,
+          "the rest of the file",
+          out,
+          next -> {
+            ResourceId id = FileSystems.matchNewResource(source, false);
+            InputStream in =
+                Channels.newInputStream(
+                    Compression.detect(id.getFilename() == null ? source : id.getFilename())
+                        .readDecompressed(FileSystems.open(id)));
+            reader.readText(source, in, null, next, out);
+          });
     }
   }
 

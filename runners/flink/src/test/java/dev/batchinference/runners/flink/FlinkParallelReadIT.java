@@ -7,9 +7,8 @@ import static org.hamcrest.Matchers.is;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchinference.transforms.testing.Tabular;
 import java.io.BufferedReader;
-import java.io.BufferedWriter;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -17,10 +16,8 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.AfterClass;
@@ -28,20 +25,6 @@ import org.junit.BeforeClass;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.junit.runners.JUnit4;
-import org.tribuo.ImmutableDataset;
-import org.tribuo.ImmutableFeatureMap;
-import org.tribuo.ImmutableOutputInfo;
-import org.tribuo.MutableDataset;
-import org.tribuo.RealInfo;
-import org.tribuo.VariableInfo;
-import org.tribuo.classification.Label;
-import org.tribuo.classification.LabelFactory;
-import org.tribuo.classification.sgd.linear.LinearSGDModel;
-import org.tribuo.classification.sgd.linear.LinearSGDTrainer;
-import org.tribuo.classification.sgd.objectives.LogMulticlass;
-import org.tribuo.impl.ArrayExample;
-import org.tribuo.math.optimisers.AdaGrad;
-import org.tribuo.provenance.SimpleDataSourceProvenance;
 
 /**
  * One big JSON Lines file (1,000,000 small records, about 95 MB) read in parallel on a real Flink
@@ -58,8 +41,6 @@ public class FlinkParallelReadIT {
   private static final Path JAR =
       Paths.get(System.getProperty("bundled.jar", "../target/batch-inference-bundled.jar"));
   private static final int RECORDS = 1_000_000;
-  private static final int FEATURES = 8;
-  private static final List<String> CLASSES = List.of("low", "medium", "high");
   private static final int PARALLELISM = 4;
   private static final long SEED = 20261129L;
 
@@ -73,13 +54,14 @@ public class FlinkParallelReadIT {
     Files.createDirectories(WORK);
     input = WORK.resolve("records-" + RECORDS + ".jsonl");
     if (!Files.exists(input)) {
-      generate(input);
+      // Record acct-N on line N, as the benchmarks' scale run writes them.
+      Tabular.generate(input, RECORDS, new Random(SEED));
     }
     model = WORK.resolve("tabular-logreg.onnx");
     if (!Files.exists(model)) {
-      train(model);
+      Tabular.train(model, "dev.batchinference.runners.flink");
     }
-    labels = Files.write(WORK.resolve("labels.txt"), CLASSES, StandardCharsets.UTF_8);
+    labels = Files.write(WORK.resolve("labels.txt"), Tabular.CLASSES, StandardCharsets.UTF_8);
     cluster = new FlinkCluster();
     try {
       cluster.start(2);
@@ -230,68 +212,5 @@ public class FlinkParallelReadIT {
       throw new AssertionError("the job did not finish in 10 minutes; see " + log);
     }
     return job.exitValue();
-  }
-
-  /** Record acct-N on line N: 8 features around a class centre, as the benchmarks' scale run. */
-  private static void generate(Path file) throws IOException {
-    Random random = new Random(SEED);
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (BufferedWriter out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-      StringBuilder line = new StringBuilder(160);
-      for (int i = 0; i < RECORDS; i++) {
-        int cls = random.nextInt(CLASSES.size());
-        line.setLength(0);
-        line.append("{\"id\":\"acct-").append(i).append("\",\"features\":[");
-        for (int f = 0; f < FEATURES; f++) {
-          double v = centre(cls, f) + random.nextGaussian();
-          line.append(f == 0 ? "" : ",").append(String.format(Locale.ROOT, "%.4f", v));
-        }
-        line.append("]}\n");
-        out.append(line);
-      }
-    }
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-  }
-
-  private static double centre(int cls, int feature) {
-    return (cls - 1) * (feature % 2 == 0 ? 1.5 : -0.75);
-  }
-
-  /** A logistic regression over the 8 features, trained on 3,000 generated examples. */
-  private static void train(Path file) throws IOException {
-    LabelFactory factory = new LabelFactory();
-    MutableDataset<Label> examples =
-        new MutableDataset<>(new SimpleDataSourceProvenance("generated", factory), factory);
-    String[] names = new String[FEATURES];
-    for (int f = 0; f < FEATURES; f++) {
-      names[f] = "f" + f;
-    }
-    Random random = new Random(SEED);
-    double[] values = new double[FEATURES];
-    for (int i = 0; i < 3000; i++) {
-      int cls = random.nextInt(CLASSES.size());
-      for (int f = 0; f < FEATURES; f++) {
-        values[f] = centre(cls, f) + random.nextGaussian();
-      }
-      examples.add(new ArrayExample<>(new Label(CLASSES.get(cls)), names, values));
-    }
-    List<VariableInfo> features = new ArrayList<>();
-    for (String name : names) {
-      features.add(new RealInfo(name));
-    }
-    Map<Label, Integer> ids = new HashMap<>();
-    for (int i = 0; i < CLASSES.size(); i++) {
-      ids.put(new Label(CLASSES.get(i)), i);
-    }
-    ImmutableOutputInfo<Label> outputs = factory.constructInfoForExternalModel(ids);
-    ImmutableDataset<Label> fixed =
-        ImmutableDataset.copyDataset(examples, new ImmutableFeatureMap(features), outputs);
-    LinearSGDModel trained =
-        new LinearSGDTrainer(
-                new LogMulticlass(), new AdaGrad(0.1, 0.1), 5, Integer.MAX_VALUE, 1, SEED)
-            .train(fixed);
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    trained.saveONNXModel("dev.batchinference.runners.flink", 1, tmp);
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
   }
 }

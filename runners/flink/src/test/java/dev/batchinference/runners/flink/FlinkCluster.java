@@ -47,11 +47,6 @@ final class FlinkCluster implements AutoCloseable {
     script("add-taskmanager");
   }
 
-  /** The TaskManagers registered with the JobManager. */
-  int taskManagers() throws IOException, InterruptedException {
-    return rest("/taskmanagers").path("taskmanagers").size();
-  }
-
   void killTaskManager(int n) throws Exception {
     script("kill-taskmanager", Integer.toString(n));
   }

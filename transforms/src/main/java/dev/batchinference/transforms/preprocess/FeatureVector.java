@@ -153,6 +153,23 @@ public final class FeatureVector implements Preprocessor<TensorExample> {
     return TensorExample.of(inputName, Tensor.ofFloats(values, shape));
   }
 
+  /** From one array field (not from columns): read straight into floats by {@link Preprocess}. */
+  @Override
+  public @Nullable NumberArray numberArray() {
+    return columns == null ? new NumberArray(field, (int) size()) : null;
+  }
+
+  @Override
+  public TensorExample apply(ObjectNode record, float[] numbers) throws InvalidRecordException {
+    for (int i = 0; i < numbers.length; i++) {
+      if (!Float.isFinite(numbers[i])) {
+        throw new InvalidRecordException(
+            field + "[" + i + "] is " + numbers[i] + "; features must be finite");
+      }
+    }
+    return TensorExample.of(inputName, Tensor.ofFloats(numbers, shape));
+  }
+
   private static int put(float[] values, int n, JsonNode v, String name)
       throws InvalidRecordException {
     if (n >= values.length) {

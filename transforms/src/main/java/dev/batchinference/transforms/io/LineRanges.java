@@ -131,6 +131,32 @@ final class LineRanges {
     return new Counts(lines, nonEmpty, rowsAreLines);
   }
 
+  /**
+   * Counts only the lines of {@code owned} (what {@link #owned} returns), blank ones included: what
+   * a JSON Lines range needs, a scan for line feeds and nothing else, several times faster than
+   * {@link #count}'s CSV checks. The non-empty count it returns is the line count.
+   */
+  static Counts countLines(InputStream owned) throws IOException {
+    byte[] chunk = new byte[1 << 16];
+    long lines = 0;
+    byte last = '\n';
+    int n;
+    while ((n = owned.read(chunk, 0, chunk.length)) >= 0) {
+      for (int i = 0; i < n; i++) {
+        if (chunk[i] == '\n') {
+          lines++;
+        }
+      }
+      if (n > 0) {
+        last = chunk[n - 1];
+      }
+    }
+    if (last != '\n') {
+      lines++; // the last line, without a line feed
+    }
+    return new Counts(lines, lines, true);
+  }
+
   private static final int[] BOM = {0xEF, 0xBB, 0xBF};
 
   /** The quote state after {@code b}, or -1 where RFC 4180 reading would fail. */

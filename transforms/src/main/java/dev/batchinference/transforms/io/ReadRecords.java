@@ -699,7 +699,10 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       }
       FileRange.Lines lines;
       try (InputStream in = openLines(range)) {
-        LineRanges.Counts counts = LineRanges.count(in, range.start() == 0);
+        LineRanges.Counts counts =
+            format == Format.JSONL
+                ? LineRanges.countLines(in)
+                : LineRanges.count(in, range.start() == 0);
         lines =
             new FileRange.Lines(
                 range,

@@ -73,6 +73,10 @@ public class LineRangesTest {
           counts.lines,
           equalTo((long) read.size()));
       assertThat(
+          "JSON Lines count of [" + start + ", " + end + ")",
+          LineRanges.countLines(range(file, start, end)).lines,
+          equalTo((long) read.size()));
+      assertThat(
           "first index of [" + start + ", " + end + ")", linesBefore, equalTo((long) all.size()));
       linesBefore += counts.lines;
       all.addAll(read);

@@ -112,12 +112,16 @@ public final class BatchInference {
     Source.Read read = plan.source().read(pipeline);
     PCollection<RawRecord> readRecords = read.records();
     PCollection<Failure> readFailures = read.failures();
-    PCollection<RawRecord> records =
-        readRecords.apply(
-            "Redistribute",
-            batching.redistributeBuckets() > 0
-                ? Reshuffle.<RawRecord>viaRandomKey().withNumBuckets(batching.redistributeBuckets())
-                : Reshuffle.<RawRecord>viaRandomKey());
+    PCollection<RawRecord> records = readRecords;
+    if (batching.redistributes(plan.source())) {
+      records =
+          readRecords.apply(
+              "Redistribute",
+              batching.redistributeBuckets() > 0
+                  ? Reshuffle.<RawRecord>viaRandomKey()
+                      .withNumBuckets(batching.redistributeBuckets())
+                  : Reshuffle.<RawRecord>viaRandomKey());
+    }
 
     Preprocess<TensorExample> preprocess =
         Preprocess.with(model.preprocessor()).withCarryFields(plan.carryFields());

@@ -22,6 +22,8 @@ import java.util.Optional;
  *     when the runner is unknown
  * @param keyPlacement where the runner sends each key, when it is fixed (Flink): the keys are then
  *     chosen to fall on every worker equally
+ * @param redistribute whether records are reshuffled after reading ({@code --redistribute}); empty
+ *     to decide by the source (see {@link Source#readsInParallel})
  * @param redistributeBuckets the keys of the reshuffle after reading; 0 for Beam's random keys
  * @param maxBufferingSeconds the longest a partial batch waits; 0 for no limit
  */
@@ -32,6 +34,7 @@ public record Batching(
     int inferenceShards,
     int inferenceWorkers,
     Optional<KeyPlacement> keyPlacement,
+    Optional<Boolean> redistribute,
     int redistributeBuckets,
     int maxBufferingSeconds) {
 
@@ -88,6 +91,7 @@ public record Batching(
             : defaultShards(runner, workers, placement),
         workers,
         placement,
+        Optional.ofNullable(options.getRedistribute()),
         // On the DirectRunner, which makes a bundle of each key and pays a fixed cost per bundle
         // and step (its evaluators re-translate the step), one per core; elsewhere Beam's random
         // keys.
@@ -120,6 +124,14 @@ public record Batching(
         : 0;
   }
 
+  /**
+   * Whether records read from {@code source} are reshuffled before preprocessing: as {@code
+   * --redistribute} says, else only when the source does not already read in parallel.
+   */
+  public boolean redistributes(Source source) {
+    return redistribute.orElse(!source.readsInParallel());
+  }
+
   /** This batching with at most {@code size} records per batch (a model that fixes it). */
   public Batching withBatchSize(int size) {
     return new Batching(
@@ -129,6 +141,7 @@ public record Batching(
         inferenceShards,
         inferenceWorkers,
         keyPlacement,
+        redistribute,
         redistributeBuckets,
         maxBufferingSeconds);
   }

@@ -7,6 +7,7 @@ import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.io.UnreadableFile;
 import java.util.Optional;
 import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.TypedRead;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryServices;
 import org.apache.beam.sdk.transforms.Create;
@@ -30,6 +31,12 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
 
   /** The input as the run summary names it. */
   String describe();
+
+  /**
+   * Whether the records come out of the reading steps already spread over the workers, so that
+   * preprocessing needs no shuffle of its own: files cut into byte ranges, BigQuery's read streams.
+   */
+  boolean readsInParallel();
 
   /**
    * Files matching {@code pattern} (local or {@code gs://}) in {@code format}, large uncompressed
@@ -58,6 +65,18 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
     @Override
     public String describe() {
       return pattern;
+    }
+
+    /**
+     * Uncompressed JSON Lines and CSV files are cut into byte ranges (or, when small, read one file
+     * per reader); compressed and Parquet files, and every file with {@code rangeBytes} 0, are read
+     * whole, each by one reader.
+     */
+    @Override
+    public boolean readsInParallel() {
+      return rangeBytes > 0
+          && format != ReadRecords.Format.PARQUET
+          && Compression.detect(pattern) == Compression.UNCOMPRESSED;
     }
   }
 
@@ -88,6 +107,12 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
     @Override
     public String describe() {
       return table.map(t -> "bigquery:" + t).orElse("bigquery:query");
+    }
+
+    /** BigQueryIO reads a table or a query's result in parallel streams (or exported files). */
+    @Override
+    public boolean readsInParallel() {
+      return true;
     }
   }
 }

@@ -14,6 +14,7 @@ import java.util.Objects;
 import java.util.function.Consumer;
 import org.apache.beam.sdk.coders.Coder;
 import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.ListCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
@@ -24,6 +25,7 @@ import org.apache.beam.sdk.transforms.GroupIntoBatches;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.display.DisplayData;
+import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -39,12 +41,15 @@ import org.slf4j.LoggerFactory;
  * Runs a model over keyed examples in batches and returns predictions, failures and per-batch
  * statistics.
  *
- * <p>Examples are spread over {@link #withShards shard keys}, grouped with {@link GroupIntoBatches}
- * (bounded by {@link #withBatchSize count}, {@link #withMaxBatchWeight weight} and {@link
- * #withMaxBufferingDuration buffering time}), and run through the model that each worker JVM loads
- * once (see {@link SharedResources}). A batch that fails is split in halves until the records that
- * make it fail are isolated: they become {@link Stage#INFER} failures and every other record of the
- * batch still gets its prediction.
+ * <p>Examples are packed into batches (bounded by {@link #withBatchSize count} and {@link
+ * #withMaxBatchWeight weight}) where they are, within each bundle, and each full batch travels as
+ * one element to the worker of its {@link #withShards shard key}; the few records left over at the
+ * end of a bundle are batched across bundles with {@link GroupIntoBatches} (which also bounds the
+ * {@link #withMaxBufferingDuration buffering time}). So the runner shuffles, sorts and keeps state
+ * per batch, not per record. Batches run through the model that each worker JVM loads once (see
+ * {@link SharedResources}). A batch that fails is split in halves until the records that make it
+ * fail are isolated: they become {@link Stage#INFER} failures and every other record of the batch
+ * still gets its prediction.
  *
  * <pre>{@code
  * RunInference.Result result =
@@ -223,37 +228,52 @@ public final class RunInference<ExampleT, OutputT>
 
   @Override
   public Result expand(PCollection<KV<RecordMeta, ExampleT>> input) {
-    Coder<KV<RecordMeta, ExampleT>> recordCoder = input.getCoder();
-    GroupIntoBatches<Integer, KV<RecordMeta, ExampleT>> grouping =
+    Coder<List<KV<RecordMeta, ExampleT>>> groupCoder = ListCoder.of(input.getCoder());
+    KvCoder<Integer, List<KV<RecordMeta, ExampleT>>> keyedGroupCoder =
+        KvCoder.of(VarIntCoder.of(), groupCoder);
+    TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> full =
+        new TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>>() {};
+    TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> rest =
+        new TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>>() {};
+    PCollectionTuple packed =
+        input.apply(
+            "PackBatches",
+            ParDo.of(
+                    new PackFn<>(
+                        handler,
+                        batching.batchSize,
+                        batching.maxBatchWeight,
+                        batching.shards,
+                        batching.weightBuckets,
+                        keys(),
+                        full,
+                        rest))
+                .withOutputTags(full, TupleTagList.of(rest).and(FAILURES)));
+    packed.get(FAILURES).setCoder(Failure.Coder.of());
+
+    // Full batches are made where the records are; they only travel to their key's worker.
+    PCollection<KV<Integer, Iterable<List<KV<RecordMeta, ExampleT>>>>> fullBatches =
+        packed
+            .get(full)
+            .setCoder(keyedGroupCoder)
+            .apply("ShipFullBatches", GroupIntoBatches.ofSize(1));
+    // The records left over at the end of each bundle are batched across bundles, one by one.
+    GroupIntoBatches<Integer, List<KV<RecordMeta, ExampleT>>> grouping =
         GroupIntoBatches.ofSize(batching.batchSize);
     if (batching.maxBatchWeight > 0) {
       ModelHandler<ExampleT, OutputT> weigher = handler;
-      grouping =
-          grouping.withByteSize(batching.maxBatchWeight, kv -> weigher.weight(kv.getValue()));
+      grouping = grouping.withByteSize(batching.maxBatchWeight, group -> weight(weigher, group));
     }
     if (batching.maxBufferingDuration != null) {
       grouping = grouping.withMaxBufferingDuration(batching.maxBufferingDuration);
     }
-    TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded =
-        new TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>>() {};
-    PCollectionTuple assigned =
-        input.apply(
-            "AssignShards",
-            ParDo.of(
-                    new AssignShardFn<>(
-                        handler,
-                        batching.shards,
-                        batching.weightBuckets,
-                        batching.maxBatchWeight,
-                        keys(),
-                        sharded))
-                .withOutputTags(sharded, TupleTagList.of(FAILURES)));
-    assigned.get(FAILURES).setCoder(Failure.Coder.of());
+    PCollection<KV<Integer, Iterable<List<KV<RecordMeta, ExampleT>>>>> restBatches =
+        packed.get(rest).setCoder(keyedGroupCoder).apply("GroupIntoBatches", grouping);
+
     PCollectionTuple outputs =
-        assigned
-            .get(sharded)
-            .setCoder(KvCoder.of(VarIntCoder.of(), recordCoder))
-            .apply("GroupIntoBatches", grouping)
+        PCollectionList.of(fullBatches)
+            .and(restBatches)
+            .apply("AllBatches", Flatten.pCollections())
             .apply(
                 "Infer",
                 ParDo.of(new InferFn<>(handler, postprocessor))
@@ -262,13 +282,22 @@ public final class RunInference<ExampleT, OutputT>
     outputs.get(FAILURES).setCoder(Failure.Coder.of());
     outputs.get(BATCHES).setCoder(BatchStats.Coder.of());
     PCollection<Failure> failures =
-        PCollectionList.of(assigned.get(FAILURES))
+        PCollectionList.of(packed.get(FAILURES))
             .and(outputs.get(FAILURES))
             .apply("CollectFailures", Flatten.pCollections());
     return new Result(
         PCollectionTuple.of(PREDICTIONS, outputs.get(PREDICTIONS))
             .and(FAILURES, failures)
             .and(BATCHES, outputs.get(BATCHES)));
+  }
+
+  private static <ExampleT, OutputT> long weight(
+      ModelHandler<ExampleT, OutputT> handler, List<KV<RecordMeta, ExampleT>> group) {
+    long weight = 0;
+    for (KV<RecordMeta, ExampleT> record : group) {
+      weight += handler.weight(record.getValue());
+    }
+    return weight;
   }
 
   /**
@@ -313,41 +342,107 @@ public final class RunInference<ExampleT, OutputT>
   }
 
   /**
-   * Spreads records over shard keys by a hash of their identity, so that runs are repeatable; with
-   * weight buckets, each bucket has its own keys. Records without a position or an id of their own
-   * (rows of a BigQuery table without {@code --idField}) go round the keys instead.
+   * Packs records into batches within a bundle, so that the runner moves, sorts and keeps state per
+   * batch instead of per record. A full batch goes out on the {@code full} output, keyed by a hash
+   * of its first record's identity (so batches spread over the keys, and runs are repeatable). At
+   * the end of the bundle, the records that did not fill a batch go out one by one on the {@code
+   * rest} output, each keyed by its own hash and weight bucket as before packing, for {@link
+   * GroupIntoBatches} to batch across bundles. Records with neither position nor id (rows of a
+   * BigQuery table without {@code --idField}) go round the keys instead.
+   *
+   * <ul>
+   *   <li>Without weight buckets (every record of a model with fixed input shapes weighs the same),
+   *       records are batched in the order they come: a batch is full at {@code batchSize} records
+   *       or when the next record would take it past {@code maxBatchWeight}.
+   *   <li>With weight buckets (texts of varying length), records are gathered in a window of {@link
+   *       #WINDOW_BATCHES} batches, sorted by weight and cut into batches of neighbours, which
+   *       hardly pad at all; the heaviest records that do not fill a last batch wait for the next
+   *       window. This is what the buckets approximate across bundles.
+   * </ul>
+   *
+   * <p>A record heavier than a whole batch may be becomes a {@link Stage#INFER} failure here.
    */
-  static final class AssignShardFn<ExampleT, OutputT>
-      extends DoFn<KV<RecordMeta, ExampleT>, KV<Integer, KV<RecordMeta, ExampleT>>> {
+  static final class PackFn<ExampleT, OutputT>
+      extends DoFn<KV<RecordMeta, ExampleT>, KV<Integer, List<KV<RecordMeta, ExampleT>>>> {
+
+    /** Batches' worth of records gathered before sorting, with weight buckets. */
+    static final int WINDOW_BATCHES = 64;
+
+    /** The most records gathered before sorting, whatever the batch size. */
+    static final int MAX_WINDOW_RECORDS = 16_384;
+
     private final ModelHandler<ExampleT, OutputT> handler;
+    private final int batchSize;
+    private final long maxBatchWeight;
     private final int shards;
     private final long @Nullable [] weightBuckets;
-    private final long maxBatchWeight;
     private final int[] keys;
-
-    private final TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded;
+    private final TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> full;
+    private final TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> rest;
 
     /** For records with neither position nor id: the next shard, from a random start. */
     private transient int roundRobin = java.util.concurrent.ThreadLocalRandom.current().nextInt();
 
-    AssignShardFn(
+    /** The records gathered in each window of this bundle. */
+    private transient java.util.Map<BoundedWindow, Gathered<ExampleT>> gathered;
+
+    PackFn(
         ModelHandler<ExampleT, OutputT> handler,
+        int batchSize,
+        long maxBatchWeight,
         int shards,
         long @Nullable [] weightBuckets,
-        long maxBatchWeight,
         int[] keys,
-        TupleTag<KV<Integer, KV<RecordMeta, ExampleT>>> sharded) {
-      this.keys = keys;
-      this.sharded = sharded;
+        TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> full,
+        TupleTag<KV<Integer, List<KV<RecordMeta, ExampleT>>>> rest) {
       this.handler = handler;
+      this.batchSize = batchSize;
+      this.maxBatchWeight = maxBatchWeight;
       this.shards = shards;
       this.weightBuckets = weightBuckets;
-      this.maxBatchWeight = maxBatchWeight;
+      this.keys = keys;
+      this.full = full;
+      this.rest = rest;
+    }
+
+    /** Records gathered, with their weights, and the latest timestamp among them. */
+    private static final class Gathered<ExampleT> {
+      List<KV<RecordMeta, ExampleT>> records = new ArrayList<>();
+      List<Long> weights = new ArrayList<>();
+      long weight;
+      org.joda.time.Instant timestamp = BoundedWindow.TIMESTAMP_MIN_VALUE;
+
+      void add(KV<RecordMeta, ExampleT> record, long recordWeight, org.joda.time.Instant time) {
+        records.add(record);
+        weights.add(recordWeight);
+        weight += recordWeight;
+        if (time.isAfter(timestamp)) {
+          timestamp = time;
+        }
+      }
+
+      void clear() {
+        records = new ArrayList<>();
+        weights = new ArrayList<>();
+        weight = 0;
+      }
+    }
+
+    private int windowRecords() {
+      return (int) Math.min(MAX_WINDOW_RECORDS, (long) batchSize * WINDOW_BATCHES);
+    }
+
+    @StartBundle
+    public void startBundle() {
+      gathered = new java.util.HashMap<>();
     }
 
     @ProcessElement
     public void processElement(
-        @Element KV<RecordMeta, ExampleT> record, MultiOutputReceiver outputs) {
+        @Element KV<RecordMeta, ExampleT> record,
+        @Timestamp org.joda.time.Instant timestamp,
+        BoundedWindow window,
+        MultiOutputReceiver outputs) {
       RecordMeta meta = record.getKey();
       long weight = handler.weight(record.getValue());
       if (maxBatchWeight > 0 && weight > maxBatchWeight) {
@@ -369,18 +464,120 @@ public final class RunInference<ExampleT, OutputT>
                     meta.carriedJson()));
         return;
       }
-      int shard = Math.floorMod(shardHash(meta), shards);
-      int bucket = weightBuckets == null ? 0 : bucketOf(weight);
-      outputs.get(sharded).output(KV.of(keys[bucket * shards + shard], record));
+      Gathered<ExampleT> batch = gathered.computeIfAbsent(window, w -> new Gathered<>());
+      OutputReceiver<KV<Integer, List<KV<RecordMeta, ExampleT>>>> out = outputs.get(full);
+      if (weightBuckets != null) {
+        batch.add(record, weight, timestamp);
+        if (batch.records.size() >= windowRecords()) {
+          cutSorted(batch, out);
+        }
+        return;
+      }
+      if (maxBatchWeight > 0
+          && !batch.records.isEmpty()
+          && batch.weight + weight > maxBatchWeight) {
+        out.output(KV.of(keyOf(0, batch.records.get(0).getKey()), batch.records));
+        batch.clear();
+      }
+      batch.add(record, weight, timestamp);
+      if (batch.records.size() >= batchSize
+          || (maxBatchWeight > 0 && batch.weight >= maxBatchWeight)) {
+        out.output(KV.of(keyOf(0, batch.records.get(0).getKey()), batch.records));
+        batch.clear();
+      }
     }
 
     /**
-     * A well-mixed hash of the record's position, or of its id where it has no position; a new
-     * number for each record that has neither (its id is then the default {@code source:-1}).
+     * Sorts the gathered records by weight and outputs the full batches they cut into, each within
+     * one weight bucket; the records of a bucket that do not fill a batch stay gathered, for the
+     * next window or the end of the bundle.
      */
-    private int shardHash(RecordMeta meta) {
-      java.util.OptionalInt hash = identityHash(meta);
-      return hash.isPresent() ? hash.getAsInt() : roundRobin++;
+    private void cutSorted(
+        Gathered<ExampleT> gathered,
+        OutputReceiver<KV<Integer, List<KV<RecordMeta, ExampleT>>>> out) {
+      int n = gathered.records.size();
+      Integer[] order = new Integer[n];
+      for (int i = 0; i < n; i++) {
+        order[i] = i;
+      }
+      // Stable: records of one weight keep their order.
+      java.util.Arrays.sort(order, java.util.Comparator.comparingLong(gathered.weights::get));
+      Gathered<ExampleT> left = new Gathered<>();
+      left.timestamp = gathered.timestamp;
+      int from = 0;
+      while (from < n) {
+        int bucket = bucketOf(gathered.weights.get(order[from]));
+        int to = from;
+        long weight = 0;
+        while (to < n
+            && to - from < batchSize
+            && (maxBatchWeight == 0 || weight + gathered.weights.get(order[to]) <= maxBatchWeight)
+            && bucketOf(gathered.weights.get(order[to])) == bucket) {
+          weight += gathered.weights.get(order[to]);
+          to++;
+        }
+        // Full: batchSize records, or the next record of the bucket would pass the weight limit.
+        boolean isFull =
+            to - from == batchSize
+                || (to < n && bucketOf(gathered.weights.get(order[to])) == bucket);
+        if (isFull) {
+          List<KV<RecordMeta, ExampleT>> records = new ArrayList<>(to - from);
+          for (int i = from; i < to; i++) {
+            records.add(gathered.records.get(order[i]));
+          }
+          out.output(KV.of(keyOf(bucket, records.get(0).getKey()), records));
+        } else {
+          for (int i = from; i < to; i++) {
+            left.add(
+                gathered.records.get(order[i]), gathered.weights.get(order[i]), left.timestamp);
+          }
+        }
+        from = to;
+      }
+      gathered.records = left.records;
+      gathered.weights = left.weights;
+      gathered.weight = left.weight;
+    }
+
+    @FinishBundle
+    public void finishBundle(FinishBundleContext context) {
+      for (java.util.Map.Entry<BoundedWindow, Gathered<ExampleT>> entry : gathered.entrySet()) {
+        Gathered<ExampleT> batch = entry.getValue();
+        BoundedWindow window = entry.getKey();
+        if (weightBuckets != null) {
+          cutSorted(
+              batch,
+              new OutputReceiver<KV<Integer, List<KV<RecordMeta, ExampleT>>>>() {
+                @Override
+                public void output(KV<Integer, List<KV<RecordMeta, ExampleT>>> value) {
+                  context.output(full, value, batch.timestamp, window);
+                }
+
+                @Override
+                public void outputWithTimestamp(
+                    KV<Integer, List<KV<RecordMeta, ExampleT>>> value,
+                    org.joda.time.Instant timestamp) {
+                  context.output(full, value, timestamp, window);
+                }
+              });
+        }
+        for (int i = 0; i < batch.records.size(); i++) {
+          KV<RecordMeta, ExampleT> record = batch.records.get(i);
+          int bucket = weightBuckets == null ? 0 : bucketOf(batch.weights.get(i));
+          context.output(
+              rest,
+              KV.of(keyOf(bucket, record.getKey()), List.of(record)),
+              batch.timestamp,
+              window);
+        }
+      }
+      gathered = null;
+    }
+
+    private int keyOf(int bucket, RecordMeta first) {
+      java.util.OptionalInt hash = identityHash(first);
+      int shard = Math.floorMod(hash.isPresent() ? hash.getAsInt() : roundRobin++, shards);
+      return keys[bucket * shards + shard];
     }
 
     private int bucketOf(long weight) {
@@ -394,7 +591,7 @@ public final class RunInference<ExampleT, OutputT>
 
   /** Runs batches through the shared model, isolating records that make a batch fail. */
   static final class InferFn<ExampleT, OutputT>
-      extends DoFn<KV<Integer, Iterable<KV<RecordMeta, ExampleT>>>, Prediction> {
+      extends DoFn<KV<Integer, Iterable<List<KV<RecordMeta, ExampleT>>>>, Prediction> {
 
     private final ModelHandler<ExampleT, OutputT> handler;
     private final Postprocessor<ExampleT, OutputT> postprocessor;
@@ -445,9 +642,10 @@ public final class RunInference<ExampleT, OutputT>
 
     @ProcessElement
     public void processElement(
-        @Element KV<Integer, Iterable<KV<RecordMeta, ExampleT>>> batch, MultiOutputReceiver out) {
+        @Element KV<Integer, Iterable<List<KV<RecordMeta, ExampleT>>>> batch,
+        MultiOutputReceiver out) {
       List<KV<RecordMeta, ExampleT>> records = new ArrayList<>();
-      batch.getValue().forEach(records::add);
+      batch.getValue().forEach(records::addAll);
       runWithinMemoryLimit(records, out);
     }
 

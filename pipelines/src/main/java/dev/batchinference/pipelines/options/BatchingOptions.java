@@ -46,9 +46,20 @@ public interface BatchingOptions extends PipelineOptions {
   void setLengthBuckets(List<Long> value);
 
   @Description(
-      "Keys that records are spread over after reading (the parallelism of preprocessing)."
-          + " 0: one per core on the DirectRunner (whose cost is per bundle, and it makes a"
-          + " bundle of each key), Beam's random keys on other runners.")
+      "Spread the records over the workers again after reading (a Reshuffle, the job's second"
+          + " shuffle), so that parsing and preprocessing run in parallel however the input was"
+          + " read. Default: only when the input is read whole by one reader per file"
+          + " (compressed files, Parquet, --inputRangeBytes=0); uncompressed JSON Lines and CSV"
+          + " files are already read in parallel byte ranges, and BigQuery in parallel streams.")
+  @TemplateParameter(Kind.BOOLEAN)
+  Boolean getRedistribute();
+
+  void setRedistribute(Boolean value);
+
+  @Description(
+      "Keys that records are spread over when they are redistributed after reading (see"
+          + " --redistribute). 0: one per core on the DirectRunner (whose cost is per bundle, and"
+          + " it makes a bundle of each key), Beam's random keys on other runners.")
   @Default.Integer(0)
   @TemplateParameter(Kind.WHOLE_NUMBER)
   int getRedistributeBuckets();

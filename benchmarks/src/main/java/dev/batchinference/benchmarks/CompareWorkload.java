@@ -313,7 +313,23 @@ final class CompareWorkload {
             complete));
   }
 
-  private void add(Result r) {
+  private void add(Result measured) {
+    // The machine may be shared: the load when the variant ended says whether others competed.
+    Result r =
+        new Result(
+            measured.workload(),
+            measured.mode(),
+            measured.records(),
+            measured.seconds(),
+            measured.cpuSeconds(),
+            measured.peakRssMiB(),
+            measured.summaryRate(),
+            String.format(
+                Locale.ROOT,
+                "%s; load %.1f at the end",
+                measured.notes(),
+                Measurement.loadAverage()),
+            measured.complete());
     results.add(r);
     System.out.printf(
         Locale.ROOT,
@@ -332,7 +348,15 @@ final class CompareWorkload {
           .map(String::trim)
           .filter(l -> l.startsWith("runner:"))
           .findFirst()
-          .map(l -> l.length() > 140 ? l.substring(0, 139) + "…" : l)
+          .map(
+              l -> {
+                // "runner: DirectRunner, since input 9.8 MB is within ...; larger inputs ..."
+                String picked = l.substring("runner:".length()).trim();
+                int end = picked.indexOf(';');
+                picked = end < 0 ? picked : picked.substring(0, end);
+                return "picked "
+                    + (picked.length() > 120 ? picked.substring(0, 119) + "…" : picked);
+              })
           .orElse("");
     } catch (IOException | RuntimeException e) {
       return "";

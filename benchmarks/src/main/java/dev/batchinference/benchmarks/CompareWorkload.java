@@ -350,12 +350,21 @@ final class CompareWorkload {
           .findFirst()
           .map(
               l -> {
-                // "runner: DirectRunner, since input 9.8 MB is within ...; larger inputs ..."
-                String picked = l.substring("runner:".length()).trim();
-                int end = picked.indexOf(';');
-                picked = end < 0 ? picked : picked.substring(0, end);
-                return "picked "
-                    + (picked.length() > 120 ? picked.substring(0, 119) + "…" : picked);
+                // "runner: DirectRunner, since input 9.8 MB is within ...; larger inputs ..." or
+                // "runner: Flink's embedded mini cluster (...), since input 244.6 MB is above ..."
+                String said = l.substring("runner:".length()).trim();
+                String name =
+                    said.startsWith("DirectRunner")
+                        ? "DirectRunner"
+                        : said.contains("Flink") ? "Flink [local]" : said.split("[ ,]")[0];
+                int since = said.indexOf("since ");
+                int stop = said.indexOf(';', Math.max(0, since));
+                String why =
+                    since < 0
+                        ? ""
+                        : " (" + said.substring(since, stop < 0 ? said.length() : stop) + ")";
+                why = why.length() > 160 ? why.substring(0, 158) + "…)" : why;
+                return "picked " + name + why;
               })
           .orElse("");
     } catch (IOException | RuntimeException e) {

@@ -79,4 +79,33 @@ public class CompareWorkloadTest {
     assertThat(md, not(containsString("FAILED")));
     assertThat("the chart", Files.size(work.resolve("compare.png")) > 0, equalTo(true));
   }
+
+  /** The no---runner rows name the runner the command line chose, from its own words. */
+  @Test
+  public void namesTheRunnerTheCommandLinePicked() throws Exception {
+    Path flink = TMP.newFile("e.log").toPath();
+    Files.writeString(
+        flink,
+        "some log line\n"
+            + "runner: Flink's embedded mini cluster (--runner=FlinkRunner --flinkMaster=[local]"
+            + " --parallelism=2), since input 244.6 MB is above 197.5 MB (1/32 of the max heap,"
+            + " 6,320.8 MB), more than the DirectRunner holds in memory; --runner=DirectRunner"
+            + " overrides. No progress is shown on Flink; the result line follows at the end.\n");
+    assertThat(
+        CompareWorkload.runnerLine(flink),
+        equalTo(
+            "picked Flink [local] (since input 244.6 MB is above 197.5 MB (1/32 of the max heap,"
+                + " 6,320.8 MB), more than the DirectRunner holds in memory)"));
+    Path direct = TMP.newFile("k.log").toPath();
+    Files.writeString(
+        direct,
+        "runner: DirectRunner, since input 0.7 MB is within 197.5 MB (1/32 of the max heap,"
+            + " 6,320.8 MB); larger inputs run on Flink's embedded mini cluster, --runner"
+            + " chooses.\n");
+    assertThat(
+        CompareWorkload.runnerLine(direct),
+        equalTo(
+            "picked DirectRunner (since input 0.7 MB is within 197.5 MB (1/32 of the max heap,"
+                + " 6,320.8 MB))"));
+  }
 }

@@ -69,12 +69,24 @@ public final class Benchmark {
     boolean pipelineWarmup = false;
     int sweepRecords = 500;
     int fashionPipelineRecords = 10_000;
+    int compareFashion = 50_000;
+    int compareText = 4000;
+    List<String> compareModes = CompareWorkload.MODES;
+    long compareCapSeconds = 1800;
 
     static final String HELP =
         String.join(
             "\n",
             "Arguments (all optional, --name=value):",
-            "  --workloads=text,fashion,scale which workloads to run (also: memory)",
+            "  --workloads=text,fashion,scale which workloads to run (also: memory, compare)",
+            "  --compareFashion=50000     images of the compare workload (0: none); each variant a fresh JVM",
+            "  --compareText=4000         fortunes of the compare workload (0: none)",
+            "  --compareModes=a,...,k     compare variants to run: a plain loop, b hand-written Flink,",
+            "                             c/d/e the job on DirectRunner, Flink [local] p2, no --runner"
+                + " (fashion);",
+            "                             f plain loop, g length-sorted plain loop (padding-free limit),",
+            "                             h hand-written Flink, i/j/k the job as c/d/e (text)",
+            "  --compareCap=1800          seconds after which a compare variant is killed",
             "  --scale=1000,10000,100000  dataset sizes of the scale workload (generated records)",
             "  --scaleRunners=direct,flink runners of the scale workload",
             "  --scaleHeap=2g             -Xmx of each scale run's JVM",
@@ -159,15 +171,25 @@ public final class Benchmark {
           case "pipelineWarmup" -> s.pipelineWarmup = Boolean.parseBoolean(value);
           case "sweepRecords" -> s.sweepRecords = Integer.parseInt(value);
           case "fashionPipelineRecords" -> s.fashionPipelineRecords = Integer.parseInt(value);
+          case "compareFashion" -> s.compareFashion = Integer.parseInt(value);
+          case "compareText" -> s.compareText = Integer.parseInt(value);
+          case "compareModes" -> s.compareModes = Arrays.asList(value.split(","));
+          case "compareCap" -> s.compareCapSeconds = Long.parseLong(value);
           case "workDir" -> s.workDir = Path.of(value);
           case "report" -> s.report = Path.of(value);
           default -> throw new IllegalArgumentException("unknown argument --" + name + "\n" + HELP);
         }
       }
       for (String w : s.workloads) {
-        if (!List.of("text", "fashion", "scale", "memory").contains(w)) {
+        if (!List.of("text", "fashion", "scale", "memory", "compare").contains(w)) {
           throw new IllegalArgumentException(
-              "unknown workload '" + w + "' (text, fashion, scale, memory)");
+              "unknown workload '" + w + "' (text, fashion, scale, memory, compare)");
+        }
+      }
+      for (String m : s.compareModes) {
+        if (!CompareWorkload.MODES.contains(m)) {
+          throw new IllegalArgumentException(
+              "unknown compare mode '" + m + "' (" + String.join(",", CompareWorkload.MODES) + ")");
         }
       }
       return s;
@@ -184,6 +206,11 @@ public final class Benchmark {
         d.put("memoryHeap", memoryHeap);
         d.put("memoryFashion", Integer.toString(memoryFashion));
         d.put("memoryTabular", Integer.toString(memoryTabular));
+      }
+      if (workloads.contains("compare")) {
+        d.put("compareFashion", Integer.toString(compareFashion));
+        d.put("compareText", Integer.toString(compareText));
+        d.put("compareModes", String.join(",", compareModes));
       }
       d.put("textRecords", Integer.toString(textRecords));
       d.put("textBatch", Integer.toString(textBatch));
@@ -234,6 +261,11 @@ public final class Benchmark {
     if (s.workloads.contains("memory")) {
       new MemoryWorkload(s, rows, notes).run();
     }
+    CompareWorkload compare = null;
+    if (s.workloads.contains("compare")) {
+      compare = new CompareWorkload(s, notes);
+      compare.run();
+    }
     for (Row r : rows) {
       r.rawRate =
           rows.stream()
@@ -246,17 +278,50 @@ public final class Benchmark {
     notes.add(String.format(Locale.ROOT, "whole benchmark: %.0f s", total));
 
     System.out.println();
-    System.out.println(textTable(rows));
+    if (!rows.isEmpty()) {
+      System.out.println(textTable(rows));
+    }
+    if (compare != null) {
+      System.out.println(compare.markdown());
+    }
     notes.forEach(System.out::println);
     String markdown = markdown(s, rows, notes);
+    if (compare != null) {
+      // The compare tables go before the notes list, which ends the report.
+      int at = rows.isEmpty() ? markdown.indexOf("Pipeline runs:") : markdown.indexOf("\n- ");
+      String section = compare.markdown();
+      markdown =
+          at < 0
+              ? markdown + "\n" + section
+              : rows.isEmpty()
+                  ? markdown.substring(0, at) + section + notesOf(markdown)
+                  : markdown.substring(0, at + 1) + "\n" + section + markdown.substring(at + 1);
+    }
     Files.createDirectories(s.report.toAbsolutePath().getParent());
     Files.writeString(s.report, markdown, StandardCharsets.UTF_8);
-    Path chart =
-        s.report.resolveSibling(
-            s.report.getFileName().toString().replaceFirst("\\.md$", "") + ".png");
-    Chart.write(rows, chart);
+    String base = s.report.getFileName().toString().replaceFirst("\\.md$", "");
+    if (!rows.isEmpty()) {
+      Path chart = s.report.resolveSibling(base + ".png");
+      Chart.write(rows, chart);
+      System.out.println("Chart: " + chart.toAbsolutePath().normalize());
+    }
+    if (compare != null && !compare.results.isEmpty()) {
+      Path chart = s.report.resolveSibling(base + (rows.isEmpty() ? "" : "-compare") + ".png");
+      Chart.write(
+          compare.chartRows(),
+          chart,
+          mode -> mode.startsWith("a. ") || mode.startsWith("f. "),
+          "plain loop",
+          false);
+      System.out.println("Chart: " + chart.toAbsolutePath().normalize());
+    }
     System.out.println("Report: " + s.report.toAbsolutePath().normalize());
-    System.out.println("Chart: " + chart.toAbsolutePath().normalize());
+  }
+
+  /** The notes list that ends a report ({@code "- ..."} lines), with a blank line before it. */
+  private static String notesOf(String markdown) {
+    int at = markdown.indexOf("\n- ");
+    return at < 0 ? "" : "\n" + markdown.substring(at + 1);
   }
 
   /** Encodes and decodes every example with the job's coder, passes until at least a second. */

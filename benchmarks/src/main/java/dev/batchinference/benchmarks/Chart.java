@@ -60,6 +60,22 @@ final class Chart {
   }
 
   static void write(List<Row> rows, Path png) throws IOException {
+    write(rows, png, mode -> mode.equals(Benchmark.RAW), "raw", true);
+  }
+
+  /**
+   * The chart of {@code rows}: the mode for which {@code reference} holds is each panel's dashed
+   * line and every bar's ratio is to it ("of {@code referenceName}"); {@code log}: a logarithmic
+   * records/s axis, else linear from zero (the compare workload's modes are within one order of
+   * magnitude, where a linear axis shows the ratios as they are).
+   */
+  static void write(
+      List<Row> rows,
+      Path png,
+      java.util.function.Predicate<String> reference,
+      String referenceName,
+      boolean log)
+      throws IOException {
     Map<String, List<Row>> byWorkload = new LinkedHashMap<>();
     for (Row r : rows) {
       byWorkload.computeIfAbsent(r.workload, w -> new ArrayList<>()).add(r);
@@ -79,7 +95,7 @@ final class Chart {
       g.fillRect(0, 0, WIDTH, height);
       int y = 20;
       for (Map.Entry<String, List<Row>> e : byWorkload.entrySet()) {
-        y = panel(g, e.getKey(), e.getValue(), y);
+        y = panel(g, e.getKey(), e.getValue(), y, reference, referenceName, log);
       }
     } finally {
       g.dispose();
@@ -87,7 +103,14 @@ final class Chart {
     ImageIO.write(image, "png", png.toFile());
   }
 
-  private static int panel(Graphics2D g, String workload, List<Row> rows, int top) {
+  private static int panel(
+      Graphics2D g,
+      String workload,
+      List<Row> rows,
+      int top,
+      java.util.function.Predicate<String> reference,
+      String referenceName,
+      boolean log) {
     double max = rows.stream().mapToDouble(Row::rate).max().orElse(1);
     double min = rows.stream().mapToDouble(Row::rate).min().orElse(1);
     double lo = Math.floor(Math.log10(Math.max(1e-3, min)));
@@ -95,21 +118,26 @@ final class Chart {
     if (hi <= lo) {
       hi = lo + 1;
     }
+    double step = niceStep(max / 5);
+    if (!log) {
+      lo = 0;
+      hi = Math.max(step, Math.ceil(max / step) * step);
+    }
     int x0 = LABEL;
     int x1 = WIDTH - 30;
     g.setColor(Color.BLACK);
     g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
-    g.drawString(workload + "  (records/s, log scale)", 10, top + 20);
+    g.drawString(workload + (log ? "  (records/s, log scale)" : "  (records/s)"), 10, top + 20);
     int y = top + TITLE;
     g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
     double raw = Double.NaN;
     for (Row r : rows) {
-      if (r.mode.equals(Benchmark.RAW)) {
+      if (Double.isNaN(raw) && reference.test(r.mode)) {
         raw = r.rate();
       }
     }
     for (Row r : rows) {
-      int w = (int) Math.round((Math.log10(Math.max(r.rate(), 1e-3)) - lo) / (hi - lo) * (x1 - x0));
+      int w = (int) Math.round((scale(r.rate(), log) - lo) / (hi - lo) * (x1 - x0));
       g.setColor(colorOf(r.mode));
       g.fillRect(x0, y, Math.max(1, w), BAR);
       g.setColor(Color.BLACK);
@@ -119,7 +147,8 @@ final class Chart {
           String.format(Locale.ROOT, "%,.0f/s", r.rate())
               + (Double.isNaN(raw)
                   ? ""
-                  : String.format(Locale.ROOT, "  (%s of raw)", ratio(r.rate() / raw)))
+                  : String.format(
+                      Locale.ROOT, "  (%s of %s)", ratio(r.rate() / raw), referenceName))
               + (r.child ? String.format(Locale.ROOT, "  peak RSS %.0f MiB", r.peakRssMiB) : "");
       int tx = x0 + Math.max(1, w) + 6;
       if (tx + g.getFontMetrics().stringWidth(value) > x1) {
@@ -131,13 +160,21 @@ final class Chart {
     }
     g.setColor(Color.DARK_GRAY);
     g.drawLine(x0, y, x1, y);
-    for (int p = (int) lo; p <= hi; p++) {
-      int x = x0 + (int) Math.round((p - lo) / (hi - lo) * (x1 - x0));
-      g.drawLine(x, y, x, y + 5);
-      g.drawString(tick(p), x - 12, y + 18);
+    if (log) {
+      for (int p = (int) lo; p <= hi; p++) {
+        int x = x0 + (int) Math.round((p - lo) / (hi - lo) * (x1 - x0));
+        g.drawLine(x, y, x, y + 5);
+        g.drawString(tick(p), x - 12, y + 18);
+      }
+    } else {
+      for (double v = 0; v <= hi + step / 2; v += step) {
+        int x = x0 + (int) Math.round(v / hi * (x1 - x0));
+        g.drawLine(x, y, x, y + 5);
+        g.drawString(String.format(Locale.ROOT, "%,.0f", v), x - 12, y + 18);
+      }
     }
     if (!Double.isNaN(raw)) {
-      int x = x0 + (int) Math.round((Math.log10(raw) - lo) / (hi - lo) * (x1 - x0));
+      int x = x0 + (int) Math.round((scale(raw, log) - lo) / (hi - lo) * (x1 - x0));
       g.setColor(RAW_BAR);
       g.setStroke(
           new BasicStroke(
@@ -148,7 +185,28 @@ final class Chart {
     return y + AXIS + 20;
   }
 
+  private static double scale(double rate, boolean log) {
+    return log ? Math.log10(Math.max(rate, 1e-3)) : rate;
+  }
+
+  /** 1, 2 or 5 times a power of ten, at least {@code rough}. */
+  private static double niceStep(double rough) {
+    double p = Math.pow(10, Math.floor(Math.log10(Math.max(rough, 1e-9))));
+    for (double m : new double[] {1, 2, 5, 10}) {
+      if (m * p >= rough) {
+        return m * p;
+      }
+    }
+    return 10 * p;
+  }
+
   private static Color colorOf(String mode) {
+    if (mode.startsWith("a. ") || mode.startsWith("f. ") || mode.startsWith("g. ")) {
+      return RAW_BAR;
+    }
+    if (mode.contains(". the job")) {
+      return PIPELINE_BAR;
+    }
     if (mode.startsWith("raw")) {
       return RAW_BAR;
     }

@@ -42,7 +42,7 @@ final class MemoryWorkload {
       switch (dataset) {
         case "fortunes" -> runAll(FORTUNES, "fortunes", fortunesJob(), s.corpus);
         case "fashion" -> {
-          Path images = fashionImages(s.memoryFashion);
+          Path images = fashionImages(s, s.memoryFashion);
           runAll(FASHION, "fashion-" + s.memoryFashion, fashionJob(images), images);
         }
         case "tabular" -> {
@@ -157,7 +157,7 @@ final class MemoryWorkload {
    * The first {@code records} Fashion-MNIST images not used for training (the test set, then the
    * training images past the first {@code fashionTrain}), as the fashion workload writes them.
    */
-  private Path fashionImages(int records) throws Exception {
+  static Path fashionImages(Benchmark.Settings s, int records) throws Exception {
     int fromTest = Math.min(records, FashionWorkload.TEST_IMAGES);
     int fromTrain = records - fromTest;
     Path dir = s.workDir.resolve("fashion-" + records);

@@ -362,8 +362,14 @@ final class TextWorkload {
    * fills {@code texts}. Blank texts are left out (the job would fail them).
    */
   private Path writeInput(List<String> texts) throws Exception {
+    return writeInput(s.corpus, s.workDir, s.textRecords, texts);
+  }
+
+  /** {@link #writeInput(List)} for any corpus and count: {@code workDir/fortunes-N.jsonl}. */
+  static Path writeInput(Path corpusFile, Path workDir, int records, List<String> texts)
+      throws Exception {
     List<JsonNode> corpus = new ArrayList<>();
-    for (String line : Files.readAllLines(s.corpus, StandardCharsets.UTF_8)) {
+    for (String line : Files.readAllLines(corpusFile, StandardCharsets.UTF_8)) {
       if (line.isBlank()) {
         continue;
       }
@@ -373,12 +379,12 @@ final class TextWorkload {
       }
     }
     if (corpus.isEmpty()) {
-      throw new IllegalArgumentException("no texts in " + s.corpus);
+      throw new IllegalArgumentException("no texts in " + corpusFile);
     }
-    Path file = s.workDir.resolve("fortunes-" + s.textRecords + ".jsonl");
-    Files.createDirectories(s.workDir);
+    Path file = workDir.resolve("fortunes-" + records + ".jsonl");
+    Files.createDirectories(workDir);
     try (BufferedWriter out = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-      for (int i = 0; i < s.textRecords; i++) {
+      for (int i = 0; i < records; i++) {
         JsonNode source = corpus.get(i % corpus.size());
         int round = i / corpus.size();
         ObjectNode record = JSON.createObjectNode();

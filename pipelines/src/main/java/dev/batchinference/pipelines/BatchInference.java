@@ -198,8 +198,7 @@ public final class BatchInference {
 
     PCollectionList<RunStats> stats =
         PCollectionList.of(
-                readRecords.apply(
-                    "CountRead", Combine.globally(RunStats.<RawRecord>countingReads())))
+                read.readCounts().apply("CountRead", Combine.globally(RunStats.summingReads())))
             .and(
                 readFailures.apply(
                     "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))

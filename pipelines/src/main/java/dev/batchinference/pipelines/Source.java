@@ -11,7 +11,9 @@ import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryIO.TypedRead;
 import org.apache.beam.sdk.io.gcp.bigquery.BigQueryServices;
 import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.TypeDescriptors;
 import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
@@ -20,9 +22,13 @@ import org.checkerframework.checker.nullness.qual.Nullable;
  */
 public sealed interface Source permits Source.Files, Source.BigQuery {
 
-  /** The records read, the records that could not be read, and the files cut short. */
+  /**
+   * The records read, counts of them made where they were read (to be summed: the records read),
+   * the records that could not be read, and the files cut short.
+   */
   record Read(
       PCollection<RawRecord> records,
+      PCollection<Long> readCounts,
       PCollection<Failure> failures,
       PCollection<UnreadableFile> unreadableFiles) {}
 
@@ -59,7 +65,7 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
                   .withFormat(format)
                   .withMaxRecordBytes(maxRecordBytes)
                   .withRangeBytes(rangeBytes));
-      return new Read(read.records(), read.failures(), read.unreadableFiles());
+      return new Read(read.records(), read.readCounts(), read.failures(), read.unreadableFiles());
     }
 
     @Override
@@ -98,8 +104,11 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
       if (testServices != null) {
         bigQuery = bigQuery.withTestServices(testServices);
       }
+      PCollection<RawRecord> rows = pipeline.apply("ReadBigQuery", bigQuery);
       return new Read(
-          pipeline.apply("ReadBigQuery", bigQuery),
+          rows,
+          rows.apply(
+              "OnePerRow", MapElements.into(TypeDescriptors.longs()).via((RawRecord row) -> 1L)),
           pipeline.apply("NoReadFailures", Create.empty(Failure.Coder.of())),
           pipeline.apply("NoUnreadableFiles", Create.empty(UnreadableFile.Coder.of())));
     }

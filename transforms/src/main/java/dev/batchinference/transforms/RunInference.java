@@ -343,12 +343,12 @@ public final class RunInference<ExampleT, OutputT>
 
   /**
    * Packs records into batches within a bundle, so that the runner moves, sorts and keeps state per
-   * batch instead of per record. A full batch goes out on the {@code full} output, keyed by a hash
-   * of its first record's identity (so batches spread over the keys, and runs are repeatable). At
-   * the end of the bundle, the records that did not fill a batch go out one by one on the {@code
-   * rest} output, each keyed by its own hash and weight bucket as before packing, for {@link
-   * GroupIntoBatches} to batch across bundles. Records with neither position nor id (rows of a
-   * BigQuery table without {@code --idField}) go round the keys instead.
+   * batch instead of per record. A full batch goes out on the {@code full} output, keyed by its
+   * bucket's keys in turn (so every worker gets its share of batches). At the end of the bundle,
+   * the records that did not fill a batch go out one by one on the {@code rest} output, each keyed
+   * by its own hash and weight bucket as before packing, for {@link GroupIntoBatches} to batch
+   * across bundles. Records with neither position nor id (rows of a BigQuery table without {@code
+   * --idField}) go round the keys instead.
    *
    * <ul>
    *   <li>Without weight buckets (every record of a model with fixed input shapes weighs the same),
@@ -382,6 +382,9 @@ public final class RunInference<ExampleT, OutputT>
 
     /** For records with neither position nor id: the next shard, from a random start. */
     private transient int roundRobin = java.util.concurrent.ThreadLocalRandom.current().nextInt();
+
+    /** The next shard of each bucket's full batches. */
+    private transient int @Nullable [] nextShard;
 
     /** The records gathered in each window of this bundle. */
     private transient java.util.Map<BoundedWindow, Gathered<ExampleT>> gathered;
@@ -476,13 +479,13 @@ public final class RunInference<ExampleT, OutputT>
       if (maxBatchWeight > 0
           && !batch.records.isEmpty()
           && batch.weight + weight > maxBatchWeight) {
-        out.output(KV.of(keyOf(0, batch.records.get(0).getKey()), batch.records));
+        out.output(KV.of(nextKey(0), batch.records));
         batch.clear();
       }
       batch.add(record, weight, timestamp);
       if (batch.records.size() >= batchSize
           || (maxBatchWeight > 0 && batch.weight >= maxBatchWeight)) {
-        out.output(KV.of(keyOf(0, batch.records.get(0).getKey()), batch.records));
+        out.output(KV.of(nextKey(0), batch.records));
         batch.clear();
       }
     }
@@ -525,7 +528,7 @@ public final class RunInference<ExampleT, OutputT>
           for (int i = from; i < to; i++) {
             records.add(gathered.records.get(order[i]));
           }
-          out.output(KV.of(keyOf(bucket, records.get(0).getKey()), records));
+          out.output(KV.of(nextKey(bucket), records));
         } else {
           for (int i = from; i < to; i++) {
             left.add(
@@ -574,9 +577,26 @@ public final class RunInference<ExampleT, OutputT>
       gathered = null;
     }
 
-    private int keyOf(int bucket, RecordMeta first) {
-      java.util.OptionalInt hash = identityHash(first);
+    /** The key of a record left over, by its own identity, as before packing. */
+    private int keyOf(int bucket, RecordMeta record) {
+      java.util.OptionalInt hash = identityHash(record);
       int shard = Math.floorMod(hash.isPresent() ? hash.getAsInt() : roundRobin++, shards);
+      return keys[bucket * shards + shard];
+    }
+
+    /**
+     * The key of a full batch: the bucket's keys in turn, from a random start, so that every worker
+     * gets its share of batches (a hash of each batch's first record would leave the counts to
+     * chance: with a few dozen batches per worker, a third more on one is common).
+     */
+    private int nextKey(int bucket) {
+      if (nextShard == null) {
+        nextShard = new int[keys.length / shards];
+        java.util.Arrays.setAll(
+            nextShard, b -> java.util.concurrent.ThreadLocalRandom.current().nextInt(shards));
+      }
+      int shard = nextShard[bucket];
+      nextShard[bucket] = (shard + 1) % shards;
       return keys[bucket * shards + shard];
     }
 

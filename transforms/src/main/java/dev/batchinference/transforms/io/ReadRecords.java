@@ -32,6 +32,7 @@ import java.util.Map;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.io.FileSystems;
@@ -146,6 +147,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private static final TupleTag<RawRecord> RECORDS = new TupleTag<RawRecord>() {};
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
+  private static final TupleTag<Long> READ_COUNTS = new TupleTag<Long>() {};
   private static final TupleTag<FileRange> WHOLE = new TupleTag<FileRange>() {};
   private static final TupleTag<FileRange> CUT = new TupleTag<FileRange>() {};
 
@@ -255,7 +257,8 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .apply(
                   "ReadFiles",
                   ParDo.of(new ReadFileFn(format, maxRecordBytes))
-                      .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+                      .withOutputTags(
+                          RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE).and(READ_COUNTS)));
     } else {
       // The descriptors are spread, not the records: on Flink's batch translation a splittable
       // read's initial splits stay on the subtask that made them, while a shuffle of (file, start,
@@ -285,11 +288,13 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .apply(
                   "ReadRanges",
                   ParDo.of(new ReadRangeFn(format, maxRecordBytes))
-                      .withOutputTags(RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE)));
+                      .withOutputTags(
+                          RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE).and(READ_COUNTS)));
     }
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
     read.get(FAILURES).setCoder(Failure.Coder.of());
     read.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
+    read.get(READ_COUNTS).setCoder(VarLongCoder.of());
     return new Result(read);
   }
 
@@ -315,7 +320,16 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     @ProcessElement
-    public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver out) {
+    public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver outputs) {
+      CountingRecords out = new CountingRecords(outputs);
+      try {
+        readFile(file, out);
+      } finally {
+        out.emitCount();
+      }
+    }
+
+    private void readFile(FileIO.ReadableFile file, MultiOutputReceiver out) {
       String source = file.getMetadata().resourceId().toString();
       read(
           source,
@@ -773,7 +787,16 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     @ProcessElement
-    public void processElement(@Element FileRange range, MultiOutputReceiver out) {
+    public void processElement(@Element FileRange range, MultiOutputReceiver outputs) {
+      CountingRecords out = new CountingRecords(outputs);
+      try {
+        readRange(range, out);
+      } finally {
+        out.emitCount();
+      }
+    }
+
+    private void readRange(FileRange range, MultiOutputReceiver out) {
       String source = range.file();
       if (range.whole()) {
         readWhole(source, out);
@@ -809,6 +832,53 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                         .readDecompressed(FileSystems.open(id)));
             reader.readText(source, in, null, next, out);
           });
+    }
+  }
+
+  /**
+   * Passes a read DoFn's outputs on, counting the records; {@link #emitCount} then outputs the
+   * count on {@link #READ_COUNTS}. Counting where the records are read, rather than in a step of
+   * its own on the records, keeps them from fanning out to a second consumer: on Flink's batch
+   * translation that would cost a serialization of every record and break the chain into
+   * preprocessing.
+   */
+  static final class CountingRecords implements DoFn.MultiOutputReceiver {
+    private final DoFn.MultiOutputReceiver out;
+    private long records;
+
+    CountingRecords(DoFn.MultiOutputReceiver out) {
+      this.out = out;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public <T> DoFn.OutputReceiver<T> get(TupleTag<T> tag) {
+      DoFn.OutputReceiver<T> receiver = out.get(tag);
+      if (!tag.getId().equals(RECORDS.getId())) {
+        return receiver;
+      }
+      return new DoFn.OutputReceiver<T>() {
+        @Override
+        public void output(T record) {
+          records++;
+          receiver.output(record);
+        }
+
+        @Override
+        public void outputWithTimestamp(T record, org.joda.time.Instant timestamp) {
+          records++;
+          receiver.outputWithTimestamp(record, timestamp);
+        }
+      };
+    }
+
+    @Override
+    public <T> DoFn.OutputReceiver<org.apache.beam.sdk.values.Row> getRowReceiver(TupleTag<T> tag) {
+      return out.getRowReceiver(tag);
+    }
+
+    void emitCount() {
+      out.get(READ_COUNTS).output(records);
     }
   }
 
@@ -861,6 +931,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     public PCollection<Failure> failures() {
       return tuple.get(FAILURES);
+    }
+
+    /**
+     * How many records each file or range gave, one count per file or range read: their sum is the
+     * records read, counted where they were read.
+     */
+    public PCollection<Long> readCounts() {
+      return tuple.get(READ_COUNTS);
     }
 
     /**

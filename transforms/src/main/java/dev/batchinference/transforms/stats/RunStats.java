@@ -121,6 +121,11 @@ public final class RunStats implements Serializable {
     return combine((stats, record) -> stats.read++);
   }
 
+  /** Sums counts of records read, as a reader reports them (one count per file or range). */
+  public static Combine.CombineFn<Long, RunStats, RunStats> summingReads() {
+    return combine((stats, count) -> stats.read += count);
+  }
+
   /** Counts records skipped because a previous run already predicted them unchanged. */
   public static <RecordT> Combine.CombineFn<RecordT, RunStats, RunStats> countingSkipped() {
     return combine((stats, record) -> stats.skipped++);

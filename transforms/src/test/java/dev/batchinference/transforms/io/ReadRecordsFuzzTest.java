@@ -798,9 +798,11 @@ public class ReadRecordsFuzzTest {
     List<RawRecord> read = out.ofType(RawRecord.class);
     List<Failure> failed = out.ofType(Failure.class);
     List<UnreadableFile> unreadable = out.ofType(UnreadableFile.class);
+    List<Long> counts = out.ofType(Long.class);
+    assertThat("one count, of the records read", counts, equalTo(List.of((long) read.size())));
     assertThat(
-        "only records, failures and unreadable files",
-        read.size() + failed.size() + unreadable.size(),
+        "only records, failures, unreadable files and the count",
+        read.size() + failed.size() + unreadable.size() + counts.size(),
         equalTo(out.all().size()));
     // A file cut short is listed once, with the records (and record failures) read before the
     // cut: every output but the failure that stands for the unread rest.

@@ -82,7 +82,7 @@ public final class Benchmark {
             "  --compareFashion=50000     images of the compare workload (0: none); each variant a fresh JVM",
             "  --compareText=4000         fortunes of the compare workload (0: none)",
             "  --compareModes=a,...,k     compare variants to run: a plain loop, b hand-written Flink,",
-            "                             c/d/e the job on DirectRunner, Flink [local] p2, no --runner"
+            "                             c/d/e the job on DirectRunner, Flink [local] p2, no --runner with -Xmx1g (as the README runs it)"
                 + " (fashion);",
             "                             f plain loop, g length-sorted plain loop (padding-free limit),",
             "                             h hand-written Flink, i/j/k the job as c/d/e (text)",

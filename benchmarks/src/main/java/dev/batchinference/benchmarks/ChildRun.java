@@ -68,6 +68,13 @@ final class ChildRun {
   /** Runs {@code mainClass args} in a fresh JVM, its output to {@code log}, killed after a cap. */
   static Result run(String mainClass, List<String> args, Path log, long timeoutSeconds)
       throws Exception {
+    return run(mainClass, List.of(), args, log, timeoutSeconds);
+  }
+
+  /** As {@link #run(String, List, Path, long)}, with {@code jvmFlags} (a heap size, say). */
+  static Result run(
+      String mainClass, List<String> jvmFlags, List<String> args, Path log, long timeoutSeconds)
+      throws Exception {
     boolean timed = Files.isExecutable(TIME);
     Path times = log.resolveSibling(log.getFileName() + ".time");
     List<String> command = new ArrayList<>();
@@ -75,6 +82,7 @@ final class ChildRun {
       command.addAll(List.of(TIME.toString(), "-f", "%U %S %M", "-o", times.toString()));
     }
     command.addAll(jvm());
+    command.addAll(jvmFlags);
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
     command.add(mainClass);

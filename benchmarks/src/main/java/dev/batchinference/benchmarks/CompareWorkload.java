@@ -36,6 +36,9 @@ final class CompareWorkload {
   static final String TEXT = "compare: text (MiniLM-L6 int8), batch 32, <= 256 tokens";
 
   /** Every mode, in the order they run. */
+  /** The heap the README's command gives the job: the single-machine default. */
+  static final String README_HEAP = "-Xmx1g";
+
   static final List<String> MODES = List.of("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k");
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -212,7 +215,13 @@ final class CompareWorkload {
       job(workload, flink + ". the job, Flink [local], parallelism 2", args, n, flink);
     }
     if (wanted(none)) {
-      job(workload, none + ". the job, no --runner (single-machine default)", job, n, none);
+      job(
+          workload,
+          none + ". the job as the README runs it: no --runner, " + README_HEAP,
+          List.of(README_HEAP),
+          job,
+          n,
+          none);
     }
   }
 
@@ -259,6 +268,12 @@ final class CompareWorkload {
 
   private void job(String workload, String mode, List<String> args, int n, String key)
       throws Exception {
+    job(workload, mode, List.of(), args, n, key);
+  }
+
+  private void job(
+      String workload, String mode, List<String> jvmFlags, List<String> args, int n, String key)
+      throws Exception {
     Path out = output(key);
     PipelineRun.deleteTree(out);
     List<String> all = new ArrayList<>(args);
@@ -267,7 +282,8 @@ final class CompareWorkload {
     System.out.printf("  %s / %s%n", workload, mode);
     Path log = out.resolveSibling(key + ".log");
     ChildRun.Result r =
-        ChildRun.run("dev.batchinference.pipelines.BatchInference", all, log, s.compareCapSeconds);
+        ChildRun.run(
+            "dev.batchinference.pipelines.BatchInference", jvmFlags, all, log, s.compareCapSeconds);
     StringBuilder note = new StringBuilder();
     double summaryRate = Double.NaN;
     boolean complete = false;

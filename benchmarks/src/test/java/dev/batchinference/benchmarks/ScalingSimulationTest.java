@@ -2,6 +2,8 @@ package dev.batchinference.benchmarks;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
+import static org.hamcrest.Matchers.lessThanOrEqualTo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -15,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.ClassRule;
 import org.junit.Test;
@@ -29,13 +30,17 @@ import org.junit.rules.TemporaryFolder;
  */
 public class ScalingSimulationTest {
 
+  private static Iterable<Map.Entry<String, JsonNode>> iterable(JsonNode object) {
+    return object::fields;
+  }
+
   @ClassRule public static final TemporaryFolder TMP = new TemporaryFolder();
 
   private static final int IMAGES = 3_000;
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @Test
-  public void predictsTheBatchesAndSubtaskSharesOfARealFlinkRun() throws Exception {
+  public void boundsTheBatchesAndSubtaskSharesOfARealFlinkRun() throws Exception {
     Path dir = TMP.newFolder("run").toPath();
     Path input = dir.resolve("images.jsonl");
     FashionMnist.writeJsonLines(input, FashionMnist.load(false, IMAGES), "t");
@@ -76,27 +81,45 @@ public class ScalingSimulationTest {
     ScalingSimulation.Result sim =
         ScalingSimulation.simulate(keys, IMAGES, i -> metas.get((int) i), i -> 0);
 
-    Map<String, Long> predicted = new TreeMap<>();
-    sim.batchSizes().forEach((size, n) -> predicted.put(String.valueOf(size), n));
-    Map<String, Long> observed = new TreeMap<>();
-    summary
-        .get("batch_size")
-        .get("histogram")
-        .fields()
-        .forEachRemaining(e -> observed.put(e.getKey(), e.getValue().asLong()));
-    assertThat("batch sizes, simulated vs the run's summary", predicted, equalTo(observed));
-    assertThat(summary.get("batches").asLong(), equalTo(sim.batches()));
+    // Since full batches are packed within each bundle (issue 17), records reach GroupIntoBatches
+    // by their key only when a bundle ends with them: the simulation, which keys every record, is
+    // the worst case (bundles of one record). The run makes no more batches, and no more partial
+    // ones, than that; and its full batches go round the keys, so each subtask gets its share.
+    long simulatedPartial = 0;
+    for (Map.Entry<Integer, Long> e : sim.batchSizes().entrySet()) {
+      if (e.getKey() < 64) {
+        simulatedPartial += e.getValue();
+      }
+    }
+    long partial = 0;
+    long batched = 0;
+    for (Map.Entry<String, JsonNode> e : iterable(summary.get("batch_size").get("histogram"))) {
+      long size = Long.parseLong(e.getKey());
+      batched += size * e.getValue().asLong();
+      if (size < 64) {
+        partial += e.getValue().asLong();
+      }
+    }
+    assertThat("every record in a batch", batched, equalTo((long) IMAGES));
+    assertThat(
+        "partial batches: at most the simulation's " + simulatedPartial,
+        partial,
+        lessThanOrEqualTo(simulatedPartial));
+    assertThat(
+        "batches: at most the simulation's " + sim.batches(),
+        summary.get("batches").asLong(),
+        lessThanOrEqualTo(sim.batches()));
 
     JsonNode workers = summary.get("inference_workers");
-    long[] perWorker = sim.recordsPerWorker();
     assertThat("inference workers: " + workers, workers.get("count").asInt(), equalTo(4));
+    double mean = IMAGES / 4.0;
     assertThat(
         "fewest records on a subtask: " + workers,
-        workers.get("records_min").asLong(),
-        equalTo(Arrays.stream(perWorker).min().getAsLong()));
+        workers.get("records_min").asDouble(),
+        greaterThanOrEqualTo(0.6 * mean));
     assertThat(
         "most records on a subtask: " + workers,
-        workers.get("records_max").asLong(),
-        equalTo(Arrays.stream(perWorker).max().getAsLong()));
+        workers.get("records_max").asDouble(),
+        lessThanOrEqualTo(1.4 * mean));
   }
 }

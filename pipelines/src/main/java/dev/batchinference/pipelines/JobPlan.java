@@ -10,6 +10,7 @@ import dev.batchinference.pipelines.sinks.Databases;
 import dev.batchinference.pipelines.sinks.Sink;
 import dev.batchinference.pipelines.summary.RunComparison;
 import dev.batchinference.transforms.io.PredictionRows;
+import dev.batchinference.transforms.io.ReadRecords;
 import dev.batchinference.transforms.model.ModelFiles;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -107,7 +108,8 @@ public record JobPlan(
               options.getInput(),
               options.getInputFormat(),
               options.getMaxRecordBytes(),
-              options.getInputRangeBytes());
+              options.getInputRangeBytes(),
+              minRanges(RunnerKind.of(options)));
     }
     String outputDirectory = JobChecks.checkOutput(options.getOutput()).toString();
     nonEmpty(options.getPreviousPredictions())
@@ -272,5 +274,17 @@ public record JobPlan(
 
   private static Optional<String> nonEmpty(String value) {
     return JobChecks.notEmpty(value) ? Optional.of(value) : Optional.empty();
+  }
+
+  /**
+   * The least ranges a large file is cut into: one per core on the DirectRunner, which pays a fixed
+   * cost per bundle and step (its evaluators re-translate the step) and makes a bundle of each
+   * range, so that 64 ranges of a 250 MB input cost it twice the CPU of two; elsewhere {@link
+   * ReadRecords#DEFAULT_MIN_RANGES}, so that a single big file feeds every worker of a cluster.
+   */
+  static int minRanges(RunnerKind runner) {
+    return runner == RunnerKind.DIRECT
+        ? Math.max(2, Runtime.getRuntime().availableProcessors())
+        : ReadRecords.DEFAULT_MIN_RANGES;
   }
 }

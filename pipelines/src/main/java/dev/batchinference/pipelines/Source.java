@@ -46,14 +46,25 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
 
   /**
    * Files matching {@code pattern} (local or {@code gs://}) in {@code format}, large uncompressed
-   * ones read in ranges of about {@code rangeBytes} (0: every file whole).
+   * ones read in ranges of about {@code rangeBytes} (0: every file whole), a file of 2 MiB or more
+   * in at least {@code minRanges}.
    */
-  record Files(String pattern, ReadRecords.Format format, long maxRecordBytes, long rangeBytes)
+  record Files(
+      String pattern,
+      ReadRecords.Format format,
+      long maxRecordBytes,
+      long rangeBytes,
+      int minRanges)
       implements Source {
 
     /** Files read in ranges of the default size. */
     public Files(String pattern, ReadRecords.Format format, long maxRecordBytes) {
       this(pattern, format, maxRecordBytes, ReadRecords.DEFAULT_RANGE_BYTES);
+    }
+
+    /** Files read in ranges of about {@code rangeBytes}, a large file in at least the default. */
+    public Files(String pattern, ReadRecords.Format format, long maxRecordBytes, long rangeBytes) {
+      this(pattern, format, maxRecordBytes, rangeBytes, ReadRecords.DEFAULT_MIN_RANGES);
     }
 
     @Override
@@ -64,7 +75,8 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
               ReadRecords.from(pattern)
                   .withFormat(format)
                   .withMaxRecordBytes(maxRecordBytes)
-                  .withRangeBytes(rangeBytes));
+                  .withRangeBytes(rangeBytes)
+                  .withMinRanges(minRanges));
       return new Read(read.records(), read.readCounts(), read.failures(), read.unreadableFiles());
     }
 

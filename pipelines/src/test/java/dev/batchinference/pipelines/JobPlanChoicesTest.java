@@ -64,7 +64,14 @@ public class JobPlanChoicesTest {
     JobPlan plan = plan();
     assertThat(
         plan.source(),
-        equalTo(new Source.Files(input.toString(), ReadRecords.Format.JSONL, 8L << 20)));
+        equalTo(
+            new Source.Files(
+                input.toString(),
+                ReadRecords.Format.JSONL,
+                8L << 20,
+                ReadRecords.DEFAULT_RANGE_BYTES,
+                // The DirectRunner's: a range per core.
+                Math.max(2, Runtime.getRuntime().availableProcessors()))));
     assertThat(plan.outputDirectory(), endsWith("/"));
     assertThat(
         plan.predictions(),

@@ -256,24 +256,7 @@ abstract class LineScorer implements Serializable, AutoCloseable {
           FloatBuffer data = hidden.getFloatBuffer();
           float[] sum = new float[dims];
           for (int b = 0; b < batch.size(); b++) {
-            Arrays.fill(sum, 0);
-            long[] mask = batch.get(b).mask();
-            int count = 0;
-            for (int t = 0; t < mask.length; t++) {
-              if (mask[t] == 0) {
-                continue;
-              }
-              count++;
-              int base = (b * width + t) * dims;
-              for (int d = 0; d < dims; d++) {
-                sum[d] += data.get(base + d);
-              }
-            }
-            double norm = 0;
-            for (int d = 0; d < dims; d++) {
-              sum[d] /= Math.max(1, count);
-              norm += sum[d] * sum[d];
-            }
+            double norm = meanPool(data, b, width, dims, batch.get(b).mask(), sum);
             double scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
             StringWriter w = new StringWriter(dims * 12);
             try (JsonGenerator g = JSON.getFactory().createGenerator(w)) {
@@ -324,5 +307,30 @@ abstract class LineScorer implements Serializable, AutoCloseable {
         tokenizer.close();
       }
     }
+  }
+
+  /**
+   * Mean-pools row {@code b} of a {@code [batch, width, dims]} hidden state over the tokens {@code
+   * mask} keeps, into {@code sum}; returns the squared L2 norm of the mean.
+   */
+  static double meanPool(FloatBuffer data, int b, int width, int dims, long[] mask, float[] sum) {
+    Arrays.fill(sum, 0);
+    int count = 0;
+    for (int t = 0; t < mask.length; t++) {
+      if (mask[t] == 0) {
+        continue;
+      }
+      count++;
+      int base = (b * width + t) * dims;
+      for (int d = 0; d < dims; d++) {
+        sum[d] += data.get(base + d);
+      }
+    }
+    double norm = 0;
+    for (int d = 0; d < dims; d++) {
+      sum[d] /= Math.max(1, count);
+      norm += sum[d] * sum[d];
+    }
+    return norm;
   }
 }

@@ -22,7 +22,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -314,24 +313,7 @@ final class TextWorkload {
     double checksum = 0;
     float[] sum = new float[dims];
     for (int b = 0; b < chunk.size(); b++) {
-      Arrays.fill(sum, 0);
-      long[] mask = chunk.get(b)[1];
-      int count = 0;
-      for (int t = 0; t < mask.length; t++) {
-        if (mask[t] == 0) {
-          continue;
-        }
-        count++;
-        int base = (b * width + t) * dims;
-        for (int d = 0; d < dims; d++) {
-          sum[d] += data.get(base + d);
-        }
-      }
-      double norm = 0;
-      for (int d = 0; d < dims; d++) {
-        sum[d] /= Math.max(1, count);
-        norm += sum[d] * sum[d];
-      }
+      double norm = LineScorer.meanPool(data, b, width, dims, chunk.get(b)[1], sum);
       checksum += sum[0] / Math.sqrt(norm);
     }
     return checksum;

@@ -80,8 +80,9 @@ public final class Breakdown {
     if (type.startsWith("dev.batchinference.transforms.preprocess.")) {
       return "Preprocess (JSON parse, featurize, sha256)";
     }
-    if (type.startsWith("dev.batchinference.transforms.RunInference$AssignShard")) {
-      return "AssignShards";
+    if (type.startsWith("dev.batchinference.transforms.RunInference$AssignShard")
+        || type.startsWith("dev.batchinference.transforms.RunInference$PackFn")) {
+      return "AssignShards / PackBatches";
     }
     if (type.startsWith("org.apache.beam.sdk.transforms.GroupIntoBatches")) {
       return "GroupIntoBatches (state)";

@@ -255,8 +255,8 @@ public class FlinkClusterIT {
    * Every inference subtask gets its share: at parallelism 4 (the cluster's 2 TaskManagers × 2
    * slots), for the classifier and for text (whose records are also split by length into nine
    * buckets, each with its own keys), each subtask handles 15% to 35% of the records, by Flink's
-   * own count (REST: the records into the vertex that runs {@code GroupIntoBatches}) and by the run
-   * summary's {@code inference_workers}.
+   * own count (REST: the predictions out of each {@code Infer} subtask) and by the run summary's
+   * {@code inference_workers}.
    */
   @Test
   public void inferenceIsSpreadOverEverySubtaskAtParallelismFour() throws Exception {
@@ -318,12 +318,12 @@ public class FlinkClusterIT {
     double high = 1.4 / parallelism;
     List<Long> shares = inferenceSubtaskRecords(jobId);
     System.out.printf(
-        "balance at parallelism %d, %s: records into each GroupIntoBatches subtask %s;"
+        "balance at parallelism %d, %s: records predicted by each inference subtask %s;"
             + " inference_workers %s%n",
         parallelism, out.getFileName(), shares, summary(out).get("inference_workers"));
     assertThat("subtasks", shares.size(), equalTo(parallelism));
     assertThat(
-        "records into GroupIntoBatches",
+        "records predicted",
         shares.stream().mapToLong(Long::longValue).sum(),
         equalTo((long) records));
     for (long share : shares) {
@@ -345,23 +345,26 @@ public class FlinkClusterIT {
   }
 
   /**
-   * The records each subtask of the vertex that runs {@code GroupIntoBatches} took in ({@code
-   * read-records} of {@code GET /jobs/ID/vertices/VID}).
+   * The records each inference subtask predicted, by Flink's own count: the records out of each
+   * subtask of the vertex that takes the {@code Infer} step's predictions ({@code write-records} of
+   * {@code GET /jobs/ID/vertices/VID}; Beam's batch translation prunes each output of a step in an
+   * operator of its own, fed subtask by subtask). Not the records into {@code GroupIntoBatches}:
+   * since packing, what goes in are mostly whole batches.
    */
   private static List<Long> inferenceSubtaskRecords(String jobId) throws Exception {
     for (JsonNode vertex : cluster.rest("/jobs/" + jobId).path("vertices")) {
-      if (!vertex.path("name").asText().contains("GroupIntoBatches")) {
+      if (!vertex.path("name").asText().contains("RunInference/Infer.out0")) {
         continue;
       }
       JsonNode detail = cluster.rest("/jobs/" + jobId + "/vertices/" + vertex.get("id").asText());
       List<Long> records = new ArrayList<>();
       for (JsonNode subtask : detail.path("subtasks")) {
-        records.add(subtask.path("metrics").path("read-records").asLong());
+        records.add(subtask.path("metrics").path("write-records").asLong());
       }
       return records;
     }
     throw new AssertionError(
-        "no GroupIntoBatches vertex in " + cluster.rest("/jobs/" + jobId).path("vertices"));
+        "no RunInference/Infer.out0 vertex in " + cluster.rest("/jobs/" + jobId).path("vertices"));
   }
 
   /**

@@ -65,7 +65,11 @@ public final class ScalingSimulation {
     return new Keys(batching, keys, buckets, placement, batching.inferenceWorkers());
   }
 
-  /** The slot ({@code bucket * shards + shard}) a record goes to, as {@code AssignShardFn}. */
+  /**
+   * The slot ({@code bucket * shards + shard}) a record goes to when it reaches the keys on its
+   * own, as {@code RunInference.PackFn} keys a record left over at the end of a bundle (before
+   * packing, every record went this way).
+   */
   public static int slotOf(Keys keys, RecordMeta meta, long weight) {
     OptionalInt hash = RunInference.identityHash(meta);
     if (hash.isEmpty()) {

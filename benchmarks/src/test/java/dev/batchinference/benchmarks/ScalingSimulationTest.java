@@ -82,19 +82,25 @@ public class ScalingSimulationTest {
         ScalingSimulation.simulate(keys, IMAGES, i -> metas.get((int) i), i -> 0);
 
     // Since full batches are packed within each bundle (issue 17), records reach GroupIntoBatches
-    // by their key only when a bundle ends with them: the simulation, which keys every record, is
-    // the worst case (bundles of one record). The run makes no more batches, and no more partial
-    // ones, than that; and its full batches go round the keys, so each subtask gets its share.
+    // by their key only when a bundle ends with them, so the run's batches are not the
+    // simulation's (which keys every record). What holds for both: no batch is bigger than 64,
+    // every key ends with at most one partial batch, so there are at most floor(N / 64) full
+    // batches plus one partial per key; and full batches go round the keys, so each subtask gets
+    // its share.
+    int keysInRun = keys.shards();
     long simulatedPartial = 0;
     for (Map.Entry<Integer, Long> e : sim.batchSizes().entrySet()) {
       if (e.getKey() < 64) {
         simulatedPartial += e.getValue();
       }
     }
+    assertThat(
+        "the simulation's partial batches", simulatedPartial, lessThanOrEqualTo((long) keysInRun));
     long partial = 0;
     long batched = 0;
     for (Map.Entry<String, JsonNode> e : iterable(summary.get("batch_size").get("histogram"))) {
       long size = Long.parseLong(e.getKey());
+      assertThat("batch size", size, lessThanOrEqualTo(64L));
       batched += size * e.getValue().asLong();
       if (size < 64) {
         partial += e.getValue().asLong();
@@ -102,13 +108,11 @@ public class ScalingSimulationTest {
     }
     assertThat("every record in a batch", batched, equalTo((long) IMAGES));
     assertThat(
-        "partial batches: at most the simulation's " + simulatedPartial,
-        partial,
-        lessThanOrEqualTo(simulatedPartial));
+        "partial batches: at most one per key", partial, lessThanOrEqualTo((long) keysInRun));
     assertThat(
-        "batches: at most the simulation's " + sim.batches(),
+        "batches: at most the full ones plus a partial per key",
         summary.get("batches").asLong(),
-        lessThanOrEqualTo(sim.batches()));
+        lessThanOrEqualTo((long) (IMAGES / 64 + keysInRun)));
 
     JsonNode workers = summary.get("inference_workers");
     assertThat("inference workers: " + workers, workers.get("count").asInt(), equalTo(4));

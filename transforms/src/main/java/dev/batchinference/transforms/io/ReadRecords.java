@@ -148,6 +148,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private static final TupleTag<Failure> FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
   private static final TupleTag<Long> READ_COUNTS = new TupleTag<Long>() {};
+  private static final TupleTag<ReadSide> SIDE = new TupleTag<ReadSide>() {};
   private static final TupleTag<FileRange> WHOLE = new TupleTag<FileRange>() {};
   private static final TupleTag<FileRange> CUT = new TupleTag<FileRange>() {};
 
@@ -257,8 +258,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .apply(
                   "ReadFiles",
                   ParDo.of(new ReadFileFn(format, maxRecordBytes))
-                      .withOutputTags(
-                          RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE).and(READ_COUNTS)));
+                      .withOutputTags(RECORDS, TupleTagList.of(SIDE)));
     } else {
       // The descriptors are spread, not the records: on Flink's batch translation a splittable
       // read's initial splits stay on the subtask that made them, while a shuffle of (file, start,
@@ -288,14 +288,90 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .apply(
                   "ReadRanges",
                   ParDo.of(new ReadRangeFn(format, maxRecordBytes))
-                      .withOutputTags(
-                          RECORDS, TupleTagList.of(FAILURES).and(UNREADABLE).and(READ_COUNTS)));
+                      .withOutputTags(RECORDS, TupleTagList.of(SIDE)));
     }
+    // The records have one output besides the reports (see ReadSide); the reports, few and small,
+    // are split in a step of their own.
     read.get(RECORDS).setCoder(RawRecord.Coder.of());
-    read.get(FAILURES).setCoder(Failure.Coder.of());
-    read.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
-    read.get(READ_COUNTS).setCoder(VarLongCoder.of());
-    return new Result(read);
+    PCollectionTuple side =
+        read.get(SIDE)
+            .setCoder(ReadSide.Coder.of())
+            .apply(
+                "SplitReports",
+                ParDo.of(new SplitReportsFn())
+                    .withOutputTags(FAILURES, TupleTagList.of(UNREADABLE).and(READ_COUNTS)));
+    side.get(FAILURES).setCoder(Failure.Coder.of());
+    side.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
+    side.get(READ_COUNTS).setCoder(VarLongCoder.of());
+    return new Result(
+        PCollectionTuple.of(RECORDS, read.get(RECORDS))
+            .and(FAILURES, side.get(FAILURES))
+            .and(UNREADABLE, side.get(UNREADABLE))
+            .and(READ_COUNTS, side.get(READ_COUNTS)));
+  }
+
+  /** Puts a read step's reports back on the outputs they stand for. */
+  static final class SplitReportsFn extends DoFn<ReadSide, Failure> {
+    @ProcessElement
+    public void processElement(@Element ReadSide report, MultiOutputReceiver out) {
+      switch (report.kind()) {
+        case FAILURE:
+          out.get(FAILURES).output(report.failure());
+          break;
+        case UNREADABLE:
+          out.get(UNREADABLE).output(report.unreadable());
+          break;
+        default:
+          out.get(READ_COUNTS).output(report.count());
+      }
+    }
+  }
+
+  /**
+   * Gives a read DoFn's code the outputs it writes to (records, failures, unreadable files, counts)
+   * over the two its step has: the records go on as they are, the rest as {@link ReadSide} reports.
+   */
+  static final class ReportingOutputs implements DoFn.MultiOutputReceiver {
+    private final DoFn.MultiOutputReceiver out;
+
+    ReportingOutputs(DoFn.MultiOutputReceiver out) {
+      this.out = out;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public <T> DoFn.OutputReceiver<T> get(TupleTag<T> tag) {
+      if (tag.getId().equals(RECORDS.getId())) {
+        return out.get(tag);
+      }
+      DoFn.OutputReceiver<ReadSide> side = out.get(SIDE);
+      java.util.function.Function<T, ReadSide> report;
+      if (tag.getId().equals(FAILURES.getId())) {
+        report = value -> ReadSide.failure((Failure) value);
+      } else if (tag.getId().equals(UNREADABLE.getId())) {
+        report = value -> ReadSide.unreadable((UnreadableFile) value);
+      } else if (tag.getId().equals(READ_COUNTS.getId())) {
+        report = value -> ReadSide.count((Long) value);
+      } else {
+        throw new IllegalArgumentException("not an output of a read step: " + tag);
+      }
+      return new DoFn.OutputReceiver<T>() {
+        @Override
+        public void output(T value) {
+          side.output(report.apply(value));
+        }
+
+        @Override
+        public void outputWithTimestamp(T value, org.joda.time.Instant timestamp) {
+          side.outputWithTimestamp(report.apply(value), timestamp);
+        }
+      };
+    }
+
+    @Override
+    public <T> DoFn.OutputReceiver<org.apache.beam.sdk.values.Row> getRowReceiver(TupleTag<T> tag) {
+      return out.getRowReceiver(tag);
+    }
   }
 
   /** Reads one file's records in order. */
@@ -321,6 +397,11 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     @ProcessElement
     public void processElement(@Element FileIO.ReadableFile file, MultiOutputReceiver outputs) {
+      process(file, new ReportingOutputs(outputs));
+    }
+
+    /** Reads {@code file} to the outputs the transform has: records, failures, files, counts. */
+    void process(FileIO.ReadableFile file, MultiOutputReceiver outputs) {
       CountingRecords out = new CountingRecords(outputs);
       try {
         readFile(file, out);
@@ -788,7 +869,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     @ProcessElement
     public void processElement(@Element FileRange range, MultiOutputReceiver outputs) {
-      CountingRecords out = new CountingRecords(outputs);
+      CountingRecords out = new CountingRecords(new ReportingOutputs(outputs));
       try {
         readRange(range, out);
       } finally {

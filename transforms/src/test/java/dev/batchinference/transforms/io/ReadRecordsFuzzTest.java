@@ -794,7 +794,7 @@ public class ReadRecordsFuzzTest {
       List<Failure> failures)
       throws Exception {
     Outputs out = new Outputs();
-    new ReadRecords.ReadFileFn(format, maxRecordBytes).processElement(readable(file), out);
+    new ReadRecords.ReadFileFn(format, maxRecordBytes).process(readable(file), out);
     List<RawRecord> read = out.ofType(RawRecord.class);
     List<Failure> failed = out.ofType(Failure.class);
     List<UnreadableFile> unreadable = out.ofType(UnreadableFile.class);

@@ -65,8 +65,7 @@ public class ReadRecordsSplitTest {
     constructor.setAccessible(true);
     Outputs out = new Outputs();
     new ReadRecords.ReadFileFn(format, maxRecordBytes)
-        .processElement(
-            constructor.newInstance(metadata, Compression.detect(file.toString())), out);
+        .process(constructor.newInstance(metadata, Compression.detect(file.toString())), out);
     return out;
   }
 

@@ -14,6 +14,8 @@ import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.model.BatchMode;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
@@ -109,27 +111,47 @@ public final class BatchInference {
     ModelPlan model = plan.model();
     Batching batching = plan.batching();
 
-    Source.Read read = plan.source().read(pipeline);
-    PCollection<RawRecord> readRecords = read.records();
-    PCollection<Failure> readFailures = read.failures();
-    PCollection<RawRecord> records = readRecords;
-    if (batching.redistributes(plan.source())) {
-      records =
-          readRecords.apply(
-              "Redistribute",
-              batching.redistributeBuckets() > 0
-                  ? Reshuffle.<RawRecord>viaRandomKey()
-                      .withNumBuckets(batching.redistributeBuckets())
-                  : Reshuffle.<RawRecord>viaRandomKey());
-    }
-
     Preprocess<TensorExample> preprocess =
         Preprocess.with(model.preprocessor()).withCarryFields(plan.carryFields());
     if (plan.idField().isPresent()) {
       preprocess = preprocess.withIdField(plan.idField().get());
     }
-    Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
-    PCollection<KV<RecordMeta, TensorExample>> toPredict = examples.examples();
+    PCollection<Failure> readFailures;
+    PCollection<Long> readCounts;
+    PCollection<UnreadableFile> unreadableFiles;
+    PCollection<KV<RecordMeta, TensorExample>> toPredict;
+    PCollection<Failure> preprocessFailures;
+    if (plan.source() instanceof Source.Files files
+        && files.readsInParallel()
+        && !batching.redistributes(files)) {
+      // Parsed and preprocessed in the step that reads them: no hop, and on Flink no
+      // serialization, between reading a record and making its example.
+      ReadRecords.ThenResult<KV<RecordMeta, TensorExample>> read =
+          files.readThen(pipeline, preprocess.asRecordFn());
+      readFailures = read.failures();
+      readCounts = read.readCounts();
+      unreadableFiles = read.unreadableFiles();
+      toPredict = read.outputs();
+      preprocessFailures = read.thenFailures();
+    } else {
+      Source.Read read = plan.source().read(pipeline);
+      readFailures = read.failures();
+      readCounts = read.readCounts();
+      unreadableFiles = read.unreadableFiles();
+      PCollection<RawRecord> records = read.records();
+      if (batching.redistributes(plan.source())) {
+        records =
+            records.apply(
+                "Redistribute",
+                batching.redistributeBuckets() > 0
+                    ? Reshuffle.<RawRecord>viaRandomKey()
+                        .withNumBuckets(batching.redistributeBuckets())
+                    : Reshuffle.<RawRecord>viaRandomKey());
+      }
+      Preprocess.Result<TensorExample> examples = records.apply("Preprocess", preprocess);
+      toPredict = examples.examples();
+      preprocessFailures = examples.failures();
+    }
     PCollection<KV<RecordMeta, Prediction>> carried = null;
     if (plan.previousPredictions().isPresent()) {
       Map<String, Tensor.DType> outputTypes = new HashMap<>();
@@ -177,7 +199,7 @@ public final class BatchInference {
 
     PCollection<Failure> failures =
         PCollectionList.of(readFailures)
-            .and(examples.failures())
+            .and(preprocessFailures)
             .and(inference.failures())
             .and(refused)
             .apply("CollectFailures", Flatten.pCollections());
@@ -197,8 +219,7 @@ public final class BatchInference {
             .apply("RemoveStaleOutputs", new RemoveStaleOutputs(plan.outputDirectory()));
 
     PCollectionList<RunStats> stats =
-        PCollectionList.of(
-                read.readCounts().apply("CountRead", Combine.globally(RunStats.summingReads())))
+        PCollectionList.of(readCounts.apply("CountRead", Combine.globally(RunStats.summingReads())))
             .and(
                 readFailures.apply(
                     "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
@@ -223,8 +244,8 @@ public final class BatchInference {
                     .batches()
                     .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())))
             .and(
-                read.unreadableFiles()
-                    .apply("ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
+                unreadableFiles.apply(
+                    "ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
     if (carried != null) {
       stats =
           stats.and(

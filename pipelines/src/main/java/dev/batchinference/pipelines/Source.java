@@ -4,6 +4,7 @@ import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.io.RawRecord;
 import dev.batchinference.transforms.io.ReadBigQuery;
 import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.io.RecordFn;
 import dev.batchinference.transforms.io.UnreadableFile;
 import java.util.Optional;
 import org.apache.beam.sdk.Pipeline;
@@ -78,6 +79,21 @@ public sealed interface Source permits Source.Files, Source.BigQuery {
                   .withRangeBytes(rangeBytes)
                   .withMinRanges(minRanges));
       return new Read(read.records(), read.readCounts(), read.failures(), read.unreadableFiles());
+    }
+
+    /**
+     * As {@link #read}, with {@code fn} done on each record in the reading step (JSON Lines and
+     * CSV; see {@link ReadRecords#thenEach}).
+     */
+    public <T> ReadRecords.ThenResult<T> readThen(Pipeline pipeline, RecordFn<T> fn) {
+      return pipeline.apply(
+          "ReadRecords",
+          ReadRecords.from(pattern)
+              .withFormat(format)
+              .withMaxRecordBytes(maxRecordBytes)
+              .withRangeBytes(rangeBytes)
+              .withMinRanges(minRanges)
+              .thenEach(fn));
     }
 
     @Override

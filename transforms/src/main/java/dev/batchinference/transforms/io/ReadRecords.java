@@ -29,6 +29,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -149,6 +150,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private static final TupleTag<UnreadableFile> UNREADABLE = new TupleTag<UnreadableFile>() {};
   private static final TupleTag<Long> READ_COUNTS = new TupleTag<Long>() {};
   private static final TupleTag<ReadSide> SIDE = new TupleTag<ReadSide>() {};
+  private static final TupleTag<Failure> THEN_FAILURES = new TupleTag<Failure>() {};
   private static final TupleTag<FileRange> WHOLE = new TupleTag<FileRange>() {};
   private static final TupleTag<FileRange> CUT = new TupleTag<FileRange>() {};
 
@@ -242,8 +244,31 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             DEFAULT_MIN_RANGES);
   }
 
+  /**
+   * Does {@code fn} with each record where it is read, in the reading step: the result has {@code
+   * fn}'s outputs instead of the records, and its failures beside the read's. Not for Parquet (read
+   * by {@code ReadFiles}, file by file); JSON Lines and CSV files, in ranges or whole.
+   */
+  public <T> Then<T> thenEach(RecordFn<T> fn) {
+    checkArgument(format != Format.PARQUET, "thenEach reads JSON Lines or CSV, not %s", format);
+    return new Then<>(this, Objects.requireNonNull(fn));
+  }
+
   @Override
   public Result expand(PBegin input) {
+    return new Result(read(input, RECORDS, null, RawRecord.Coder.of()));
+  }
+
+  /**
+   * Reads the files: {@code main} has the records, or what {@code then} made of them; the tuple
+   * also has {@link #FAILURES}, {@link #UNREADABLE}, {@link #READ_COUNTS} and {@link
+   * #THEN_FAILURES}.
+   */
+  private <T> PCollectionTuple read(
+      PBegin input,
+      TupleTag<T> main,
+      @Nullable RecordFn<T> then,
+      org.apache.beam.sdk.coders.Coder<T> mainCoder) {
     PCollection<MatchResult.Metadata> files =
         input.apply(
             "MatchFiles",
@@ -252,6 +277,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                 .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW));
     PCollectionTuple read;
     if (format == Format.PARQUET) {
+      checkArgument(then == null, "Parquet files are read file by file, with no step after");
       read =
           files
               .apply("OpenFiles", FileIO.readMatches())
@@ -287,27 +313,29 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               .apply("SpreadRanges", Reshuffle.<FileRange>viaRandomKey())
               .apply(
                   "ReadRanges",
-                  ParDo.of(new ReadRangeFn(format, maxRecordBytes))
-                      .withOutputTags(RECORDS, TupleTagList.of(SIDE)));
+                  ParDo.of(new ReadRangeFn<>(format, maxRecordBytes, main, then))
+                      .withOutputTags(main, TupleTagList.of(SIDE)));
     }
     // The records have one output besides the reports (see ReadSide); the reports, few and small,
     // are split in a step of their own.
-    read.get(RECORDS).setCoder(RawRecord.Coder.of());
+    read.get(main).setCoder(mainCoder);
     PCollectionTuple side =
         read.get(SIDE)
             .setCoder(ReadSide.Coder.of())
             .apply(
                 "SplitReports",
                 ParDo.of(new SplitReportsFn())
-                    .withOutputTags(FAILURES, TupleTagList.of(UNREADABLE).and(READ_COUNTS)));
+                    .withOutputTags(
+                        FAILURES, TupleTagList.of(UNREADABLE).and(READ_COUNTS).and(THEN_FAILURES)));
     side.get(FAILURES).setCoder(Failure.Coder.of());
     side.get(UNREADABLE).setCoder(UnreadableFile.Coder.of());
     side.get(READ_COUNTS).setCoder(VarLongCoder.of());
-    return new Result(
-        PCollectionTuple.of(RECORDS, read.get(RECORDS))
-            .and(FAILURES, side.get(FAILURES))
-            .and(UNREADABLE, side.get(UNREADABLE))
-            .and(READ_COUNTS, side.get(READ_COUNTS)));
+    side.get(THEN_FAILURES).setCoder(Failure.Coder.of());
+    return PCollectionTuple.of(main, read.get(main))
+        .and(FAILURES, side.get(FAILURES))
+        .and(UNREADABLE, side.get(UNREADABLE))
+        .and(READ_COUNTS, side.get(READ_COUNTS))
+        .and(THEN_FAILURES, side.get(THEN_FAILURES));
   }
 
   /** Puts a read step's reports back on the outputs they stand for. */
@@ -321,6 +349,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         case UNREADABLE:
           out.get(UNREADABLE).output(report.unreadable());
           break;
+        case THEN_FAILURE:
+          out.get(THEN_FAILURES).output(report.failure());
+          break;
         default:
           out.get(READ_COUNTS).output(report.count());
       }
@@ -331,20 +362,54 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
    * Gives a read DoFn's code the outputs it writes to (records, failures, unreadable files, counts)
    * over the two its step has: the records go on as they are, the rest as {@link ReadSide} reports.
    */
-  static final class ReportingOutputs implements DoFn.MultiOutputReceiver {
+  static final class ReportingOutputs<OutputT> implements DoFn.MultiOutputReceiver {
     private final DoFn.MultiOutputReceiver out;
+    private final TupleTag<OutputT> main;
+    private final @Nullable RecordFn<OutputT> then;
 
+    /** The records go on {@link #RECORDS} as they are. */
     ReportingOutputs(DoFn.MultiOutputReceiver out) {
+      this(out, null, null);
+    }
+
+    /** Each record goes through {@code then}, when set, onto {@code main}. */
+    ReportingOutputs(
+        DoFn.MultiOutputReceiver out,
+        @Nullable TupleTag<OutputT> main,
+        @Nullable RecordFn<OutputT> then) {
       this.out = out;
+      this.main = main;
+      this.then = then;
     }
 
     @Override
     @SuppressWarnings("unchecked")
     public <T> DoFn.OutputReceiver<T> get(TupleTag<T> tag) {
-      if (tag.getId().equals(RECORDS.getId())) {
-        return out.get(tag);
-      }
       DoFn.OutputReceiver<ReadSide> side = out.get(SIDE);
+      if (tag.getId().equals(RECORDS.getId())) {
+        if (then == null) {
+          return main == null ? out.get(tag) : (DoFn.OutputReceiver<T>) out.get(main);
+        }
+        DoFn.OutputReceiver<OutputT> outputs = out.get(main);
+        RecordFn<OutputT> fn = then;
+        return new DoFn.OutputReceiver<T>() {
+          @Override
+          public void output(T record) {
+            fn.apply(
+                (RawRecord) record,
+                outputs::output,
+                failure -> side.output(ReadSide.thenFailure(failure)));
+          }
+
+          @Override
+          public void outputWithTimestamp(T record, org.joda.time.Instant timestamp) {
+            fn.apply(
+                (RawRecord) record,
+                value -> outputs.outputWithTimestamp(value, timestamp),
+                failure -> side.outputWithTimestamp(ReadSide.thenFailure(failure), timestamp));
+          }
+        };
+      }
       java.util.function.Function<T, ReadSide> report;
       if (tag.getId().equals(FAILURES.getId())) {
         report = value -> ReadSide.failure((Failure) value);
@@ -858,18 +923,40 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
    * Reads one range: a whole file as {@link ReadFileFn} does, or the lines that start in a range of
    * a file that was cut, numbered on from the index {@link NumberRangesFn} gave it.
    */
-  static final class ReadRangeFn extends DoFn<FileRange, RawRecord> {
+  static final class ReadRangeFn<OutputT> extends DoFn<FileRange, OutputT> {
     private final ReadFileFn reader;
     private final Format format;
+    private final TupleTag<OutputT> main;
+    private final @Nullable RecordFn<OutputT> then;
 
-    ReadRangeFn(Format format, long maxRecordBytes) {
+    ReadRangeFn(
+        Format format,
+        long maxRecordBytes,
+        TupleTag<OutputT> main,
+        @Nullable RecordFn<OutputT> then) {
       this.reader = new ReadFileFn(format, maxRecordBytes);
       this.format = format;
+      this.main = main;
+      this.then = then;
+    }
+
+    @Setup
+    public void setup() throws Exception {
+      if (then != null) {
+        then.setup();
+      }
+    }
+
+    @Teardown
+    public void teardown() {
+      if (then != null) {
+        then.teardown();
+      }
     }
 
     @ProcessElement
     public void processElement(@Element FileRange range, MultiOutputReceiver outputs) {
-      CountingRecords out = new CountingRecords(new ReportingOutputs(outputs));
+      CountingRecords out = new CountingRecords(new ReportingOutputs<>(outputs, main, then));
       try {
         readRange(range, out);
       } finally {
@@ -1026,6 +1113,68 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
      * The files that could not be read to their end, each with the records read before the cut.
      * Each also has its failure on {@link #failures()}.
      */
+    public PCollection<UnreadableFile> unreadableFiles() {
+      return tuple.get(UNREADABLE);
+    }
+  }
+
+  /**
+   * {@link ReadRecords} with a {@link RecordFn} done on each record in the reading step ({@link
+   * #thenEach}).
+   */
+  public static final class Then<T> extends PTransform<PBegin, ThenResult<T>> {
+    private final ReadRecords read;
+    private final RecordFn<T> fn;
+
+    private Then(ReadRecords read, RecordFn<T> fn) {
+      this.read = read;
+      this.fn = fn;
+    }
+
+    @Override
+    public void populateDisplayData(DisplayData.Builder builder) {
+      super.populateDisplayData(builder);
+      read.populateDisplayData(builder);
+      builder.add(DisplayData.item("then", fn.getClass()).withLabel("Done with each record"));
+    }
+
+    @Override
+    public ThenResult<T> expand(PBegin input) {
+      TupleTag<T> outputs = new TupleTag<T>() {};
+      return new ThenResult<>(read.read(input, outputs, fn, fn.outputCoder()), outputs);
+    }
+  }
+
+  /** What the {@link RecordFn} made of the records read, its failures, and the read's reports. */
+  public static final class ThenResult<T> extends TupleOutput {
+    private final TupleTag<T> outputs;
+
+    private ThenResult(PCollectionTuple tuple, TupleTag<T> outputs) {
+      super(tuple);
+      this.outputs = outputs;
+    }
+
+    /** What the {@link RecordFn} output. */
+    public PCollection<T> outputs() {
+      return tuple.get(outputs);
+    }
+
+    /** The records the {@link RecordFn} turned into failures. */
+    public PCollection<Failure> thenFailures() {
+      return tuple.get(THEN_FAILURES);
+    }
+
+    /** The records that could not be read, as {@link Result#failures()}. */
+    public PCollection<Failure> failures() {
+      return tuple.get(FAILURES);
+    }
+
+    /** As {@link Result#readCounts()}: each record read counts once, whatever the fn made of it. */
+    public PCollection<Long> readCounts() {
+      return tuple.get(READ_COUNTS);
+    }
+
+    /** As {@link Result#unreadableFiles()}. */
     public PCollection<UnreadableFile> unreadableFiles() {
       return tuple.get(UNREADABLE);
     }

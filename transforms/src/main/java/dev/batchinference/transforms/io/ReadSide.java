@@ -12,8 +12,8 @@ import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * What a read step reports besides its records, on one output: a record that failed to read, a file
- * that broke off, or how many records a file or range gave. {@link ReadRecords} splits them again
- * in a step of their own.
+ * that broke off, how many records a file or range gave, or a record its {@link RecordFn} failed.
+ * {@link ReadRecords} splits them again in a step of their own.
  *
  * <p>Why one output and not three: on Flink's batch translation a step with several outputs emits
  * each element to every output's consumer (a union of the outputs, pruned by each consumer), so
@@ -25,7 +25,8 @@ final class ReadSide {
   enum Kind {
     FAILURE,
     UNREADABLE,
-    COUNT
+    COUNT,
+    THEN_FAILURE
   }
 
   private final Kind kind;
@@ -43,6 +44,11 @@ final class ReadSide {
 
   static ReadSide failure(Failure failure) {
     return new ReadSide(Kind.FAILURE, Objects.requireNonNull(failure), null, 0);
+  }
+
+  /** A record the reading step's {@link RecordFn} turned into a failure: read, and counted. */
+  static ReadSide thenFailure(Failure failure) {
+    return new ReadSide(Kind.THEN_FAILURE, Objects.requireNonNull(failure), null, 0);
   }
 
   static ReadSide unreadable(UnreadableFile unreadable) {
@@ -91,6 +97,8 @@ final class ReadSide {
     switch (kind) {
       case FAILURE:
         return "ReadSide{failure=" + failure + "}";
+      case THEN_FAILURE:
+        return "ReadSide{thenFailure=" + failure + "}";
       case UNREADABLE:
         return "ReadSide{unreadable=" + unreadable + "}";
       default:
@@ -113,6 +121,7 @@ final class ReadSide {
       out.write(value.kind.ordinal());
       switch (value.kind) {
         case FAILURE:
+        case THEN_FAILURE:
           Failure.Coder.of().encode(value.failure(), out);
           break;
         case UNREADABLE:
@@ -132,6 +141,8 @@ final class ReadSide {
       switch (Kind.values()[kind]) {
         case FAILURE:
           return failure(Failure.Coder.of().decode(in));
+        case THEN_FAILURE:
+          return thenFailure(Failure.Coder.of().decode(in));
         case UNREADABLE:
           return unreadable(UnreadableFile.Coder.of().decode(in));
         default:

@@ -13,10 +13,12 @@ import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.RawRecord;
+import dev.batchinference.transforms.io.RecordFn;
 import dev.batchinference.transforms.model.ModelFiles;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
@@ -102,7 +104,50 @@ public final class Preprocess<ExampleT>
     return new Result<>(out, examples, failures);
   }
 
+  /**
+   * This step as a {@link RecordFn}, to do in the step that reads the records ({@link
+   * dev.batchinference.transforms.io.ReadRecords#thenEach}): the same examples and failures, with
+   * no hop between reading and preprocessing.
+   */
+  public RecordFn<KV<RecordMeta, ExampleT>> asRecordFn() {
+    return new Preprocessing<>(preprocessor, idField, carryFields);
+  }
+
+  /** The step's DoFn: {@link Preprocessing} on each record. */
   static final class PreprocessFn<ExampleT> extends DoFn<RawRecord, KV<RecordMeta, ExampleT>> {
+    private final Preprocessing<ExampleT> preprocessing;
+    private final TupleTag<KV<RecordMeta, ExampleT>> examples;
+    private final TupleTag<Failure> failures;
+
+    PreprocessFn(
+        Preprocessor<ExampleT> preprocessor,
+        @Nullable String idField,
+        List<String> carryFields,
+        TupleTag<KV<RecordMeta, ExampleT>> examples,
+        TupleTag<Failure> failures) {
+      this.preprocessing = new Preprocessing<>(preprocessor, idField, carryFields);
+      this.examples = examples;
+      this.failures = failures;
+    }
+
+    @Setup
+    public void setup() throws Exception {
+      preprocessing.setup();
+    }
+
+    @ProcessElement
+    public void processElement(@Element RawRecord raw, MultiOutputReceiver out) {
+      preprocessing.apply(raw, out.get(examples)::output, out.get(failures)::output);
+    }
+
+    @Teardown
+    public void teardown() {
+      preprocessing.teardown();
+    }
+  }
+
+  /** Parses a record and makes its example, or its failure. */
+  static final class Preprocessing<ExampleT> implements RecordFn<KV<RecordMeta, ExampleT>> {
     private static final ObjectMapper JSON =
         new ObjectMapper()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -112,26 +157,23 @@ public final class Preprocess<ExampleT>
     private final Preprocessor<ExampleT> preprocessor;
     private final @Nullable String idField;
     private final List<String> carryFields;
-    private final TupleTag<KV<RecordMeta, ExampleT>> examples;
-    private final TupleTag<Failure> failures;
 
     /** The preprocessor's number array, read without a tree; null to parse every line whole. */
     private transient @Nullable NumberArray numberArray;
 
-    PreprocessFn(
-        Preprocessor<ExampleT> preprocessor,
-        @Nullable String idField,
-        List<String> carryFields,
-        TupleTag<KV<RecordMeta, ExampleT>> examples,
-        TupleTag<Failure> failures) {
+    Preprocessing(
+        Preprocessor<ExampleT> preprocessor, @Nullable String idField, List<String> carryFields) {
       this.preprocessor = preprocessor;
       this.idField = idField;
       this.carryFields = carryFields;
-      this.examples = examples;
-      this.failures = failures;
     }
 
-    @Setup
+    @Override
+    public org.apache.beam.sdk.coders.Coder<KV<RecordMeta, ExampleT>> outputCoder() {
+      return KvCoder.of(RecordMeta.Coder.of(), preprocessor.exampleCoder());
+    }
+
+    @Override
     public void setup() throws Exception {
       preprocessor.setup();
       NumberArray array = preprocessor.numberArray();
@@ -143,8 +185,9 @@ public final class Preprocess<ExampleT>
               : null;
     }
 
-    @ProcessElement
-    public void processElement(@Element RawRecord raw, MultiOutputReceiver out) {
+    @Override
+    public void apply(
+        RawRecord raw, Consumer<KV<RecordMeta, ExampleT>> examples, Consumer<Failure> failures) {
       ObjectNode record;
       RecordMeta meta;
       float[] numbers = null;
@@ -167,10 +210,9 @@ public final class Preprocess<ExampleT>
                 carried(record),
                 ModelFiles.sha256(raw.text().getBytes(StandardCharsets.UTF_8)));
       } catch (Exception e) {
-        out.get(failures)
-            .output(
-                Failure.of(
-                    null, raw.source(), raw.index(), Stage.PARSE, parseError(e, raw), raw.text()));
+        failures.accept(
+            Failure.of(
+                null, raw.source(), raw.index(), Stage.PARSE, parseError(e, raw), raw.text()));
         return;
       }
       ExampleT example;
@@ -178,12 +220,11 @@ public final class Preprocess<ExampleT>
         example =
             numbers != null ? preprocessor.apply(record, numbers) : preprocessor.apply(record);
       } catch (Exception e) {
-        out.get(failures)
-            .output(
-                Failure.of(meta.id(), raw.source(), raw.index(), Stage.PREPROCESS, e, raw.text()));
+        failures.accept(
+            Failure.of(meta.id(), raw.source(), raw.index(), Stage.PREPROCESS, e, raw.text()));
         return;
       }
-      out.get(examples).output(KV.of(meta, example));
+      examples.accept(KV.of(meta, example));
     }
 
     /**
@@ -247,7 +288,7 @@ public final class Preprocess<ExampleT>
       return JSON.writeValueAsString(carried);
     }
 
-    @Teardown
+    @Override
     public void teardown() {
       preprocessor.teardown();
     }

@@ -28,7 +28,11 @@ public class ReadSideTest {
   @Test
   public void everyKindSurvivesItsCoder() throws Exception {
     for (ReadSide report :
-        List.of(ReadSide.failure(FAILURE), ReadSide.unreadable(CUT), ReadSide.count(12_345L))) {
+        List.of(
+            ReadSide.failure(FAILURE),
+            ReadSide.thenFailure(FAILURE),
+            ReadSide.unreadable(CUT),
+            ReadSide.count(12_345L))) {
       CoderProperties.coderDecodeEncodeEqual(ReadSide.Coder.of(), report);
       CoderProperties.coderDecodeEncodeEqualInContext(
           ReadSide.Coder.of(), org.apache.beam.sdk.coders.Coder.Context.NESTED, report);

@@ -1086,17 +1086,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     return name.trim().isEmpty();
   }
 
-  /** The records read and the failures of reading. */
-  public static final class Result extends TupleOutput {
+  /** What every read reports beside its records: the failures of reading, counts, cut files. */
+  public abstract static class Reports extends TupleOutput {
 
-    private Result(PCollectionTuple tuple) {
+    private Reports(PCollectionTuple tuple) {
       super(tuple);
     }
 
-    public PCollection<RawRecord> records() {
-      return tuple.get(RECORDS);
-    }
-
+    /** The records that could not be read ({@link Stage#READ} failures). */
     public PCollection<Failure> failures() {
       return tuple.get(FAILURES);
     }
@@ -1115,6 +1112,18 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
      */
     public PCollection<UnreadableFile> unreadableFiles() {
       return tuple.get(UNREADABLE);
+    }
+  }
+
+  /** The records read and the failures of reading. */
+  public static final class Result extends Reports {
+
+    private Result(PCollectionTuple tuple) {
+      super(tuple);
+    }
+
+    public PCollection<RawRecord> records() {
+      return tuple.get(RECORDS);
     }
   }
 
@@ -1145,8 +1154,11 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
   }
 
-  /** What the {@link RecordFn} made of the records read, its failures, and the read's reports. */
-  public static final class ThenResult<T> extends TupleOutput {
+  /**
+   * What the {@link RecordFn} made of the records read, its failures, and the read's reports; each
+   * record read counts once in {@link #readCounts()}, whatever the fn made of it.
+   */
+  public static final class ThenResult<T> extends Reports {
     private final TupleTag<T> outputs;
 
     private ThenResult(PCollectionTuple tuple, TupleTag<T> outputs) {
@@ -1162,21 +1174,6 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     /** The records the {@link RecordFn} turned into failures. */
     public PCollection<Failure> thenFailures() {
       return tuple.get(THEN_FAILURES);
-    }
-
-    /** The records that could not be read, as {@link Result#failures()}. */
-    public PCollection<Failure> failures() {
-      return tuple.get(FAILURES);
-    }
-
-    /** As {@link Result#readCounts()}: each record read counts once, whatever the fn made of it. */
-    public PCollection<Long> readCounts() {
-      return tuple.get(READ_COUNTS);
-    }
-
-    /** As {@link Result#unreadableFiles()}. */
-    public PCollection<UnreadableFile> unreadableFiles() {
-      return tuple.get(UNREADABLE);
     }
   }
 }

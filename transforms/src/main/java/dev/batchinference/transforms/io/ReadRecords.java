@@ -367,6 +367,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private final TupleTag<OutputT> main;
     private final @Nullable RecordFn<OutputT> then;
 
+    /**
+     * The receiver of each tag, made on first use: the reading code asks for its output once per
+     * record.
+     */
+    private final Map<String, DoFn.OutputReceiver<?>> receivers = new HashMap<>();
+
     /** The records go on {@link #RECORDS} as they are. */
     ReportingOutputs(DoFn.MultiOutputReceiver out) {
       this(out, null, null);
@@ -385,6 +391,11 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     @Override
     @SuppressWarnings("unchecked")
     public <T> DoFn.OutputReceiver<T> get(TupleTag<T> tag) {
+      return (DoFn.OutputReceiver<T>) receivers.computeIfAbsent(tag.getId(), id -> receiver(tag));
+    }
+
+    @SuppressWarnings("unchecked")
+    private <T> DoFn.OutputReceiver<T> receiver(TupleTag<T> tag) {
       DoFn.OutputReceiver<ReadSide> side = out.get(SIDE);
       if (tag.getId().equals(RECORDS.getId())) {
         if (then == null) {
@@ -392,13 +403,13 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         }
         DoFn.OutputReceiver<OutputT> outputs = out.get(main);
         RecordFn<OutputT> fn = then;
+        java.util.function.Consumer<OutputT> toOutputs = outputs::output;
+        java.util.function.Consumer<Failure> toReports =
+            failure -> side.output(ReadSide.thenFailure(failure));
         return new DoFn.OutputReceiver<T>() {
           @Override
           public void output(T record) {
-            fn.apply(
-                (RawRecord) record,
-                outputs::output,
-                failure -> side.output(ReadSide.thenFailure(failure)));
+            fn.apply((RawRecord) record, toOutputs, toReports);
           }
 
           @Override
@@ -1014,6 +1025,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private final DoFn.MultiOutputReceiver out;
     private long records;
 
+    /** The counting receiver of the records, made on first use (asked for once per record). */
+    private DoFn.@Nullable OutputReceiver<?> counting;
+
     CountingRecords(DoFn.MultiOutputReceiver out) {
       this.out = out;
     }
@@ -1021,10 +1035,16 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     @Override
     @SuppressWarnings("unchecked")
     public <T> DoFn.OutputReceiver<T> get(TupleTag<T> tag) {
-      DoFn.OutputReceiver<T> receiver = out.get(tag);
       if (!tag.getId().equals(RECORDS.getId())) {
-        return receiver;
+        return out.get(tag);
       }
+      if (counting == null) {
+        counting = counting(out.get(tag));
+      }
+      return (DoFn.OutputReceiver<T>) counting;
+    }
+
+    private <T> DoFn.OutputReceiver<T> counting(DoFn.OutputReceiver<T> receiver) {
       return new DoFn.OutputReceiver<T>() {
         @Override
         public void output(T record) {

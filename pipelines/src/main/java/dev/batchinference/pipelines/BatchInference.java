@@ -19,6 +19,7 @@ import dev.batchinference.transforms.io.UnreadableFile;
 import dev.batchinference.transforms.model.BatchMode;
 import dev.batchinference.transforms.preprocess.Preprocess;
 import dev.batchinference.transforms.stats.RunStats;
+import dev.batchinference.transforms.stats.RunStatsFolds;
 import dev.batchinference.transforms.tensor.Tensor;
 import dev.batchinference.transforms.tensor.TensorExample;
 import java.util.HashMap;
@@ -28,7 +29,6 @@ import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
-import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.Reshuffle;
@@ -218,41 +218,23 @@ public final class BatchInference {
             .apply("AllWrittenFiles", Flatten.pCollections())
             .apply("RemoveStaleOutputs", new RemoveStaleOutputs(plan.outputDirectory()));
 
-    PCollectionList<RunStats> stats =
-        PCollectionList.of(readCounts.apply("CountRead", Combine.globally(RunStats.summingReads())))
-            .and(
-                readFailures.apply(
-                    "CountReadFailures", Combine.globally(RunStats.<Failure>countingReads())))
-            .and(
-                inference
-                    .predictions()
-                    .apply("SummarizePredictions", Combine.globally(RunStats.ofPredictions())))
-            .and(failures.apply("SummarizeFailures", Combine.globally(RunStats.ofFailures())))
-            .and(
-                refused.apply(
-                    "TakeBackRefused", Combine.globally(RunStats.ofUnwrittenPredictions())))
-            .and(
-                written
-                    .accepted()
-                    .apply("CountWrittenPredictions", Combine.globally(RunStats.countingWritten())))
-            .and(
-                written
-                    .collapsed()
-                    .apply("CountCollapsed", Combine.globally(RunStats.countingCollapsed())))
-            .and(
-                inference
-                    .batches()
-                    .apply("SummarizeBatches", Combine.globally(RunStats.ofBatches())))
-            .and(
-                unreadableFiles.apply(
-                    "ListUnreadableFiles", Combine.globally(RunStats.ofUnreadableFiles())));
+    // Each collection folded where it is made, one step each; WriteRunSummary merges them.
+    RunStatsFolds folds =
+        new RunStatsFolds()
+            .fold("CountRead", readCounts, RunStats.summingReads())
+            .fold("CountReadFailures", readFailures, RunStats.<Failure>countingReads())
+            .fold("SummarizePredictions", inference.predictions(), RunStats.ofPredictions())
+            .fold("SummarizeFailures", failures, RunStats.ofFailures())
+            .fold("TakeBackRefused", refused, RunStats.ofUnwrittenPredictions())
+            .fold("CountWrittenPredictions", written.accepted(), RunStats.countingWritten())
+            .fold("CountCollapsed", written.collapsed(), RunStats.countingCollapsed())
+            .fold("SummarizeBatches", inference.batches(), RunStats.ofBatches())
+            .fold("ListUnreadableFiles", unreadableFiles, RunStats.ofUnreadableFiles());
     if (carried != null) {
-      stats =
-          stats.and(
-              carried.apply(
-                  "CountCarriedForward",
-                  Combine.globally(RunStats.<KV<RecordMeta, Prediction>>countingSkipped())));
+      folds.fold(
+          "CountCarriedForward", carried, RunStats.<KV<RecordMeta, Prediction>>countingSkipped());
     }
+    PCollectionList<RunStats> stats = folds.partials(pipeline, "StatsOfNothing");
     WriteRunSummary writeSummary =
         new WriteRunSummary(plan.resolve(SUMMARY), jobInfo(plan), startMillis)
             .withReport(plan.resolve(REPORT))
@@ -265,7 +247,8 @@ public final class BatchInference {
     }
     PCollection<String> summary = stats.apply("WriteRunSummary", writeSummary);
     if (lock != null) {
-      pipeline.apply("ReleaseOutputLock", lock.releaseAfter(staleRemoved, summary));
+      // The summary is written after every sink and the removal of stale outputs.
+      summary.apply("ReleaseOutputLock", lock.releaseAtEnd());
     }
     if (plan.summaryTable().isPresent()) {
       summary

@@ -26,12 +26,9 @@ import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
-import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.Wait;
-import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
 import org.checkerframework.checker.nullness.qual.Nullable;
 import org.slf4j.Logger;
@@ -41,7 +38,7 @@ import org.slf4j.LoggerFactory;
  * The lock file {@value #FILE} in a job's output directory, which keeps two runs from writing into
  * one directory at once (each would delete the other's files as stale). The command line takes it
  * after the job's checks and before any data is read, and releases it when the job ends; a job it
- * does not wait for (Dataflow) releases it in its last step, {@link #releaseAfter}.
+ * does not wait for (Dataflow) releases it in its last step, {@link #releaseAtEnd}.
  *
  * <p>The file says who holds it: a run id, the job name, host, process id and start time. Taking it
  * is a create-if-absent: on local disk an exclusive create, on {@code gs://} a create with {@code
@@ -159,29 +156,24 @@ public final class OutputLock implements Serializable {
   }
 
   /**
-   * Releases the lock once every collection of {@code signals} is complete: the job's last step,
-   * for a job the command line does not wait for.
+   * Releases the lock once its input has an element: applied to the run summary (which is written
+   * after every sink), the job's last step, for a job the command line does not wait for.
    */
-  Release releaseAfter(PCollection<?>... signals) {
-    return new Release(this, List.of(signals));
+  Release releaseAtEnd() {
+    return new Release(this);
   }
 
-  /** Removes the lock once its signals are complete; outputs the run id. */
-  static final class Release extends PTransform<PBegin, PCollection<String>> {
+  /** Removes the lock once its input has an element; outputs the run id. */
+  static final class Release extends PTransform<PCollection<String>, PCollection<String>> {
     private final transient OutputLock lock;
-    private final transient List<PCollection<?>> signals;
 
-    Release(OutputLock lock, List<PCollection<?>> signals) {
+    Release(OutputLock lock) {
       this.lock = lock;
-      this.signals = signals;
     }
 
     @Override
-    public PCollection<String> expand(PBegin begin) {
-      return begin
-          .apply("LockRunId", Create.of(lock.runId).withCoder(StringUtf8Coder.of()))
-          .apply("AfterLastWrite", Wait.on(signals.toArray(new PCollection<?>[0])))
-          .setCoder(StringUtf8Coder.of())
+    public PCollection<String> expand(PCollection<String> after) {
+      return after
           .apply("RemoveLockFile", ParDo.of(new ReleaseFn(lock)))
           .setCoder(StringUtf8Coder.of());
     }
@@ -196,10 +188,10 @@ public final class OutputLock implements Serializable {
     }
 
     @ProcessElement
-    public void processElement(@Element String runId, OutputReceiver<String> out) {
+    public void processElement(OutputReceiver<String> out) {
       // Safe to run again: a lock already removed, or another run's, is left as it is.
       lock.release();
-      out.output(runId);
+      out.output(lock.runId);
     }
   }
 

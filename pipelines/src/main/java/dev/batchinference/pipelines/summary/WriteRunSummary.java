@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.ResourceId;
@@ -27,7 +28,6 @@ import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.Wait;
 import org.apache.beam.sdk.transforms.display.DisplayData;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -162,19 +162,29 @@ public final class WriteRunSummary
 
   @Override
   public PCollection<String> expand(PCollectionList<RunStats> partials) {
-    PCollection<RunStats> merged =
-        partials
-            .apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
-            .apply("MergeStats", Combine.globally(RunStats.merging()));
-    if (!signals.isEmpty()) {
-      merged =
-          merged
-              .apply("AfterEverySink", Wait.on(signals.toArray(new PCollection<?>[0])))
-              .setCoder(merged.getCoder());
+    // Each sink's signal joins the merge as a collection of nothing: the merge is a combine of the
+    // whole run, so it cannot end before every collection it takes is complete, and the summary
+    // comes after it. (Wait.on does the same through a side input per signal: about twelve steps
+    // each.)
+    PCollectionList<RunStats> all = partials;
+    for (int i = 0; i < signals.size(); i++) {
+      all =
+          all.and(
+              signals
+                  .get(i)
+                  .apply("AfterSink" + i, ParDo.of(new NothingFn<>()))
+                  .setCoder(SerializableCoder.of(RunStats.class)));
     }
-    return merged
+    return all.apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
+        .apply("MergeStats", Combine.globally(RunStats.merging()))
         .apply("WriteSummary", ParDo.of(new WriteSummaryFn(this)))
         .setCoder(StringUtf8Coder.of());
+  }
+
+  /** Outputs nothing: its input only has to be complete. */
+  static final class NothingFn<T> extends DoFn<T, RunStats> {
+    @ProcessElement
+    public void processElement() {}
   }
 
   /** The summary of a run whose merged statistics are {@code stats}. */

@@ -270,4 +270,44 @@ public class RunStatsTest {
             });
     pipeline.run().waitUntilFinish();
   }
+
+  @Test
+  public void foldsEachBundleAndCountsAnEmptyCollection() {
+    // Spread over many bundles (a Reshuffle), so that the partials are many and must add up.
+    List<Long> counts = new ArrayList<>();
+    for (long i = 1; i <= 500; i++) {
+      counts.add(i);
+    }
+    PCollection<Long> readCounts =
+        pipeline
+            .apply("Counts", Create.of(counts))
+            .apply(org.apache.beam.sdk.transforms.Reshuffle.viaRandomKey());
+    PCollection<Long> nothingWritten =
+        pipeline.apply(
+            "NothingWritten", Create.empty(org.apache.beam.sdk.coders.VarLongCoder.of()));
+    PCollection<RunStats> merged =
+        new RunStatsFolds()
+            .fold("CountRead", readCounts, RunStats.summingReads())
+            .fold(
+                "FoldBatches",
+                pipeline.apply(
+                    "Batches", Create.of(batches(1, 100)).withCoder(BatchStats.Coder.of())),
+                RunStats.ofBatches())
+            .fold("CountWritten", nothingWritten, RunStats.countingWritten())
+            .partials(pipeline, "StatsOfNothing")
+            .apply(Flatten.pCollections())
+            .apply("Merge", Combine.globally(RunStats.merging()).withoutDefaults());
+    PAssert.thatSingleton(merged)
+        .satisfies(
+            stats -> {
+              assertThat("read", stats.read(), equalTo(500L * 501 / 2));
+              assertThat("batches", stats.batches(), equalTo(100L));
+              assertThat("p50", stats.latencyQuantileMicros(0.5), equalTo(50L));
+              // countingWritten() starts from "counted": an empty sink wrote nothing, known.
+              assertThat("written counted", stats.writtenCounted(), equalTo(true));
+              assertThat("written", stats.written(), equalTo(0L));
+              return null;
+            });
+    pipeline.run().waitUntilFinish();
+  }
 }

@@ -179,4 +179,27 @@ public class JobPlanChoicesTest {
     assertThat(classify.batching().maxBatchWeight(), equalTo(0L));
     assertThat(classify.batching().weightBuckets(), equalTo(List.of()));
   }
+
+  @Test
+  public void workersInThisJvmShareTheCoresBetweenTheirSessions() {
+    int cores = Runtime.getRuntime().availableProcessors();
+    int workers = Math.max(2, cores);
+    assertThat(
+        ModelPlan.sessionConfig(options("--runner=DirectRunner")).intraOpThreads(),
+        equalTo(Math.max(1, cores / workers)));
+    // Set by the user: taken as it is.
+    assertThat(
+        ModelPlan.sessionConfig(options("--runner=DirectRunner", "--intraOpThreads=3"))
+            .intraOpThreads(),
+        equalTo(3));
+    // A GPU session, or workers elsewhere (unknown runner here): ONNX Runtime's own default.
+    assertThat(
+        ModelPlan.sessionConfig(options("--runner=DirectRunner", "--executionProvider=CUDA"))
+            .intraOpThreads(),
+        equalTo(0));
+  }
+
+  private static BatchInferenceOptions options(String... args) {
+    return PipelineOptionsFactory.fromArgs(args).as(BatchInferenceOptions.class);
+  }
 }

@@ -44,6 +44,12 @@ public final class DataflowParallelism implements RunnerParallelism {
     return Optional.empty();
   }
 
+  /** None: Dataflow's workers are VMs of their own. */
+  @Override
+  public int workersHere(PipelineOptions options) {
+    return 0;
+  }
+
   /**
    * The vCPUs of a Compute Engine machine type: {@code n1-standard-4} 4, {@code custom-8-30720} 8,
    * {@code a2-highgpu-2g} 24 (12 per GPU); 1 when unset (Dataflow's batch default, {@code

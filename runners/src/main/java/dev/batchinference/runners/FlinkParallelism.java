@@ -65,6 +65,16 @@ public final class FlinkParallelism implements RunnerParallelism {
     return Optional.of(FlinkParallelism::subtaskOf);
   }
 
+  /**
+   * All of them for Flink's embedded mini cluster ({@code --flinkMaster=[local]}, or {@code [auto]}
+   * launched outside a cluster, as this job always is); none for a cluster's master.
+   */
+  @Override
+  public int workersHere(PipelineOptions options) {
+    String master = options.as(FlinkPipelineOptions.class).getFlinkMaster();
+    return "[local]".equals(master) || "[auto]".equals(master) ? workers(options) : 0;
+  }
+
   /** The subtask of {@code workers} that Flink's batch hash partitioning sends {@code key} to. */
   static int subtaskOf(int key, int workers) {
     try {

@@ -110,4 +110,29 @@ public class RunnerParallelismTest {
     assertThat(DataflowParallelism.vcpus(null), equalTo(1));
     assertThat(dataflow.placement(options("--runner=DataflowRunner")).isPresent(), equalTo(false));
   }
+
+  @Test
+  public void onlyTheDirectRunnerAndFlinksMiniClusterRunWorkersInThisJvm() {
+    assertThat(
+        RunnerParallelism.of(RunnerKind.DIRECT)
+            .orElseThrow()
+            .workersHere(options("--runner=DirectRunner")),
+        equalTo(Math.max(2, Runtime.getRuntime().availableProcessors())));
+    assertThat(flink().workersHere(options("--runner=FlinkRunner", "--parallelism=3")), equalTo(3));
+    assertThat(
+        flink()
+            .workersHere(
+                options("--runner=FlinkRunner", "--flinkMaster=[local]", "--parallelism=2")),
+        equalTo(2));
+    assertThat(
+        flink()
+            .workersHere(
+                options("--runner=FlinkRunner", "--flinkMaster=localhost:8081", "--parallelism=4")),
+        equalTo(0));
+    assertThat(
+        RunnerParallelism.of(RunnerKind.DATAFLOW)
+            .orElseThrow()
+            .workersHere(options("--runner=DataflowRunner", "--numWorkers=3")),
+        equalTo(0));
+  }
 }

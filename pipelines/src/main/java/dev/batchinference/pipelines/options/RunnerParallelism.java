@@ -25,6 +25,12 @@ public interface RunnerParallelism {
    */
   Optional<KeyPlacement> placement(PipelineOptions options);
 
+  /**
+   * How many of the {@link #workers} run in this JVM, beside the launcher, sharing its cores (the
+   * DirectRunner, Flink's embedded mini cluster); 0 when they run on other machines.
+   */
+  int workersHere(PipelineOptions options);
+
   /** The description of {@code runner} that a runner module provides, if one is loaded. */
   static Optional<RunnerParallelism> of(RunnerKind runner) {
     if (runner == RunnerKind.DIRECT) {
@@ -57,6 +63,11 @@ public interface RunnerParallelism {
     @Override
     public Optional<KeyPlacement> placement(PipelineOptions options) {
       return Optional.empty();
+    }
+
+    @Override
+    public int workersHere(PipelineOptions options) {
+      return workers(options);
     }
   }
 }

@@ -119,14 +119,15 @@ public final class WritePredictions
   @Override
   public Result expand(PCollection<Prediction> predictions) {
     Pipeline pipeline = predictions.getPipeline();
-    PCollection<Prediction> previous =
-        carried == null
-            ? pipeline.apply("NothingCarried", Create.empty(Prediction.Coder.of()))
-            : carried.apply("CarriedPredictions", Values.create()).setCoder(Prediction.Coder.of());
     PCollection<Prediction> all =
-        PCollectionList.of(predictions)
-            .and(previous)
-            .apply("WithCarriedForward", Flatten.pCollections());
+        carried == null
+            ? predictions
+            : PCollectionList.of(predictions)
+                .and(
+                    carried
+                        .apply("CarriedPredictions", Values.create())
+                        .setCoder(Prediction.Coder.of()))
+                .apply("WithCarriedForward", Flatten.pCollections());
     String settings = rows.settingsSha256();
     PCollection<Failure> refused = null;
     PCollection<String> files = null;

@@ -64,10 +64,10 @@ public final class WriteFailures extends PTransform<PCollection<Failure>, PColle
                   WriteParquet.to(parquet.directory(), parquet.name())
                       .withNumShards(parquet.singleFile() ? 1 : 0)));
     } else {
-      return WritePredictions.filenames(
-          failures
-              .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure))
-              .apply("WriteJsonLines", WritePredictions.jsonLines((Sink.JsonLinesFiles) sink)));
+      return WritePredictions.writeJsonLines(
+          failures.apply(
+              "ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure)),
+          (Sink.JsonLinesFiles) sink);
     }
   }
 

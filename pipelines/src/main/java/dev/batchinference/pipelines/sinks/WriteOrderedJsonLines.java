@@ -18,7 +18,6 @@ import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
@@ -225,15 +224,15 @@ public final class WriteOrderedJsonLines
       if (singleFile) {
         ResourceId target =
             dir.resolve(Sink.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
-        List<ResourceId> present = existing(temps);
+        List<ResourceId> present = TempFiles.existing(temps);
         if (present.size() == temps.size()) {
           concatenate(temps, target);
-        } else if (!exists(target)) {
+        } else if (!TempFiles.exists(target)) {
           throw new IOException(
               "cannot publish "
                   + target
                   + ": shards "
-                  + missing(temps, present)
+                  + TempFiles.missing(temps, present)
                   + " are gone and the file was never written");
         }
         // Else an earlier attempt wrote the whole file (shards are deleted only after it is
@@ -256,15 +255,9 @@ public final class WriteOrderedJsonLines
           }
           out.output(target.toString());
         }
-        renameUnlessDone(sources, targets);
+        TempFiles.renameUnlessDone(sources, targets);
       }
-      try {
-        FileSystems.delete(
-            List.of(dir.resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY)),
-            MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
-      } catch (IOException | RuntimeException e) {
-        // An object store has no directory to remove.
-      }
+      TempFiles.deleteDirectory(dir.resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY));
     }
 
     private static void concatenate(List<ResourceId> shards, ResourceId target) throws IOException {
@@ -276,64 +269,6 @@ public final class WriteOrderedJsonLines
           }
         }
       }
-    }
-
-    /**
-     * Renames each shard still in the temporary directory; a shard that is gone must have been
-     * renamed by an earlier attempt, so its target must exist (else the shard is lost: fail).
-     */
-    private static void renameUnlessDone(List<ResourceId> sources, List<ResourceId> targets)
-        throws IOException {
-      List<ResourceId> present = existing(sources);
-      List<ResourceId> from = new ArrayList<>();
-      List<ResourceId> to = new ArrayList<>();
-      List<ResourceId> done = new ArrayList<>();
-      for (int i = 0; i < sources.size(); i++) {
-        if (present.contains(sources.get(i))) {
-          from.add(sources.get(i));
-          to.add(targets.get(i));
-        } else {
-          done.add(targets.get(i));
-        }
-      }
-      List<ResourceId> renamed = existing(done);
-      if (renamed.size() != done.size()) {
-        throw new IOException(
-            "cannot publish "
-                + missing(done, renamed)
-                + ": neither the file nor its shard in the temporary directory exists");
-      }
-      FileSystems.rename(from, to);
-    }
-
-    private static boolean exists(ResourceId file) throws IOException {
-      return !existing(List.of(file)).isEmpty();
-    }
-
-    /** The files of {@code files} that exist, in the same order. */
-    private static List<ResourceId> existing(List<ResourceId> files) throws IOException {
-      List<ResourceId> found = new ArrayList<>();
-      if (files.isEmpty()) {
-        return found;
-      }
-      List<String> specs = new ArrayList<>();
-      files.forEach(f -> specs.add(f.toString()));
-      List<MatchResult> matches = FileSystems.match(specs);
-      for (int i = 0; i < files.size(); i++) {
-        MatchResult match = matches.get(i);
-        if (match.status() == MatchResult.Status.OK) {
-          found.add(files.get(i));
-        } else if (match.status() != MatchResult.Status.NOT_FOUND) {
-          throw new IOException("cannot tell whether " + files.get(i) + " exists: " + match);
-        }
-      }
-      return found;
-    }
-
-    private static List<ResourceId> missing(List<ResourceId> all, List<ResourceId> present) {
-      List<ResourceId> gone = new ArrayList<>(all);
-      gone.removeAll(present);
-      return gone;
     }
   }
 }

@@ -192,12 +192,12 @@ public final class WritePredictions
     } else {
       Sink.JsonLinesFiles jsonLines = (Sink.JsonLinesFiles) sink;
       files =
-          filenames(
+          writeJsonLines(
               all.apply(
-                      "ToJson",
-                      MapElements.into(TypeDescriptors.strings())
-                          .via((Prediction p) -> JsonLines.prediction(p, settings)))
-                  .apply("WriteJsonLines", jsonLines(jsonLines)));
+                  "ToJson",
+                  MapElements.into(TypeDescriptors.strings())
+                      .via((Prediction p) -> JsonLines.prediction(p, settings))),
+              jsonLines);
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     }
     if (refused == null) {
@@ -234,9 +234,22 @@ public final class WritePredictions
         .setRowSchema(rows.schema());
   }
 
-  /** JSON Lines files {@code name-*.jsonl} in the sink's directory; one file if it says so. */
-  static TextIO.TypedWrite<String, Void> jsonLines(Sink.JsonLinesFiles sink) {
-    TextIO.Write write = TextIO.write().to(sink.directory() + sink.name()).withSuffix(".jsonl");
-    return (sink.singleFile() ? write.withoutSharding() : write).withOutputFilenames();
+  /**
+   * Writes {@code lines} as JSON Lines files {@code name-*.jsonl} in the sink's directory (one file
+   * per bundle, {@link WriteBundleFiles}), or as the one file {@code name.jsonl} if it says so
+   * ({@code TextIO}); the names of the files written.
+   */
+  static PCollection<String> writeJsonLines(PCollection<String> lines, Sink.JsonLinesFiles sink) {
+    if (!sink.singleFile()) {
+      return lines.apply("WriteJsonLines", new WriteBundleFiles(sink.directory(), sink.name()));
+    }
+    return filenames(
+        lines.apply(
+            "WriteJsonLines",
+            TextIO.write()
+                .to(sink.directory() + sink.name())
+                .withSuffix(".jsonl")
+                .withoutSharding()
+                .withOutputFilenames()));
   }
 }

@@ -1,0 +1,135 @@
+package dev.batchinference.pipelines.sinks;
+
+import static org.hamcrest.MatcherAssert.assertThat;
+import static org.hamcrest.Matchers.containsInAnyOrder;
+import static org.hamcrest.Matchers.equalTo;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.beam.sdk.coders.IterableCoder;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.testing.PAssert;
+import org.apache.beam.sdk.testing.TestPipeline;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.Reshuffle;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+import org.junit.runner.RunWith;
+import org.junit.runners.JUnit4;
+
+/** Lines written a file per bundle and renamed into place, also when a step runs twice. */
+@RunWith(JUnit4.class)
+public class WriteBundleFilesTest {
+
+  @Rule public final TemporaryFolder tmp = new TemporaryFolder();
+  @Rule public final transient TestPipeline pipeline = TestPipeline.create();
+
+  private static List<String> files(Path dir) throws Exception {
+    try (Stream<Path> files = Files.list(dir)) {
+      return files.map(f -> f.getFileName().toString()).sorted().collect(Collectors.toList());
+    }
+  }
+
+  private static List<String> lines(Path dir) throws Exception {
+    List<String> lines = new ArrayList<>();
+    for (String name : files(dir)) {
+      lines.addAll(Files.readAllLines(dir.resolve(name), StandardCharsets.UTF_8));
+    }
+    return lines;
+  }
+
+  @Test
+  public void everyLineLandsInOneOfTheNumberedFilesAndNothingElseIsLeft() throws Exception {
+    Path out = tmp.newFolder("out").toPath();
+    List<String> input = new ArrayList<>();
+    for (int i = 0; i < 2_000; i++) {
+      input.add("{\"id\":\"r" + i + "\",\"text\":\"é " + i + "\"}");
+    }
+    PCollection<String> written =
+        pipeline
+            .apply(Create.of(input))
+            // Many bundles, so many files.
+            .apply(Reshuffle.viaRandomKey())
+            .apply(new WriteBundleFiles(out + "/", "predictions"));
+    String dir = out.toString();
+    PAssert.that(written)
+        .satisfies(
+            names -> {
+              List<String> all = new ArrayList<>();
+              names.forEach(all::add);
+              int n = all.size();
+              List<String> expected = new ArrayList<>();
+              for (int i = 0; i < n; i++) {
+                expected.add(
+                    Path.of(dir)
+                        .resolve(String.format("predictions-%05d-of-%05d.jsonl", i, n))
+                        .toString());
+              }
+              assertThat(all, containsInAnyOrder(expected.toArray()));
+              return null;
+            });
+    pipeline.run().waitUntilFinish();
+    assertThat(lines(out), containsInAnyOrder(input.toArray()));
+    // No temporary directory left.
+    assertThat(files(out).stream().allMatch(f -> f.startsWith("predictions-")), equalTo(true));
+  }
+
+  @Test
+  public void anEmptyInputGivesOneEmptyFile() throws Exception {
+    Path out = tmp.newFolder("out").toPath();
+    pipeline
+        .apply(Create.empty(StringUtf8Coder.of()))
+        .apply(new WriteBundleFiles(out + "/", "failures"));
+    pipeline.run().waitUntilFinish();
+    assertThat(files(out), equalTo(List.of("failures-00000-of-00001.jsonl")));
+    assertThat(Files.size(out.resolve("failures-00000-of-00001.jsonl")), equalTo(0L));
+  }
+
+  @Test
+  public void publishingTwiceOrAfterAPartialAttemptGivesTheSameFiles() throws Exception {
+    Path out = tmp.newFolder("out").toPath();
+    String tempName = ".bundles-test";
+    Path temp = Path.of(WriteBundleFiles.tempDir(out + "/", tempName).toString());
+    Files.createDirectories(temp);
+    Files.writeString(temp.resolve("a.jsonl"), "a\n");
+    Files.writeString(temp.resolve("b.jsonl"), "b\n");
+    // Left by a bundle that failed: never reported, removed with the directory.
+    Files.writeString(temp.resolve("orphan.jsonl"), "lost attempt\n");
+    List<String> reported =
+        List.of(
+            WriteBundleFiles.NONE,
+            temp.resolve("b.jsonl").toString(),
+            temp.resolve("a.jsonl").toString());
+    // The first attempt renamed the first file, then died.
+    Files.move(temp.resolve("a.jsonl"), out.resolve("predictions-00000-of-00002.jsonl"));
+    publish(out, tempName, reported);
+    List<String> expected =
+        List.of("predictions-00000-of-00002.jsonl", "predictions-00001-of-00002.jsonl");
+    assertThat(files(out), equalTo(expected));
+    assertThat(lines(out), equalTo(List.of("a", "b")));
+    publish(out, tempName, reported);
+    assertThat(files(out), equalTo(expected));
+    assertThat(lines(out), equalTo(List.of("a", "b")));
+  }
+
+  private static void publish(Path out, String tempName, List<String> reported) {
+    TestPipeline publish = TestPipeline.create().enableAbandonedNodeEnforcement(false);
+    publish
+        .apply(
+            Create.of(KV.<Integer, Iterable<String>>of(0, reported))
+                .withCoder(KvCoder.of(VarIntCoder.of(), IterableCoder.of(StringUtf8Coder.of()))))
+        .apply(ParDo.of(new WriteBundleFiles.PublishFn(out + "/", tempName, "predictions")));
+    publish.run().waitUntilFinish();
+  }
+}

@@ -26,6 +26,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
@@ -195,14 +196,14 @@ public final class BatchInference {
     }
     WritePredictions.Result written =
         inference.predictions().apply("WritePredictions", writePredictions);
-    PCollection<Failure> refused = written.refused();
+    Optional<PCollection<Failure>> refused = written.refused();
 
-    PCollection<Failure> failures =
-        PCollectionList.of(readFailures)
-            .and(preprocessFailures)
-            .and(inference.failures())
-            .and(refused)
-            .apply("CollectFailures", Flatten.pCollections());
+    PCollectionList<Failure> allFailures =
+        PCollectionList.of(readFailures).and(preprocessFailures).and(inference.failures());
+    if (refused.isPresent()) {
+      allFailures = allFailures.and(refused.get());
+    }
+    PCollection<Failure> failures = allFailures.apply("CollectFailures", Flatten.pCollections());
     int maxFailureChars = plan.maxFailureChars();
     PCollection<String> failureFiles =
         failures
@@ -225,11 +226,15 @@ public final class BatchInference {
             .fold("CountReadFailures", readFailures, RunStats.<Failure>countingReads())
             .fold("SummarizePredictions", inference.predictions(), RunStats.ofPredictions())
             .fold("SummarizeFailures", failures, RunStats.ofFailures())
-            .fold("TakeBackRefused", refused, RunStats.ofUnwrittenPredictions())
             .fold("CountWrittenPredictions", written.accepted(), RunStats.countingWritten())
-            .fold("CountCollapsed", written.collapsed(), RunStats.countingCollapsed())
             .fold("SummarizeBatches", inference.batches(), RunStats.ofBatches())
             .fold("ListUnreadableFiles", unreadableFiles, RunStats.ofUnreadableFiles());
+    if (refused.isPresent()) {
+      folds.fold("TakeBackRefused", refused.get(), RunStats.ofUnwrittenPredictions());
+    }
+    if (written.collapsed().isPresent()) {
+      folds.fold("CountCollapsed", written.collapsed().get(), RunStats.countingCollapsed());
+    }
     if (carried != null) {
       folds.fold(
           "CountCarriedForward", carried, RunStats.<KV<RecordMeta, Prediction>>countingSkipped());
@@ -238,7 +243,9 @@ public final class BatchInference {
     WriteRunSummary writeSummary =
         new WriteRunSummary(plan.resolve(SUMMARY), jobInfo(plan), startMillis)
             .withReport(plan.resolve(REPORT))
-            .afterAll(List.of(written.accepted(), failureFiles, staleRemoved));
+            // The predictions' sink is waited for through its count, folded above; the removal of
+            // stale files comes after both file writes (and a table's signal).
+            .afterAll(List.of(staleRemoved));
     if (plan.drift().isPresent()) {
       JobPlan.Drift drift = plan.drift().get();
       writeSummary =

@@ -8,9 +8,9 @@ import dev.batchinference.transforms.TupleOutput;
 import dev.batchinference.transforms.io.JsonLines;
 import dev.batchinference.transforms.io.PredictionRows;
 import dev.batchinference.transforms.io.WriteParquet;
+import java.util.Optional;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
-import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.TextIO;
 import org.apache.beam.sdk.io.WriteFilesResult;
 import org.apache.beam.sdk.io.gcp.bigquery.WriteResult;
@@ -58,8 +58,12 @@ public final class WritePredictions
       super(tuple);
     }
 
-    public PCollection<Failure> refused() {
-      return tuple.get(REFUSED);
+    /**
+     * The predictions the sink refused (rows a table rejected), as failures of stage {@code write};
+     * empty for a sink that refuses none (files).
+     */
+    public Optional<PCollection<Failure>> refused() {
+      return tuple.has(REFUSED) ? Optional.of(tuple.get(REFUSED)) : Optional.empty();
     }
 
     public PCollection<String> files() {
@@ -74,9 +78,12 @@ public final class WritePredictions
       return tuple.get(ACCEPTED);
     }
 
-    /** Counts (to be summed) of the rows that the PostgreSQL upsert merged with another. */
-    public PCollection<Long> collapsed() {
-      return tuple.get(COLLAPSED);
+    /**
+     * Counts (to be summed) of the rows that the PostgreSQL upsert merged with another; empty for
+     * the other sinks.
+     */
+    public Optional<PCollection<Long>> collapsed() {
+      return tuple.has(COLLAPSED) ? Optional.of(tuple.get(COLLAPSED)) : Optional.empty();
     }
   }
 
@@ -200,20 +207,17 @@ public final class WritePredictions
               jsonLines);
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     }
-    if (refused == null) {
-      refused = pipeline.apply("NothingRefused", Create.empty(Failure.Coder.of()));
-    }
     if (files == null) {
       files = pipeline.apply("NoFiles", Create.empty(StringUtf8Coder.of()));
     }
-    if (collapsed == null) {
-      collapsed = pipeline.apply("NothingCollapsed", Create.empty(VarLongCoder.of()));
+    PCollectionTuple result = PCollectionTuple.of(FILES, files).and(ACCEPTED, accepted);
+    if (refused != null) {
+      result = result.and(REFUSED, refused);
     }
-    return new Result(
-        PCollectionTuple.of(REFUSED, refused)
-            .and(FILES, files)
-            .and(ACCEPTED, accepted)
-            .and(COLLAPSED, collapsed));
+    if (collapsed != null) {
+      result = result.and(COLLAPSED, collapsed);
+    }
+    return new Result(result);
   }
 
   private static <T> PCollection<Long> count(String name, PCollection<T> elements) {

@@ -37,15 +37,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Merges the partial {@link RunStats} of a run into its summary, writes it as JSON (and logs it at
- * DEBUG, so that the console keeps to progress, warnings and the result line), and checks that
- * nothing was lost: records read = predictions (as the sink holds them) + failures + predictions
- * carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because records
- * shared an id). With {@link #afterAll} the summary is written only once every sink has finished. A
- * run that breaks that check fails after writing the summary, so the summary says what went
- * missing. With {@link #withPrevious} the summary compares the run with the previous one and lists
- * drift alerts (each also logged as a warning; they do not fail the job, the command line's exit
- * status says so); with {@link #withReport} an HTML report is written beside it.
+ * Merges the partial {@link RunStats} of a run (at least one) into its summary, writes it as JSON
+ * (and logs it at DEBUG, so that the console keeps to progress, warnings and the result line), and
+ * checks that nothing was lost: records read = predictions (as the sink holds them) + failures +
+ * predictions carried forward by an incremental run (+ rows a PostgreSQL upsert collapsed because
+ * records shared an id). With {@link #afterAll} the summary is written only once every sink has
+ * finished. A run that breaks that check fails after writing the summary, so the summary says what
+ * went missing. With {@link #withPrevious} the summary compares the run with the previous one and
+ * lists drift alerts (each also logged as a warning; they do not fail the job, the command line's
+ * exit status says so); with {@link #withReport} an HTML report is written beside it.
  */
 public final class WriteRunSummary
     extends PTransform<PCollectionList<RunStats>, PCollection<String>> {
@@ -176,7 +176,10 @@ public final class WriteRunSummary
                   .setCoder(SerializableCoder.of(RunStats.class)));
     }
     return all.apply("FlattenStats", org.apache.beam.sdk.transforms.Flatten.pCollections())
-        .apply("MergeStats", Combine.globally(RunStats.merging()))
+        // Without Combine's default for an empty input (a side input and five more steps): the
+        // partials always hold one element at least, what the folds make of nothing
+        // (RunStatsFolds#partials).
+        .apply("MergeStats", Combine.globally(RunStats.merging()).withoutDefaults())
         .apply("WriteSummary", ParDo.of(new WriteSummaryFn(this)))
         .setCoder(StringUtf8Coder.of());
   }

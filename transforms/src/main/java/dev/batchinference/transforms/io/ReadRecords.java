@@ -39,9 +39,11 @@ import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.MetadataCoderV2;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.GroupByKey;
@@ -269,14 +271,15 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       TupleTag<T> main,
       @Nullable RecordFn<T> then,
       org.apache.beam.sdk.coders.Coder<T> mainCoder) {
-    PCollection<MatchResult.Metadata> files =
-        input.apply(
-            "MatchFiles",
-            FileIO.match()
-                .filepattern(filepattern)
-                .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW));
     PCollectionTuple read;
     if (format == Format.PARQUET) {
+      // Read file by file: Beam's match spreads the files over the workers.
+      PCollection<MatchResult.Metadata> files =
+          input.apply(
+              "MatchFiles",
+              FileIO.match()
+                  .filepattern(filepattern)
+                  .withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW));
       checkArgument(then == null, "Parquet files are read file by file, with no step after");
       read =
           files
@@ -291,6 +294,13 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       // end) hands every worker ranges to read. The ranges of a cut file are counted first, in
       // parallel, and grouped by file to number them (a grouping rather than a side input, which
       // the DirectRunner polls while it waits).
+      // The files are matched where the pattern is, without FileIO.match()'s reshuffle (a
+      // shuffle and three steps): the ranges cut from them are spread below.
+      PCollection<MatchResult.Metadata> files =
+          input
+              .apply("Filepattern", Create.of(filepattern).withCoder(StringUtf8Coder.of()))
+              .apply("MatchFiles", ParDo.of(new MatchFn()))
+              .setCoder(MetadataCoderV2.of());
       PCollectionTuple cut =
           files.apply(
               "CutRanges",
@@ -855,6 +865,23 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
    * of its first record and whether the file's CSV rows are its lines. Files read whole are not
    * counted. A range that cannot be counted marks its file as one to read whole.
    */
+  /** The files a pattern matches (at least one, else it fails, as the job checked at launch). */
+  static final class MatchFn extends DoFn<String, MatchResult.Metadata> {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MatchFn.class);
+
+    @ProcessElement
+    public void processElement(@Element String pattern, OutputReceiver<MatchResult.Metadata> out)
+        throws java.io.IOException {
+      MatchResult match =
+          org.apache.beam.sdk.io.FileSystems.match(pattern, EmptyMatchTreatment.DISALLOW);
+      List<MatchResult.Metadata> files = match.metadata();
+      LOG.info("Matched {} files for pattern {}", files.size(), pattern);
+      for (MatchResult.Metadata file : files) {
+        out.output(file);
+      }
+    }
+  }
+
   static final class CountLinesFn extends DoFn<FileRange, KV<String, FileRange.Lines>> {
     private final Format format;
 

@@ -30,11 +30,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Makes a re-run to the same output directory replace the previous run's files instead of adding to
- * them: once this run's predictions and failures are written (the sinks write to temporary files and
- * rename them into place), deletes the job's output files there that this run did not write, such
- * as {@code predictions-00003-of-00004.jsonl} left from a run with more shards. Only names the job
- * itself gives ({@code predictions} or {@code failures}, optional shard suffix, {@code .jsonl} or
- * {@code .parquet}) are touched.
+ * them: once this run's predictions and failures are written (the sinks write to temporary files
+ * and rename them into place), deletes the job's output files there that this run did not write,
+ * such as {@code predictions-00003-of-00004.jsonl} left from a run with more shards. Only names the
+ * job itself gives ({@code predictions} or {@code failures}, optional shard suffix, {@code .jsonl}
+ * or {@code .parquet}) are touched.
  *
  * <p>Its output is the number of files removed.
  */

@@ -65,9 +65,7 @@ public final class WriteFailures extends PTransform<PCollection<Failure>, PColle
                       .withNumShards(parquet.singleFile() ? 1 : 0)));
     } else {
       return WritePredictions.writeJsonLines(
-          failures.apply(
-              "ToJson", MapElements.into(TypeDescriptors.strings()).via(JsonLines::failure)),
-          (Sink.JsonLinesFiles) sink);
+          failures, (Failure f) -> JsonLines.failure(f), (Sink.JsonLinesFiles) sink);
     }
   }
 

@@ -19,6 +19,7 @@ import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.SerializableFunction;
 import org.apache.beam.sdk.transforms.Values;
 import org.apache.beam.sdk.transforms.Wait;
 import org.apache.beam.sdk.transforms.display.DisplayData;
@@ -198,13 +199,7 @@ public final class WritePredictions
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     } else {
       Sink.JsonLinesFiles jsonLines = (Sink.JsonLinesFiles) sink;
-      files =
-          writeJsonLines(
-              all.apply(
-                  "ToJson",
-                  MapElements.into(TypeDescriptors.strings())
-                      .via((Prediction p) -> JsonLines.prediction(p, settings))),
-              jsonLines);
+      files = writeJsonLines(all, (Prediction p) -> JsonLines.prediction(p, settings), jsonLines);
       accepted = files.apply("CountWrittenRecords", WrittenRecords.perFile());
     }
     if (files == null) {
@@ -239,21 +234,26 @@ public final class WritePredictions
   }
 
   /**
-   * Writes {@code lines} as JSON Lines files {@code name-*.jsonl} in the sink's directory (one file
-   * per bundle, {@link WriteBundleFiles}), or as the one file {@code name.jsonl} if it says so
-   * ({@code TextIO}); the names of the files written.
+   * Writes {@code records} as JSON Lines files {@code name-*.jsonl} in the sink's directory, each
+   * record the line {@code toJson} makes of it (one file per bundle, {@link WriteBundleFiles}), or
+   * as the one file {@code name.jsonl} if the sink says so ({@code TextIO}); the names of the files
+   * written.
    */
-  static PCollection<String> writeJsonLines(PCollection<String> lines, Sink.JsonLinesFiles sink) {
+  static <T> PCollection<String> writeJsonLines(
+      PCollection<T> records, SerializableFunction<T, String> toJson, Sink.JsonLinesFiles sink) {
     if (!sink.singleFile()) {
-      return lines.apply("WriteJsonLines", new WriteBundleFiles(sink.directory(), sink.name()));
+      return records.apply(
+          "WriteJsonLines", new WriteBundleFiles<>(sink.directory(), sink.name(), toJson));
     }
     return filenames(
-        lines.apply(
-            "WriteJsonLines",
-            TextIO.write()
-                .to(sink.directory() + sink.name())
-                .withSuffix(".jsonl")
-                .withoutSharding()
-                .withOutputFilenames()));
+        records
+            .apply("ToJson", MapElements.into(TypeDescriptors.strings()).via(toJson))
+            .apply(
+                "WriteJsonLines",
+                TextIO.write()
+                    .to(sink.directory() + sink.name())
+                    .withSuffix(".jsonl")
+                    .withoutSharding()
+                    .withOutputFilenames()));
   }
 }

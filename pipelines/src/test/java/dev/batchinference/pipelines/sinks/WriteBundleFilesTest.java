@@ -61,7 +61,7 @@ public class WriteBundleFilesTest {
             .apply(Create.of(input))
             // Many bundles, so many files.
             .apply(Reshuffle.viaRandomKey())
-            .apply(new WriteBundleFiles(out + "/", "predictions"));
+            .apply(new WriteBundleFiles<String>(out + "/", "predictions", line -> line));
     String dir = out.toString();
     PAssert.that(written)
         .satisfies(
@@ -90,7 +90,7 @@ public class WriteBundleFilesTest {
     Path out = tmp.newFolder("out").toPath();
     pipeline
         .apply(Create.empty(StringUtf8Coder.of()))
-        .apply(new WriteBundleFiles(out + "/", "failures"));
+        .apply(new WriteBundleFiles<String>(out + "/", "failures", line -> line));
     pipeline.run().waitUntilFinish();
     assertThat(files(out), equalTo(List.of("failures-00000-of-00001.jsonl")));
     assertThat(Files.size(out.resolve("failures-00000-of-00001.jsonl")), equalTo(0L));

@@ -1,6 +1,9 @@
 package dev.batchinference.pipelines.sinks;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.beam.sdk.io.FileSystems;
@@ -43,6 +46,35 @@ final class TempFiles {
               + ": neither the file nor its shard in the temporary directory exists");
     }
     FileSystems.rename(from, to);
+  }
+
+  /**
+   * Concatenates {@code sources} into {@code target}, then deletes them. A second attempt finds
+   * either every source (the first died before it deleted any: the target is written again) or the
+   * target written whole (it died while deleting the sources: the rest go); a source gone with no
+   * target means a file is lost, and fails.
+   */
+  static void concatenateUnlessDone(List<ResourceId> sources, ResourceId target)
+      throws IOException {
+    List<ResourceId> present = existing(sources);
+    if (present.size() == sources.size()) {
+      try (OutputStream os =
+          Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
+        for (ResourceId source : sources) {
+          try (InputStream in = Channels.newInputStream(FileSystems.open(source))) {
+            in.transferTo(os);
+          }
+        }
+      }
+    } else if (!exists(target)) {
+      throw new IOException(
+          "cannot publish "
+              + target
+              + ": files "
+              + missing(sources, present)
+              + " are gone and it was never written");
+    }
+    FileSystems.delete(present, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
   }
 
   static boolean exists(ResourceId file) throws IOException {

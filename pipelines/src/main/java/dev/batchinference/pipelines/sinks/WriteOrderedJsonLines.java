@@ -4,7 +4,6 @@ import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.io.JsonLines;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +17,6 @@ import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.transforms.DoFn;
@@ -224,20 +222,7 @@ public final class WriteOrderedJsonLines
       if (singleFile) {
         ResourceId target =
             dir.resolve(Sink.PREDICTIONS + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
-        List<ResourceId> present = TempFiles.existing(temps);
-        if (present.size() == temps.size()) {
-          concatenate(temps, target);
-        } else if (!TempFiles.exists(target)) {
-          throw new IOException(
-              "cannot publish "
-                  + target
-                  + ": shards "
-                  + TempFiles.missing(temps, present)
-                  + " are gone and the file was never written");
-        }
-        // Else an earlier attempt wrote the whole file (shards are deleted only after it is
-        // closed) and was deleting the shards: the file stands, the rest of the shards go.
-        FileSystems.delete(present, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+        TempFiles.concatenateUnlessDone(temps, target);
         out.output(target.toString());
       } else {
         List<ResourceId> sources = new ArrayList<>();
@@ -258,17 +243,6 @@ public final class WriteOrderedJsonLines
         TempFiles.renameUnlessDone(sources, targets);
       }
       TempFiles.deleteDirectory(dir.resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY));
-    }
-
-    private static void concatenate(List<ResourceId> shards, ResourceId target) throws IOException {
-      try (OutputStream os =
-          Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
-        for (ResourceId shard : shards) {
-          try (InputStream in = Channels.newInputStream(FileSystems.open(shard))) {
-            in.transferTo(os);
-          }
-        }
-      }
     }
   }
 }

@@ -15,6 +15,7 @@ import org.apache.beam.sdk.coders.IterableCoder;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
@@ -81,6 +82,8 @@ public class WriteBundleFilesTest {
             });
     pipeline.run().waitUntilFinish();
     assertThat(lines(out), containsInAnyOrder(input.toArray()));
+    // Under FILE_BYTES in all: the bundles' files were joined into one.
+    assertThat(files(out), equalTo(List.of("predictions-00000-of-00001.jsonl")));
     // No temporary directory left.
     assertThat(files(out).stream().allMatch(f -> f.startsWith("predictions-")), equalTo(true));
   }
@@ -106,30 +109,73 @@ public class WriteBundleFilesTest {
     Files.writeString(temp.resolve("b.jsonl"), "b\n");
     // Left by a bundle that failed: never reported, removed with the directory.
     Files.writeString(temp.resolve("orphan.jsonl"), "lost attempt\n");
-    List<String> reported =
+    List<KV<String, Long>> reported =
         List.of(
-            WriteBundleFiles.NONE,
-            temp.resolve("b.jsonl").toString(),
-            temp.resolve("a.jsonl").toString());
+            KV.of(WriteBundleFiles.NONE, 0L),
+            KV.of(temp.resolve("b.jsonl").toString(), 2L),
+            KV.of(temp.resolve("a.jsonl").toString(), 2L));
     // The first attempt renamed the first file, then died.
     Files.move(temp.resolve("a.jsonl"), out.resolve("predictions-00000-of-00002.jsonl"));
-    publish(out, tempName, reported);
+    publish(out, tempName, reported, 1);
     List<String> expected =
         List.of("predictions-00000-of-00002.jsonl", "predictions-00001-of-00002.jsonl");
     assertThat(files(out), equalTo(expected));
     assertThat(lines(out), equalTo(List.of("a", "b")));
-    publish(out, tempName, reported);
+    publish(out, tempName, reported, 1);
     assertThat(files(out), equalTo(expected));
     assertThat(lines(out), equalTo(List.of("a", "b")));
   }
 
-  private static void publish(Path out, String tempName, List<String> reported) {
+  @Test
+  public void smallFilesAreJoinedUpToTheSizeAndRepeatingGivesTheSameFiles() throws Exception {
+    Path out = tmp.newFolder("out").toPath();
+    String tempName = ".bundles-test";
+    Path temp = Path.of(WriteBundleFiles.tempDir(out + "/", tempName).toString());
+    Files.createDirectories(temp);
+    List<KV<String, Long>> reported = new ArrayList<>();
+    // 4 + 4 bytes reach 8: one file; 12 alone; the last 4 make the last file.
+    for (String[] file :
+        new String[][] {
+          {"a", "a1\na2\n"}, {"b", "b1\nb\n"}, {"c", "c1\nc2\nc3\nc4\n"}, {"d", "d1\n"}
+        }) {
+      Path path = temp.resolve(file[0] + ".jsonl");
+      Files.writeString(path, file[1]);
+      reported.add(KV.of(path.toString(), (long) file[1].length()));
+    }
+    java.util.Collections.reverse(reported);
+    publish(out, tempName, reported, 8);
+    List<String> expected =
+        List.of(
+            "predictions-00000-of-00003.jsonl:a1\na2\nb1\nb\n",
+            "predictions-00001-of-00003.jsonl:c1\nc2\nc3\nc4\n",
+            "predictions-00002-of-00003.jsonl:d1\n");
+    assertThat(contents(out), equalTo(expected));
+    // Again, as after an attempt that died once everything was published.
+    publish(out, tempName, reported, 8);
+    assertThat(contents(out), equalTo(expected));
+  }
+
+  private static List<String> contents(Path dir) throws Exception {
+    List<String> result = new ArrayList<>();
+    for (String name : files(dir)) {
+      result.add(name + ":" + Files.readString(dir.resolve(name), StandardCharsets.UTF_8));
+    }
+    return result;
+  }
+
+  private static void publish(
+      Path out, String tempName, List<KV<String, Long>> reported, long fileBytes) {
     TestPipeline publish = TestPipeline.create().enableAbandonedNodeEnforcement(false);
     publish
         .apply(
-            Create.of(KV.<Integer, Iterable<String>>of(0, reported))
-                .withCoder(KvCoder.of(VarIntCoder.of(), IterableCoder.of(StringUtf8Coder.of()))))
-        .apply(ParDo.of(new WriteBundleFiles.PublishFn(out + "/", tempName, "predictions")));
+            Create.of(KV.<Integer, Iterable<KV<String, Long>>>of(0, reported))
+                .withCoder(
+                    KvCoder.of(
+                        VarIntCoder.of(),
+                        IterableCoder.of(KvCoder.of(StringUtf8Coder.of(), VarLongCoder.of())))))
+        .apply(
+            ParDo.of(
+                new WriteBundleFiles.PublishFn(out + "/", tempName, "predictions", fileBytes)));
     publish.run().waitUntilFinish();
   }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 
 /**
@@ -19,6 +20,12 @@ import org.apache.beam.sdk.io.fs.ResourceId;
 final class TempFiles {
 
   private TempFiles() {}
+
+  /** The temporary directory {@code name} in the output directory {@code directory}. */
+  static ResourceId directory(String directory, String name) {
+    return FileSystems.matchNewResource(directory, true)
+        .resolve(name, StandardResolveOptions.RESOLVE_DIRECTORY);
+  }
 
   /**
    * Renames each of {@code sources} still there to its target; a source that is gone must have been

@@ -96,11 +96,6 @@ public final class WriteBundleFiles<T> extends PTransform<PCollection<T>, PColle
   /** Not a file: the element that makes the renaming step run. */
   static final String NONE = "";
 
-  static ResourceId tempDir(String directory, String tempDir) {
-    return FileSystems.matchNewResource(directory, true)
-        .resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY);
-  }
-
   /**
    * Writes each bundle's lines into a temporary file; outputs its name and size, under the one key
    * of the publishing step, when the bundle ends.
@@ -133,7 +128,7 @@ public final class WriteBundleFiles<T> extends PTransform<PCollection<T>, PColle
       }
       if (out == null) {
         file =
-            tempDir(directory, tempDir)
+            TempFiles.directory(directory, tempDir)
                 .resolve(UUID.randomUUID() + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
         out =
             new BufferedOutputStream(
@@ -224,7 +219,7 @@ public final class WriteBundleFiles<T> extends PTransform<PCollection<T>, PColle
         out.output(target.toString());
       }
       TempFiles.renameUnlessDone(sources, targets);
-      TempFiles.deleteDirectory(tempDir(directory, tempDir));
+      TempFiles.deleteDirectory(TempFiles.directory(directory, tempDir));
     }
   }
 }

@@ -184,8 +184,7 @@ public final class WriteOrderedJsonLines
   }
 
   public static ResourceId temp(String outputDir, String tempDir, int rank) {
-    return FileSystems.matchNewResource(outputDir, true)
-        .resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY)
+    return TempFiles.directory(outputDir, tempDir)
         .resolve(String.format("%05d.jsonl", rank), StandardResolveOptions.RESOLVE_FILE);
   }
 
@@ -242,7 +241,7 @@ public final class WriteOrderedJsonLines
         }
         TempFiles.renameUnlessDone(sources, targets);
       }
-      TempFiles.deleteDirectory(dir.resolve(tempDir, StandardResolveOptions.RESOLVE_DIRECTORY));
+      TempFiles.deleteDirectory(TempFiles.directory(outputDir, tempDir));
     }
   }
 }

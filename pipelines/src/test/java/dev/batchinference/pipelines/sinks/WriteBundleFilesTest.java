@@ -103,8 +103,7 @@ public class WriteBundleFilesTest {
   public void publishingTwiceOrAfterAPartialAttemptGivesTheSameFiles() throws Exception {
     Path out = tmp.newFolder("out").toPath();
     String tempName = ".bundles-test";
-    Path temp = Path.of(WriteBundleFiles.tempDir(out + "/", tempName).toString());
-    Files.createDirectories(temp);
+    Path temp = tempDir(out, tempName);
     Files.writeString(temp.resolve("a.jsonl"), "a\n");
     Files.writeString(temp.resolve("b.jsonl"), "b\n");
     // Left by a bundle that failed: never reported, removed with the directory.
@@ -130,8 +129,7 @@ public class WriteBundleFilesTest {
   public void smallFilesAreJoinedUpToTheSizeAndRepeatingGivesTheSameFiles() throws Exception {
     Path out = tmp.newFolder("out").toPath();
     String tempName = ".bundles-test";
-    Path temp = Path.of(WriteBundleFiles.tempDir(out + "/", tempName).toString());
-    Files.createDirectories(temp);
+    Path temp = tempDir(out, tempName);
     List<KV<String, Long>> reported = new ArrayList<>();
     // 4 + 4 bytes reach 8: one file; 12 alone; the last 4 make the last file.
     for (String[] file :
@@ -153,6 +151,11 @@ public class WriteBundleFilesTest {
     // Again, as after an attempt that died once everything was published.
     publish(out, tempName, reported, 8);
     assertThat(contents(out), equalTo(expected));
+  }
+
+  /** The writer's temporary directory {@code name} in {@code out}, created. */
+  private static Path tempDir(Path out, String name) throws Exception {
+    return Files.createDirectories(Path.of(TempFiles.directory(out + "/", name).toString()));
   }
 
   private static List<String> contents(Path dir) throws Exception {

@@ -2,7 +2,6 @@ package dev.batchinference.transforms.io;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
@@ -10,7 +9,6 @@ import dev.batchinference.transforms.tensor.Tensor;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
 import org.checkerframework.checker.nullness.qual.Nullable;
@@ -65,12 +63,9 @@ public final class JsonLines {
       g.writeStringField("source", p.meta().source());
       g.writeNumberField("index", p.meta().index());
       if (p.meta().carriedJson() != null) {
-        Iterator<Map.Entry<String, JsonNode>> fields =
-            JSON.readTree(p.meta().carriedJson()).fields();
-        while (fields.hasNext()) {
-          Map.Entry<String, JsonNode> f = fields.next();
+        for (Map.Entry<String, String> f : JsonValueText.of(p.meta().carriedJson()).entrySet()) {
           g.writeFieldName(f.getKey());
-          JSON.writeTree(g, f.getValue());
+          g.writeRawValue(f.getValue()); // as the input wrote it, not as a double rounds it
         }
       }
       g.writeStringField("model_name", p.model().name());

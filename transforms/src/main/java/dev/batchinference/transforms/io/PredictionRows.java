@@ -1,6 +1,5 @@
 package dev.batchinference.transforms.io;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.tensor.Tensor;
@@ -186,9 +185,10 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
       return Map.of();
     }
     try {
-      JsonNode object = JSON.readTree(carriedJson);
+      // Numbers as the input wrote them (a tree would round a decimal to a double).
       Map<String, String> values = new java.util.HashMap<>();
-      object
+      Map<String, String> written = JsonValueText.of(carriedJson);
+      JSON.readTree(carriedJson)
           .fields()
           .forEachRemaining(
               f ->
@@ -198,7 +198,7 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
                           ? null
                           : f.getValue().isTextual()
                               ? f.getValue().textValue()
-                              : f.getValue().toString()));
+                              : written.get(f.getKey())));
       return values;
     } catch (IOException e) {
       throw new UncheckedIOException(e);

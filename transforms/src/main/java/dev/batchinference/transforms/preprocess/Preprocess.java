@@ -2,6 +2,7 @@ package dev.batchinference.transforms.preprocess;
 
 import static org.apache.beam.vendor.guava.v32_1_2_jre.com.google.common.base.Preconditions.checkArgument;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -12,11 +13,15 @@ import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.RecordMeta;
 import dev.batchinference.transforms.Stage;
 import dev.batchinference.transforms.TupleOutput;
+import dev.batchinference.transforms.io.JsonValueText;
 import dev.batchinference.transforms.io.RawRecord;
 import dev.batchinference.transforms.io.RecordFn;
 import dev.batchinference.transforms.model.ModelFiles;
+import java.io.IOException;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
 import org.apache.beam.sdk.coders.KvCoder;
@@ -207,7 +212,7 @@ public final class Preprocess<ExampleT>
                 id(record, raw),
                 raw.source(),
                 raw.index(),
-                carried(record),
+                carried(record, raw.text()),
                 ModelFiles.sha256(raw.text().getBytes(StandardCharsets.UTF_8)));
       } catch (Exception e) {
         failures.accept(
@@ -276,16 +281,35 @@ public final class Preprocess<ExampleT>
           "id field '" + idField + "' must be a non-empty string or an integer, got " + id);
     }
 
-    private @Nullable String carried(ObjectNode record) throws JsonProcessingException {
+    /**
+     * The carried fields as a JSON object (null as the value of a field the record lacks). A
+     * decimal is copied as the line writes it, not as the tree rounded it.
+     */
+    private @Nullable String carried(ObjectNode record, String text) throws IOException {
       if (carryFields.isEmpty()) {
         return null;
       }
       ObjectNode carried = JSON.createObjectNode();
+      boolean decimals = false;
       for (String field : carryFields) {
         JsonNode value = record.get(field);
         carried.set(field, value == null ? carried.nullNode() : value);
+        decimals |= value != null && JsonValueText.hasDecimal(value);
       }
-      return JSON.writeValueAsString(carried);
+      if (!decimals) {
+        return JSON.writeValueAsString(carried);
+      }
+      Map<String, String> written = JsonValueText.of(text);
+      StringWriter out = new StringWriter();
+      try (JsonGenerator g = JSON.getFactory().createGenerator(out)) {
+        g.writeStartObject();
+        for (String field : carryFields) {
+          g.writeFieldName(field);
+          g.writeRawValue(written.getOrDefault(field, "null"));
+        }
+        g.writeEndObject();
+      }
+      return out.toString();
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.batchinference.transforms.io;
 
 import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.startsWith;
 
 import dev.batchinference.transforms.Failure;
 import dev.batchinference.transforms.Prediction;
@@ -40,6 +41,20 @@ public class JsonLinesTest {
                 + "\"model_name\":\"fashion\",\"model_sha256\":\"ab12\","
                 + "\"label\":\"Bag\",\"label_index\":8,\"score\":0.75,"
                 + "\"top_k\":[{\"label\":\"Bag\",\"score\":0.75},{\"label\":\"Sandal\",\"score\":0.25}]}"));
+  }
+
+  @Test
+  public void carriedNumbersAreWrittenAsTheInputWroteThem() {
+    RecordMeta meta =
+        RecordMeta.of(
+            "r", "/in/a.jsonl", 0, "{\"amount\":12345678901234567.89,\"big\":1e400,\"z\":-0.0}");
+    String line =
+        JsonLines.prediction(Prediction.builder(meta, MODEL).label("Bag", 8, 0.75f).build());
+    assertThat(
+        line,
+        startsWith(
+            "{\"id\":\"r\",\"source\":\"/in/a.jsonl\",\"index\":0,"
+                + "\"amount\":12345678901234567.89,\"big\":1e400,\"z\":-0.0,"));
   }
 
   @Test

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.testing.FashionMnist;
 import java.io.BufferedReader;
+import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * The job beside what a user would write instead, side by side in one run: every variant a fresh
@@ -26,7 +28,9 @@ import java.util.stream.Stream;
  * (all-MiniLM-L6-v2 int8, {@code --compareText} fortunes, batch 32, at most 256 tokens): (f) plain
  * loop in file order, (g) plain loop over length-sorted texts (the padding-free limit), (h)
  * hand-written Flink DataStream, and the job on (i) the DirectRunner, (j) Flink {@code [local]} and
- * (k) no {@code --runner}. The plain loops and the hand-written Flink jobs give ONNX Runtime 2
+ * (k) no {@code --runner}. (l, m) an empty Beam pipeline on the DirectRunner and Flink {@code
+ * [local]}: the floor of any job's fixed cost. (n) a, b, c and d again on twice the images, for the
+ * cost of one more record. The plain loops and the hand-written Flink jobs give ONNX Runtime 2
  * intra-op threads ({@code --threads}); the job keeps its default (its inference workers on this
  * machine share the cores: one thread each for two workers on two cores). {@code
  * --compareModes=a,b,f} runs a subset. Each variant writes to its own directory under {@code
@@ -36,12 +40,15 @@ final class CompareWorkload {
 
   static final String FASHION = "compare: fashion-mnist (logreg), batch 64";
   static final String TEXT = "compare: text (MiniLM-L6 int8), batch 32, <= 256 tokens";
+  static final String FASHION_TWICE = "compare: fashion-mnist (logreg), batch 64, twice the images";
+  static final String FLOOR = "compare: an empty Beam pipeline (what any job pays here)";
 
   /** Every mode, in the order they run. */
   /** The heap the README's command gives the job: the single-machine default. */
   static final String README_HEAP = "-Xmx1g";
 
-  static final List<String> MODES = List.of("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k");
+  static final List<String> MODES =
+      List.of("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n");
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -78,8 +85,11 @@ final class CompareWorkload {
   void run() throws Exception {
     heap = ChildRun.defaultMaxHeap();
     System.out.println("compare: each variant a fresh JVM, default max heap " + heap);
-    if (s.compareFashion > 0 && Stream.of("a", "b", "c", "d", "e").anyMatch(this::wanted)) {
+    if (s.compareFashion > 0 && Stream.of("a", "b", "c", "d", "e", "n").anyMatch(this::wanted)) {
       fashion();
+    }
+    if (wanted("l") || wanted("m")) {
+      floors();
     }
     if (s.compareText > 0 && Stream.of("f", "g", "h", "i", "j", "k").anyMatch(this::wanted)) {
       text();
@@ -136,6 +146,119 @@ final class CompareWorkload {
       notes.add(FASHION + ": " + sameLabels(output("a"), output("b")));
     }
     jobs(FASHION, job, n, "c", "d", "e");
+    if (wanted("n")) {
+      twice(baseline, job, n);
+    }
+  }
+
+  /**
+   * Mode n: a, b, c and d again on twice the images (the compare set, then the same images under
+   * other ids), so that the cost of one more record is read apart from what a run pays whatever its
+   * size.
+   */
+  private void twice(List<String> baseline, List<String> job, int n) throws Exception {
+    Path once = MemoryWorkload.fashionImages(s, n);
+    Path input = twiceImages(once, n);
+    List<String> twiceBaseline = new ArrayList<>();
+    for (String a : baseline) {
+      twiceBaseline.add(a.startsWith("--input=") ? "--input=" + input.toAbsolutePath() : a);
+    }
+    List<String> twiceJob = new ArrayList<>();
+    for (String a : job) {
+      twiceJob.add(a.startsWith("--input=") ? "--input=" + input.toAbsolutePath() + "/*.jsonl" : a);
+    }
+    baseline(
+        FASHION_TWICE,
+        "a. plain loop (1 thread + ORT threads)",
+        "PlainLoop",
+        twiceBaseline,
+        2 * n,
+        "a2");
+    List<String> flink = new ArrayList<>(twiceBaseline);
+    flink.add("--parallelism=2");
+    baseline(
+        FASHION_TWICE,
+        "b. hand-written Flink DataStream, parallelism 2",
+        "FlinkDataStreamBaseline",
+        flink,
+        2 * n,
+        "b2");
+    List<String> direct = new ArrayList<>(twiceJob);
+    direct.add("--runner=DirectRunner");
+    job(FASHION_TWICE, "c. the job, DirectRunner (command-line defaults)", direct, 2 * n, "c2");
+    List<String> local = new ArrayList<>(twiceJob);
+    local.addAll(PipelineRun.FLINK_LOCAL);
+    job(FASHION_TWICE, "d. the job, Flink [local], parallelism 2", local, 2 * n, "d2");
+  }
+
+  /** The {@code n} images of {@code once} twice: as they are, then each under the id "again-ID". */
+  private Path twiceImages(Path once, int n) throws Exception {
+    Path dir = s.workDir.resolve("fashion-" + n + "-twice");
+    Path done = dir.resolve(".complete");
+    if (!Files.exists(done)) {
+      PipelineRun.deleteTree(dir);
+      Files.createDirectories(dir);
+      for (Path f : LineScorer.inputFiles(once)) {
+        Files.copy(f, dir.resolve(f.getFileName()));
+        try (BufferedReader in = Files.newBufferedReader(f, StandardCharsets.UTF_8);
+            BufferedWriter out =
+                Files.newBufferedWriter(
+                    dir.resolve("again-" + f.getFileName()), StandardCharsets.UTF_8)) {
+          for (String line; (line = in.readLine()) != null; ) {
+            out.write(line.replaceFirst("^\\{\"id\":\"", "{\"id\":\"again-"));
+            out.newLine();
+          }
+        }
+      }
+      Files.writeString(done, "");
+    }
+    return dir;
+  }
+
+  /** Modes l and m: an empty Beam pipeline on the DirectRunner and on Flink [local]. */
+  private void floors() throws Exception {
+    if (wanted("l")) {
+      floor(
+          "l. an empty Beam pipeline (three elements, one step), DirectRunner",
+          List.of("--runner=DirectRunner"),
+          "l");
+    }
+    if (wanted("m")) {
+      floor(
+          "m. an empty Beam pipeline (three elements, one step), Flink [local], parallelism 2",
+          PipelineRun.FLINK_LOCAL,
+          "m");
+    }
+  }
+
+  private void floor(String mode, List<String> args, String key) throws Exception {
+    Path out = output(key);
+    PipelineRun.deleteTree(out);
+    List<String> all = new ArrayList<>(args);
+    all.add("--output=" + out);
+    System.out.printf("  %s / %s%n", FLOOR, mode);
+    ChildRun.Result r =
+        ChildRun.run(
+            EmptyPipeline.class.getName(),
+            all,
+            out.resolveSibling(key + ".log"),
+            s.compareCapSeconds);
+    Path phases = out.resolve("phases.txt");
+    String note =
+        r.succeeded() && Files.exists(phases)
+            ? "inside the JVM: " + Files.readString(phases, StandardCharsets.UTF_8).trim()
+            : "FAILED (exit " + r.exit() + ", see " + r.log() + ")";
+    add(
+        new Result(
+            FLOOR,
+            mode,
+            0,
+            r.seconds(),
+            r.cpuSeconds(),
+            r.peakRssKb() / 1024.0,
+            Double.NaN,
+            note,
+            r.succeeded()));
   }
 
   private void text() throws Exception {
@@ -509,12 +632,12 @@ final class CompareWorkload {
         .append(s.threads)
         .append(" in the plain loops and hand-written jobs; the job's default in the job's rows")
         .append(" (its workers on this machine share the cores).\n\n");
-    for (String workload : List.of(FASHION, TEXT)) {
+    for (String workload : List.of(FASHION, TEXT, FASHION_TWICE)) {
       List<Result> rows = results.stream().filter(r -> r.workload().equals(workload)).toList();
       if (rows.isEmpty()) {
         continue;
       }
-      double plain = rateOf(workload, workload.equals(FASHION) ? "a." : "f.");
+      double plain = rateOf(workload, workload.equals(TEXT) ? "f." : "a.");
       double limit = workload.equals(TEXT) ? rateOf(workload, "g.") : Double.NaN;
       sb.append("### ").append(workload).append("\n\n");
       sb.append('|').append(String.join("|", HEADER)).append("|\n|");
@@ -527,13 +650,123 @@ final class CompareWorkload {
       }
       sb.append('\n');
     }
+    sb.append(margins());
+    sb.append(floorTable());
     return sb.toString();
+  }
+
+  /**
+   * The cost of one more record: for a, b, c and d, the images added between the compare set and
+   * twice it, over the seconds (and CPU) they added. The job's rows are read against what a user
+   * would write instead: c against the plain loop (a), d against the hand-written Flink job (b).
+   */
+  private String margins() {
+    StringBuilder sb = new StringBuilder();
+    String[][] rows = {
+      {"a.", "", ""},
+      {"b.", "", ""},
+      {"c.", "a.", "the plain loop's"},
+      {"d.", "b.", "the hand-written Flink job's"}
+    };
+    double[] rates = new double[rows.length];
+    boolean any = false;
+    StringBuilder body = new StringBuilder();
+    for (int i = 0; i < rows.length; i++) {
+      Result once = row(FASHION, rows[i][0]);
+      Result twice = row(FASHION_TWICE, rows[i][0]);
+      rates[i] = Double.NaN;
+      if (once == null || twice == null || !once.complete() || !twice.complete()) {
+        continue;
+      }
+      any = true;
+      long extra = twice.records() - once.records();
+      double seconds = twice.seconds() - once.seconds();
+      if (seconds <= 0) {
+        body.append(
+            String.format(
+                Locale.ROOT,
+                "|%s|%,d|%.1f|||within the run-to-run spread: more images needed|%n",
+                once.mode(),
+                extra,
+                seconds));
+        continue;
+      }
+      rates[i] = extra / seconds;
+      String versus = "";
+      if (!rows[i][1].isEmpty()) {
+        int j = rows[i][1].equals("a.") ? 0 : 1;
+        versus =
+            Double.isNaN(rates[j])
+                ? ""
+                : String.format(Locale.ROOT, "%.2f of %s", rates[i] / rates[j], rows[i][2]);
+      }
+      body.append(
+          String.format(
+              Locale.ROOT,
+              "|%s|%,d|%.1f|%,.0f|%.0f|%s|%n",
+              once.mode(),
+              extra,
+              seconds,
+              rates[i],
+              (twice.cpuSeconds() - once.cpuSeconds()) / extra * 1e6,
+              versus));
+    }
+    if (!any) {
+      return "";
+    }
+    sb.append(
+            "### compare: the cost of one more record (fashion-mnist, the compare set to twice it)\n\n")
+        .append("What the second half of the images added to each run, from the rows above (one")
+        .append(" run each, so a single pair spreads by some 10% on a quiet machine): the rate at")
+        .append(" which a run goes once it is going, without what it pays whatever its size.\n\n")
+        .append("|mode|extra records|extra seconds|extra records/s|extra CPU µs/record|vs|\n")
+        .append("|---|---:|---:|---:|---:|---|\n")
+        .append(body)
+        .append('\n');
+    return sb.toString();
+  }
+
+  /** Modes l and m: seconds, CPU and memory of the empty pipeline, beside the plain loop's run. */
+  private String floorTable() {
+    List<Result> rows = results.stream().filter(r -> r.workload().equals(FLOOR)).toList();
+    if (rows.isEmpty()) {
+      return "";
+    }
+    StringBuilder sb = new StringBuilder();
+    sb.append("### ").append(FLOOR).append("\n\n");
+    sb.append("A Beam pipeline of three elements and one step that does nothing, each a fresh JVM")
+        .append(" with the same classpath as the job: what every Beam job pays on this machine")
+        .append(" before and after its records, and what no change to the job can lower.\n\n");
+    sb.append("|mode|seconds|CPU s|peak RSS MiB|notes|\n|---|---:|---:|---:|---|\n");
+    for (Result r : rows) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "|%s|%.1f|%.1f|%,.0f|%s|%n",
+              r.mode(),
+              r.seconds(),
+              r.cpuSeconds(),
+              r.peakRssMiB(),
+              r.notes()));
+    }
+    sb.append('\n');
+    return sb.toString();
+  }
+
+  private @Nullable Result row(String workload, String prefix) {
+    return results.stream()
+        .filter(r -> r.workload().equals(workload) && r.mode().startsWith(prefix))
+        .findFirst()
+        .orElse(null);
   }
 
   /** The rows as {@link Row}s for the chart: records/s per mode, one panel per workload. */
   List<Row> chartRows() {
     List<Row> rows = new ArrayList<>();
     for (Result r : results) {
+      if (r.workload().equals(FLOOR)) {
+        continue; // no records: seconds, in the floor table
+      }
       rows.add(
           new Row(r.workload(), r.mode(), r.records(), r.seconds(), r.notes())
               .inChildProcess(r.peakRssMiB()));

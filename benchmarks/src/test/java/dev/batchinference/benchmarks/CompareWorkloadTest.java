@@ -16,9 +16,10 @@ import org.junit.rules.TemporaryFolder;
 /**
  * The compare workload's baselines, small: 2,000 Fashion-MNIST images through the plain loop (a)
  * and the hand-written Flink DataStream job (b), 200 fortunes through the plain loop in file order
- * (f) and length-sorted (g), each in its own JVM. Every variant writes one line per input record
- * (2,000 is not a multiple of 64, so the Flink operator's last partial batches must be flushed),
- * the two classifier baselines agree on every label, and the report has a row per variant.
+ * (f) and length-sorted (g), and an empty Beam pipeline on the DirectRunner (l), each in its own
+ * JVM. Every variant writes one line per input record (2,000 is not a multiple of 64, so the Flink
+ * operator's last partial batches must be flushed), the two classifier baselines agree on every
+ * label, and the report has a row per variant.
  */
 public class CompareWorkloadTest {
 
@@ -36,7 +37,7 @@ public class CompareWorkloadTest {
           "--workloads=compare",
           "--compareFashion=" + IMAGES,
           "--compareText=" + TEXTS,
-          "--compareModes=a,b,f,g",
+          "--compareModes=a,b,f,g,l",
           "--fashionTrain=1000",
           "--threads=1",
           "--corpus=" + Path.of("../src/samples/fortunes.jsonl").toAbsolutePath(),
@@ -70,11 +71,13 @@ public class CompareWorkloadTest {
           "|a. plain loop",
           "|b. hand-written Flink DataStream, parallelism 2|",
           "|f. plain loop, file order",
-          "|g. plain loop, all texts tokenized and sorted by length"
+          "|g. plain loop, all texts tokenized and sorted by length",
+          "|l. an empty Beam pipeline (three elements, one step), DirectRunner|"
         }) {
       assertThat(md, containsString(row));
     }
     assertThat(md, containsString("a and b give the same label to all 2,000 ids"));
+    assertThat("the empty pipeline's phases", md, containsString("inside the JVM: options "));
     assertThat(md, not(containsString("MISMATCH")));
     assertThat(md, not(containsString("FAILED")));
     assertThat("the chart", Files.size(work.resolve("compare.png")) > 0, equalTo(true));

@@ -8,11 +8,13 @@ import dev.batchinference.pipelines.OutputLock;
 import dev.batchinference.pipelines.options.BatchInferenceOptions;
 import dev.batchinference.pipelines.options.InvalidJobException;
 import dev.batchinference.pipelines.options.RunnerKind;
+import dev.batchinference.pipelines.options.RunnerParallelism;
 import dev.batchinference.pipelines.summary.ExitStatus;
 import dev.batchinference.pipelines.summary.RunStatus;
 import dev.batchinference.pipelines.summary.RunSummary;
 import dev.batchinference.transforms.RunInference;
 import dev.batchinference.transforms.io.ReadRecords;
+import dev.batchinference.transforms.model.SharedResources;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -89,6 +91,19 @@ public final class CommandLine {
         return ExitStatus.INVALID.code();
       }
     }
+    // Where the workers run in this JVM, they find the model and tokenizer the checks opened.
+    try (SharedResources.Hold loaded =
+        waits(options) && workersHere(options) > 0 ? SharedResources.hold() : null) {
+      return checkAndRun(options);
+    }
+  }
+
+  private static int workersHere(BatchInferenceOptions options) {
+    return RunnerParallelism.of(RunnerKind.of(options)).map(p -> p.workersHere(options)).orElse(0);
+  }
+
+  /** Checks the job, builds it and runs it; the exit status. */
+  private int checkAndRun(BatchInferenceOptions options) {
     long start = System.currentTimeMillis();
     JobPlan plan;
     try {

@@ -9,6 +9,7 @@ import static org.hamcrest.Matchers.not;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.batchinference.pipelines.JobOutputs;
 import dev.batchinference.pipelines.summary.ExitStatus;
+import dev.batchinference.transforms.model.SharedResources;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -65,6 +66,43 @@ public class CommandLineTest {
     assertThat(
         result, containsString("OK: 3 records read, 2 predicted, 1 failed {\"preprocess\":1}"));
     assertThat(result, containsString("Summary: " + output.resolve("summary.json")));
+  }
+
+  /**
+   * On the DirectRunner the workers run in this JVM: they use the session and tokenizer that the
+   * checks opened before the run, instead of loading them a second time.
+   */
+  @Test
+  public void theWorkersUseTheModelAndTokenizerTheChecksOpened() throws Exception {
+    Path dir = TMP.newFolder("loaded-once").toPath();
+    Path model = dir.resolve("model.onnx");
+    Path tokenizer = dir.resolve("tokenizer.json");
+    try (java.io.InputStream in =
+        getClass().getClassLoader().getResourceAsStream("all-minilm-l6-v2-q.onnx")) {
+      Files.copy(in, model);
+    }
+    try (java.io.InputStream in =
+        getClass().getClassLoader().getResourceAsStream("all-minilm-l6-v2-q-tokenizer.json")) {
+      Files.copy(in, tokenizer);
+    }
+    Path input = dir.resolve("in.jsonl");
+    Files.writeString(
+        input, "{\"id\":\"a\",\"text\":\"One.\"}\n{\"id\":\"b\",\"text\":\"Two.\"}\n");
+    int status =
+        run(
+            "--input=" + input,
+            "--output=" + dir.resolve("out"),
+            "--model=" + model,
+            "--tokenizer=" + tokenizer,
+            "--runner=DirectRunner",
+            "--progress=false");
+    assertThat(err.toString(StandardCharsets.UTF_8), status, equalTo(0));
+    assertThat(
+        out.toString(StandardCharsets.UTF_8), containsString("OK: 2 records read, 2 predicted"));
+    assertThat(
+        "model sessions opened", SharedResources.loadCountContaining(model.toString()), equalTo(1));
+    assertThat(
+        "tokenizers opened", SharedResources.loadCountContaining(tokenizer.toString()), equalTo(1));
   }
 
   /** A file that breaks off is named on the result line, with the records read before the cut. */

@@ -148,14 +148,18 @@ public final class OnnxModelHandler implements ModelHandler<TensorExample, Tenso
   }
 
   /**
-   * Opens the model (through the shared cache, so a worker that runs in this JVM reuses it) and
-   * returns what it declares. Fails when the model is missing, corrupt or cannot be opened with
-   * this configuration.
+   * Opens the model (through the shared cache, so a worker that runs in this JVM reuses it while a
+   * {@link SharedResources#hold()} is open) and returns what it declares. Fails when the model is
+   * missing, corrupt or cannot be opened with this configuration.
    */
   public ModelSignature inspect() throws Exception {
+    ModelSignature signature;
     try (SharedResources.Lease<LoadedModel<TensorExample, TensorExample>> lease =
         SharedResources.acquire(cacheKey(), this::load)) {
-      return ((OnnxModel) lease.get()).signature();
+      signature = ((OnnxModel) lease.get()).signature();
     }
+    // Workers expect the hash the model was just found to have: the session loaded here is theirs.
+    SharedResources.rekey(cacheKey(), withExpectedSha256(signature.identity().sha256()).cacheKey());
+    return signature;
   }
 }

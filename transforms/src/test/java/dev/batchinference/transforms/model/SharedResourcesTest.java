@@ -71,6 +71,51 @@ public class SharedResourcesTest {
     }
   }
 
+  @Test
+  public void aHoldKeepsWhatItsLastLeaseReleasedUntilTheHoldEnds() throws Exception {
+    String checked = freshKey();
+    String expected = checked + "|sha";
+    AtomicInteger loads = new AtomicInteger();
+    SharedResources.Loader<Resource> loader =
+        () -> {
+          loads.incrementAndGet();
+          return new Resource();
+        };
+    Resource resource;
+    try (SharedResources.Hold hold = SharedResources.hold()) {
+      try (SharedResources.Lease<Resource> check = SharedResources.acquire(checked, loader)) {
+        resource = check.get();
+      }
+      assertThat("kept open by the hold", resource.closes.get(), equalTo(0));
+      // The check learnt what the workers' key adds (a hash): the kept resource is theirs.
+      SharedResources.rekey(checked, expected);
+      try (SharedResources.Lease<Resource> worker = SharedResources.acquire(expected, loader)) {
+        assertThat("the worker gets the checked resource", worker.get(), sameInstance(resource));
+      }
+      assertThat("loads", loads.get(), equalTo(1));
+      assertThat("kept after the worker's release too", resource.closes.get(), equalTo(0));
+    }
+    assertThat("closed when the hold ends", resource.closes.get(), equalTo(1));
+    try (SharedResources.Lease<Resource> after = SharedResources.acquire(expected, loader)) {
+      assertThat("loads again after the hold", loads.get(), equalTo(2));
+    }
+  }
+
+  @Test
+  public void aLeasedResourceOutlivesTheHoldAndIsNotRekeyed() throws Exception {
+    String key = freshKey();
+    SharedResources.Lease<Resource> lease;
+    try (SharedResources.Hold hold = SharedResources.hold()) {
+      lease = SharedResources.acquire(key, Resource::new);
+      SharedResources.rekey(key, key + "|other");
+      assertThat("a leased resource keeps its key", SharedResources.references(key), equalTo(1));
+    }
+    Resource resource = lease.get();
+    assertThat("open while leased", resource.closes.get(), equalTo(0));
+    lease.close();
+    assertThat("closed by its last lease", resource.closes.get(), equalTo(1));
+  }
+
   private static <T> org.hamcrest.Matcher<T> not(T value) {
     return org.hamcrest.Matchers.not(sameInstance(value));
   }

@@ -73,6 +73,7 @@ public final class Benchmark {
     int compareText = 4000;
     List<String> compareModes = CompareWorkload.MODES;
     long compareCapSeconds = 1800;
+    int compareRepeats = 1;
 
     static final String HELP =
         String.join(
@@ -89,6 +90,7 @@ public final class Benchmark {
             "                             l/m an empty Beam pipeline on DirectRunner / Flink [local];",
             "                             n a-d again on twice the images (cost of one more record)",
             "  --compareCap=1800          seconds after which a compare variant is killed",
+            "  --compareRepeats=1         runs of each compare variant; the row is the run of median seconds",
             "  --scale=1000,10000,100000  dataset sizes of the scale workload (generated records)",
             "  --scaleRunners=direct,flink runners of the scale workload",
             "  --scaleHeap=2g             -Xmx of each scale run's JVM",
@@ -177,6 +179,7 @@ public final class Benchmark {
           case "compareText" -> s.compareText = Integer.parseInt(value);
           case "compareModes" -> s.compareModes = Arrays.asList(value.split(","));
           case "compareCap" -> s.compareCapSeconds = Long.parseLong(value);
+          case "compareRepeats" -> s.compareRepeats = Integer.parseInt(value);
           case "workDir" -> s.workDir = Path.of(value);
           case "report" -> s.report = Path.of(value);
           default -> throw new IllegalArgumentException("unknown argument --" + name + "\n" + HELP);
@@ -213,6 +216,7 @@ public final class Benchmark {
         d.put("compareFashion", Integer.toString(compareFashion));
         d.put("compareText", Integer.toString(compareText));
         d.put("compareModes", String.join(",", compareModes));
+        d.put("compareRepeats", Integer.toString(compareRepeats));
       }
       d.put("textRecords", Integer.toString(textRecords));
       d.put("textBatch", Integer.toString(textBatch));

@@ -232,6 +232,10 @@ final class CompareWorkload {
   }
 
   private void floor(String mode, List<String> args, String key) throws Exception {
+    add(repeated(() -> floorOnce(mode, args, key)));
+  }
+
+  private Result floorOnce(String mode, List<String> args, String key) throws Exception {
     Path out = output(key);
     PipelineRun.deleteTree(out);
     List<String> all = new ArrayList<>(args);
@@ -248,17 +252,16 @@ final class CompareWorkload {
         r.succeeded() && Files.exists(phases)
             ? "inside the JVM: " + Files.readString(phases, StandardCharsets.UTF_8).trim()
             : "FAILED (exit " + r.exit() + ", see " + r.log() + ")";
-    add(
-        new Result(
-            FLOOR,
-            mode,
-            0,
-            r.seconds(),
-            r.cpuSeconds(),
-            r.peakRssKb() / 1024.0,
-            Double.NaN,
-            note,
-            r.succeeded()));
+    return new Result(
+        FLOOR,
+        mode,
+        0,
+        r.seconds(),
+        r.cpuSeconds(),
+        r.peakRssKb() / 1024.0,
+        Double.NaN,
+        note,
+        r.succeeded());
   }
 
   private void text() throws Exception {
@@ -355,6 +358,12 @@ final class CompareWorkload {
   private void baseline(
       String workload, String mode, String mainClass, List<String> args, int n, String key)
       throws Exception {
+    add(repeated(() -> baselineOnce(workload, mode, mainClass, args, n, key)));
+  }
+
+  private Result baselineOnce(
+      String workload, String mode, String mainClass, List<String> args, int n, String key)
+      throws Exception {
     Path out = output(key);
     PipelineRun.deleteTree(out);
     List<String> all = new ArrayList<>(args);
@@ -376,17 +385,16 @@ final class CompareWorkload {
             written[0],
             written[1],
             written[0] == n ? "" : String.format(Locale.ROOT, " (expected %,d: MISMATCH)", n));
-    add(
-        new Result(
-            workload,
-            mode,
-            n,
-            r.seconds(),
-            r.cpuSeconds(),
-            r.peakRssKb() / 1024.0,
-            Double.NaN,
-            note,
-            complete));
+    return new Result(
+        workload,
+        mode,
+        n,
+        r.seconds(),
+        r.cpuSeconds(),
+        r.peakRssKb() / 1024.0,
+        Double.NaN,
+        note,
+        complete);
   }
 
   private void job(String workload, String mode, List<String> args, int n, String key)
@@ -395,6 +403,12 @@ final class CompareWorkload {
   }
 
   private void job(
+      String workload, String mode, List<String> jvmFlags, List<String> args, int n, String key)
+      throws Exception {
+    add(repeated(() -> jobOnce(workload, mode, jvmFlags, args, n, key)));
+  }
+
+  private Result jobOnce(
       String workload, String mode, List<String> jvmFlags, List<String> args, int n, String key)
       throws Exception {
     Path out = output(key);
@@ -439,17 +453,60 @@ final class CompareWorkload {
     if (!runner.isEmpty()) {
       note.append("; ").append(runner);
     }
-    add(
-        new Result(
-            workload,
-            mode,
+    return new Result(
+        workload,
+        mode,
+        n,
+        r.seconds(),
+        r.cpuSeconds(),
+        r.peakRssKb() / 1024.0,
+        summaryRate,
+        note.toString(),
+        complete);
+  }
+
+  /** A measurement, run {@code --compareRepeats} times: the run of median seconds. */
+  @FunctionalInterface
+  private interface Measured {
+    Result run() throws Exception;
+  }
+
+  /**
+   * Runs {@code measure} {@code --compareRepeats} times and keeps the run of median seconds, noting
+   * the spread; a row is complete only when every run was.
+   */
+  private Result repeated(Measured measure) throws Exception {
+    int n = Math.max(1, s.compareRepeats);
+    List<Result> runs = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Result r = measure.run();
+      if (n > 1) {
+        System.out.printf(Locale.ROOT, "    run %d of %d: %.1f s%n", i + 1, n, r.seconds());
+      }
+      runs.add(r);
+    }
+    if (n == 1) {
+      return runs.get(0);
+    }
+    List<Result> bySeconds = new ArrayList<>(runs);
+    bySeconds.sort(java.util.Comparator.comparingDouble(Result::seconds));
+    Result median = bySeconds.get(n / 2);
+    return new Result(
+        median.workload(),
+        median.mode(),
+        median.records(),
+        median.seconds(),
+        median.cpuSeconds(),
+        median.peakRssMiB(),
+        median.summaryRate(),
+        String.format(
+            Locale.ROOT,
+            "median of %d runs (%.1f–%.1f s); %s",
             n,
-            r.seconds(),
-            r.cpuSeconds(),
-            r.peakRssKb() / 1024.0,
-            summaryRate,
-            note.toString(),
-            complete));
+            bySeconds.get(0).seconds(),
+            bySeconds.get(n - 1).seconds(),
+            median.notes()),
+        runs.stream().allMatch(Result::complete));
   }
 
   private void add(Result measured) {

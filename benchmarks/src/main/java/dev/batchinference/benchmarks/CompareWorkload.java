@@ -63,6 +63,27 @@ final class CompareWorkload {
       double summaryRate,
       String notes,
       boolean complete) {
+    /** A row measured by {@code run}: its seconds, CPU and peak RSS. */
+    static Result of(
+        String workload,
+        String mode,
+        long records,
+        ChildRun.Result run,
+        double summaryRate,
+        String notes,
+        boolean complete) {
+      return new Result(
+          workload,
+          mode,
+          records,
+          run.seconds(),
+          run.cpuSeconds(),
+          run.peakRssKb() / 1024.0,
+          summaryRate,
+          notes,
+          complete);
+    }
+
     double rate() {
       return records / Math.max(1e-9, seconds);
     }
@@ -237,9 +258,7 @@ final class CompareWorkload {
 
   private Result floorOnce(String mode, List<String> args, String key) throws Exception {
     Path out = output(key);
-    PipelineRun.deleteTree(out);
-    List<String> all = new ArrayList<>(args);
-    all.add("--output=" + out);
+    List<String> all = emptied(out, args);
     System.out.printf("  %s / %s%n", FLOOR, mode);
     ChildRun.Result r =
         ChildRun.run(
@@ -252,16 +271,7 @@ final class CompareWorkload {
         r.succeeded() && Files.exists(phases)
             ? "inside the JVM: " + Files.readString(phases, StandardCharsets.UTF_8).trim()
             : "FAILED (exit " + r.exit() + ", see " + r.log() + ")";
-    return new Result(
-        FLOOR,
-        mode,
-        0,
-        r.seconds(),
-        r.cpuSeconds(),
-        r.peakRssKb() / 1024.0,
-        Double.NaN,
-        note,
-        r.succeeded());
+    return Result.of(FLOOR, mode, 0, r, Double.NaN, note, r.succeeded());
   }
 
   private void text() throws Exception {
@@ -351,6 +361,14 @@ final class CompareWorkload {
     }
   }
 
+  /** Empties the variant's output directory {@code out}; {@code args} and --output=out. */
+  private static List<String> emptied(Path out, List<String> args) {
+    PipelineRun.deleteTree(out);
+    List<String> all = new ArrayList<>(args);
+    all.add("--output=" + out);
+    return all;
+  }
+
   private Path output(String mode) {
     return s.workDir.resolve("compare").resolve(mode).toAbsolutePath();
   }
@@ -365,9 +383,7 @@ final class CompareWorkload {
       String workload, String mode, String mainClass, List<String> args, int n, String key)
       throws Exception {
     Path out = output(key);
-    PipelineRun.deleteTree(out);
-    List<String> all = new ArrayList<>(args);
-    all.add("--output=" + out);
+    List<String> all = emptied(out, args);
     System.out.printf("  %s / %s%n", workload, mode);
     ChildRun.Result r =
         ChildRun.run(
@@ -385,16 +401,7 @@ final class CompareWorkload {
             written[0],
             written[1],
             written[0] == n ? "" : String.format(Locale.ROOT, " (expected %,d: MISMATCH)", n));
-    return new Result(
-        workload,
-        mode,
-        n,
-        r.seconds(),
-        r.cpuSeconds(),
-        r.peakRssKb() / 1024.0,
-        Double.NaN,
-        note,
-        complete);
+    return Result.of(workload, mode, n, r, Double.NaN, note, complete);
   }
 
   private void job(String workload, String mode, List<String> args, int n, String key)
@@ -412,9 +419,7 @@ final class CompareWorkload {
       String workload, String mode, List<String> jvmFlags, List<String> args, int n, String key)
       throws Exception {
     Path out = output(key);
-    PipelineRun.deleteTree(out);
-    List<String> all = new ArrayList<>(args);
-    all.add("--output=" + out);
+    List<String> all = emptied(out, args);
     all.add("--progress=false");
     System.out.printf("  %s / %s%n", workload, mode);
     Path log = out.resolveSibling(key + ".log");
@@ -453,16 +458,7 @@ final class CompareWorkload {
     if (!runner.isEmpty()) {
       note.append("; ").append(runner);
     }
-    return new Result(
-        workload,
-        mode,
-        n,
-        r.seconds(),
-        r.cpuSeconds(),
-        r.peakRssKb() / 1024.0,
-        summaryRate,
-        note.toString(),
-        complete);
+    return Result.of(workload, mode, n, r, summaryRate, note.toString(), complete);
   }
 
   /** A measurement, run {@code --compareRepeats} times: the run of median seconds. */

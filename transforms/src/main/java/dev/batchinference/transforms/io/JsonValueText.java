@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.checkerframework.checker.nullness.qual.Nullable;
 
 /**
  * The values of a JSON object's top-level fields as they are written, for fields copied from an
@@ -29,7 +30,20 @@ public final class JsonValueText {
    * @throws IOException when {@code object} is not a JSON object
    */
   public static Map<String, String> of(String object) throws IOException {
-    Map<String, String> values = new LinkedHashMap<>();
+    return read(object, false);
+  }
+
+  /**
+   * As {@link #of}, but as a text column holds each value: a string as its text (unquoted and
+   * unescaped), null as null, anything else as written.
+   */
+  public static Map<String, @Nullable String> asText(String object) throws IOException {
+    return read(object, true);
+  }
+
+  private static Map<String, @Nullable String> read(String object, boolean decoded)
+      throws IOException {
+    Map<String, @Nullable String> values = new LinkedHashMap<>();
     try (JsonParser p = FACTORY.createParser(object)) {
       if (p.nextToken() != JsonToken.START_OBJECT) {
         throw new IOException("not a JSON object: " + object);
@@ -38,6 +52,14 @@ public final class JsonValueText {
         String name = p.currentName();
         JsonToken value = p.nextToken();
         long start = p.currentTokenLocation().getCharOffset();
+        if (decoded && value == JsonToken.VALUE_STRING) {
+          values.put(name, p.getText());
+          continue;
+        }
+        if (decoded && value == JsonToken.VALUE_NULL) {
+          values.put(name, null);
+          continue;
+        }
         if (value.isStructStart()) {
           p.skipChildren();
         } else {

@@ -1,6 +1,5 @@
 package dev.batchinference.transforms.io;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.batchinference.transforms.Prediction;
 import dev.batchinference.transforms.tensor.Tensor;
 import java.io.IOException;
@@ -51,7 +50,6 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
           .addArrayField("shape", FieldType.INT64)
           .addArrayField("values", FieldType.DOUBLE)
           .build();
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Set<Content> content;
   private final List<String> carried;
@@ -120,7 +118,7 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
             .withFieldValue("id", p.meta().id())
             .withFieldValue("source", p.meta().source())
             .withFieldValue("index", p.meta().index());
-    Map<String, String> carriedValues = carriedValues(p.meta().carriedJson());
+    Map<String, @Nullable String> carriedValues = carriedValues(p.meta().carriedJson());
     for (String field : carried) {
       row = row.withFieldValue(field, carriedValues.get(field));
     }
@@ -180,26 +178,13 @@ public final class PredictionRows implements SerializableFunction<Prediction, Ro
     return list;
   }
 
-  private static Map<String, String> carriedValues(String carriedJson) {
+  private static Map<String, @Nullable String> carriedValues(@Nullable String carriedJson) {
     if (carriedJson == null) {
       return Map.of();
     }
     try {
-      // Numbers as the input wrote them (a tree would round a decimal to a double).
-      Map<String, String> values = new java.util.HashMap<>();
-      Map<String, String> written = JsonValueText.of(carriedJson);
-      JSON.readTree(carriedJson)
-          .fields()
-          .forEachRemaining(
-              f ->
-                  values.put(
-                      f.getKey(),
-                      f.getValue().isNull()
-                          ? null
-                          : f.getValue().isTextual()
-                              ? f.getValue().textValue()
-                              : written.get(f.getKey())));
-      return values;
+      // A string as its text, anything else as the input wrote it (not as a double rounds it).
+      return JsonValueText.asText(carriedJson);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

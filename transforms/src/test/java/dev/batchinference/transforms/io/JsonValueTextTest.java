@@ -35,6 +35,18 @@ public class JsonValueTextTest {
   }
 
   @Test
+  public void asATextColumnHoldsThem() throws IOException {
+    Map<String, String> values =
+        JsonValueText.asText(
+            "{\"s\":\"x\\\"y\\u00e9\",\"n\":null,\"d\":12345678901234567.89,\"o\":{\"k\":[1, -0.0]}}");
+    assertThat(values.keySet(), contains("s", "n", "d", "o"));
+    assertThat(values.get("s"), equalTo("x\"y\u00e9"));
+    assertThat(values.containsKey("n") && values.get("n") == null, equalTo(true));
+    assertThat(values.get("d"), equalTo("12345678901234567.89"));
+    assertThat(values.get("o"), equalTo("{\"k\":[1, -0.0]}"));
+  }
+
+  @Test
   public void notAnObjectIsRefused() {
     assertThrows(IOException.class, () -> JsonValueText.of("[1,2]"));
   }
